@@ -1,0 +1,103 @@
+//! Shark's home: the directory that holds the store and the lineage database.
+//!
+//! Chosen by `--home DIR`, else `$SHARK_HOME` (clap reads both into one option), else
+//! `$XDG_DATA_HOME/shark`, else `~/.local/share/shark`. It is created on first use; a home that
+//! cannot be created or written is an error naming the path.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::CliError;
+
+/// A usable shark home.
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// Resolves and creates the home directory, checking that it is writable.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Self, CliError> {
+        let root = match explicit {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(CliError::usage(
+                    "--home/SHARK_HOME is empty",
+                    Some("give a directory, or unset SHARK_HOME for the default".into()),
+                ))
+            }
+            Some(p) => absolute(p),
+            None => default_home()?,
+        };
+        let home_err = |source: std::io::Error| {
+            let hint = match source.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    Some("choose a directory you can write with --home or SHARK_HOME".to_string())
+                }
+                _ => None,
+            };
+            CliError::Home {
+                path: root.clone(),
+                source,
+                hint,
+            }
+        };
+        fs::create_dir_all(&root).map_err(home_err)?;
+        if !root.is_dir() {
+            return Err(home_err(std::io::Error::new(
+                std::io::ErrorKind::NotADirectory,
+                "not a directory",
+            )));
+        }
+        // Prove we can write here now, rather than failing halfway through recording a run.
+        tempfile_probe(&root).map_err(home_err)?;
+        Ok(Home { root })
+    }
+
+    /// The home directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The content-addressed store.
+    pub fn store_dir(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// The lineage database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.root.join("lineage.db")
+    }
+}
+
+fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    fs::write(&probe, b"")?;
+    fs::remove_file(&probe)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn default_home() -> Result<PathBuf, CliError> {
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        let xdg = PathBuf::from(xdg);
+        // The XDG spec says relative values are invalid and must be ignored.
+        if xdg.is_absolute() {
+            return Ok(xdg.join("shark"));
+        }
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/share/shark")),
+        None => Err(CliError::usage(
+            "cannot choose a shark home: neither HOME nor XDG_DATA_HOME is set",
+            Some("pass --home DIR or set SHARK_HOME".into()),
+        )),
+    }
+}

@@ -1,0 +1,229 @@
+//! Digests: 32-byte BLAKE3 hashes, written as 64 lowercase hex characters.
+//!
+//! # Formats
+//!
+//! These formats are part of the lineage database and the store layout; changing one changes
+//! every recorded digest, so each is pinned by a test vector below.
+//!
+//! - **File**: BLAKE3 of the file's bytes, nothing else. The empty file is
+//!   `af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262`.
+//! - **Symlink**: BLAKE3 of `"shark-symlink-v1\0"` followed by the raw target bytes.
+//! - **Directory listing**: BLAKE3 of `"shark-dir-v1\0"` followed by, for each entry in
+//!   ascending byte order of its name, one kind byte (`f` file, `d` directory, `l` symlink,
+//!   `o` anything else), the raw name bytes and a `\0`. `.` and `..` are never entries. Names
+//!   cannot contain `\0`, so the encoding is unambiguous. The listing covers names and kinds
+//!   only: a file whose content changes does not change its directory's listing digest.
+//!
+//! ```
+//! use shark_store::{Digest, EntryKind};
+//! let d = Digest::of_bytes(b"hello\n");
+//! assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
+//! let listing = Digest::of_listing([(b"a.txt".as_slice(), EntryKind::File)]);
+//! assert_ne!(listing, d);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Domain prefix of a symlink digest.
+const SYMLINK_DOMAIN: &[u8] = b"shark-symlink-v1\0";
+/// Domain prefix of a directory-listing digest.
+const LISTING_DOMAIN: &[u8] = b"shark-dir-v1\0";
+
+/// A 32-byte BLAKE3 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+/// The kind of a directory entry, as it enters a listing digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+    /// Anything else (fifo, socket, device).
+    Other,
+}
+
+impl EntryKind {
+    /// The byte that stands for this kind in a listing digest.
+    pub fn tag(self) -> u8 {
+        match self {
+            EntryKind::File => b'f',
+            EntryKind::Dir => b'd',
+            EntryKind::Symlink => b'l',
+            EntryKind::Other => b'o',
+        }
+    }
+
+    /// The kind of a `std::fs::FileType`.
+    pub fn of(file_type: std::fs::FileType) -> Self {
+        if file_type.is_file() {
+            EntryKind::File
+        } else if file_type.is_dir() {
+            EntryKind::Dir
+        } else if file_type.is_symlink() {
+            EntryKind::Symlink
+        } else {
+            EntryKind::Other
+        }
+    }
+}
+
+/// A string that is not 64 hex characters.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed digest {input:?}: expected 64 hexadecimal characters")]
+pub struct DigestParseError {
+    /// The rejected text.
+    pub input: String,
+}
+
+impl Digest {
+    /// Wraps raw digest bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Digest(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The digest of a file whose content is `bytes`.
+    pub fn of_bytes(bytes: &[u8]) -> Self {
+        Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// The digest of a symlink whose target is `target` (raw bytes of the path).
+    pub fn of_symlink(target: &[u8]) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(SYMLINK_DOMAIN);
+        h.update(target);
+        Digest(*h.finalize().as_bytes())
+    }
+
+    /// The digest of a directory listing; entries may come in any order.
+    pub fn of_listing<'a, I>(entries: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a [u8], EntryKind)>,
+    {
+        let mut sorted: Vec<(&[u8], EntryKind)> = entries.into_iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut h = blake3::Hasher::new();
+        h.update(LISTING_DOMAIN);
+        for (name, kind) in sorted {
+            h.update(&[kind.tag()]);
+            h.update(name);
+            h.update(b"\0");
+        }
+        Digest(*h.finalize().as_bytes())
+    }
+
+    /// The 64-character lowercase hex form.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+
+    /// The first `n` hex characters, for display.
+    pub fn short(&self, n: usize) -> String {
+        let mut s = self.to_string();
+        s.truncate(n);
+        s
+    }
+}
+
+impl From<blake3::Hash> for Digest {
+    fn from(h: blake3::Hash) -> Self {
+        Digest(*h.as_bytes())
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+impl FromStr for Digest {
+    type Err = DigestParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || DigestParseError {
+            input: s.to_owned(),
+        };
+        let bytes = s.as_bytes();
+        if bytes.len() != 64 {
+            return Err(err());
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            let hi = hex_value(pair[0]).ok_or_else(err)?;
+            let lo = hex_value(pair[1]).ok_or_else(err)?;
+            out[i] = hi << 4 | lo;
+        }
+        Ok(Digest(out))
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_vector() {
+        assert_eq!(
+            Digest::of_bytes(b"").to_string(),
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+    }
+
+    #[test]
+    fn hex_round_trip_and_rejects_malformed() {
+        let d = Digest::of_bytes(b"abc");
+        assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
+        assert_eq!(d.to_string().to_uppercase().parse::<Digest>().unwrap(), d);
+        for bad in [
+            "",
+            "abc",
+            &"g".repeat(64),
+            &"a".repeat(63),
+            &"a".repeat(65),
+            "é",
+        ] {
+            assert!(bad.parse::<Digest>().is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn listing_is_order_independent_and_kind_sensitive() {
+        let a = Digest::of_listing([(b"x".as_slice(), EntryKind::File), (b"y", EntryKind::Dir)]);
+        let b = Digest::of_listing([(b"y".as_slice(), EntryKind::Dir), (b"x", EntryKind::File)]);
+        let c = Digest::of_listing([(b"x".as_slice(), EntryKind::Dir), (b"y", EntryKind::Dir)]);
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // "ab" + "c" must differ from "a" + "bc": the NUL terminator separates names.
+        let d = Digest::of_listing([(b"ab".as_slice(), EntryKind::File), (b"c", EntryKind::File)]);
+        let e = Digest::of_listing([(b"a".as_slice(), EntryKind::File), (b"bc", EntryKind::File)]);
+        assert_ne!(d, e);
+    }
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the `shark` binary: one test binary, one module per area.
+
+mod cli;
+mod common;
