@@ -13,7 +13,7 @@
 //!
 //! Every other code block, and all the prose, is kept verbatim: [`parse`] splits the document
 //! into [`Segment`]s whose source texts concatenate back to the input byte for byte, and
-//! [`render`] re-emits it with each block's results in a `shark-output` block after it.
+//! [`render()`] re-emits it with each block's results in a `shark-output` block after it.
 //!
 //! ```ignore
 //! let doc = markdown::parse("Make a file:\n\n```shark-run\n$ echo hi > hi.txt\n```\n")?;

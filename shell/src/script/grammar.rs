@@ -189,43 +189,38 @@ impl Grammar {
         first_word: bool,
     ) -> Result<bool, SplitError> {
         let word = matches!(token.kind, Kind::Word { plain: true }).then_some(text);
-        let is_word = matches!(token.kind, Kind::Word { .. });
-        match (self.top(), token.kind) {
-            (Some(Frame::Test), _) => {
+        match self.top() {
+            Some(Frame::Test) => {
                 if word == Some("]]") {
                     self.close();
                 }
-                return Ok(true);
+                Ok(true)
             }
-            (
-                Some(Frame::Case(
-                    part @ (CasePart::Subject
-                    | CasePart::In
-                    | CasePart::PatternStart
-                    | CasePart::Pattern
-                    | CasePart::PatternEnd),
-                )),
-                _,
-            ) => {
-                return self.case_head(part, token.kind, word, text, line);
+            Some(Frame::Case(part)) if part != CasePart::Body => {
+                self.case_head(part, token.kind, word, text, line)
             }
-            (
-                Some(Frame::Loop(part @ (LoopPart::Name | LoopPart::AfterName | LoopPart::Words))),
-                _,
-            ) => {
-                if let Some(consumed) = self.for_head(part, token.kind, word) {
-                    return Ok(consumed);
-                }
-            }
-            _ => {}
-        }
-        match (self.function, token.kind) {
-            (Function::Name, _) if is_word => self.function = Function::AfterName,
-            (Function::AfterName | Function::None, Kind::Op(Op::LParen))
-                if self.function == Function::AfterName || first_word =>
+            Some(Frame::Loop(part @ (LoopPart::Name | LoopPart::AfterName | LoopPart::Words)))
+                if self.for_head(part, token.kind, word) =>
             {
-                self.function = Function::Paren;
+                Ok(true)
             }
+            _ => self.function_head(token.kind, text, line, first_word),
+        }
+    }
+
+    /// A token of a function definition's head (`function NAME`, `NAME ()`, the newlines
+    /// before the body). Returns whether the token was consumed.
+    fn function_head(
+        &mut self,
+        kind: Kind,
+        text: &str,
+        line: usize,
+        first_word: bool,
+    ) -> Result<bool, SplitError> {
+        match (self.function, kind) {
+            (Function::Name, Kind::Word { .. }) => self.function = Function::AfterName,
+            (Function::AfterName, Kind::Op(Op::LParen)) => self.function = Function::Paren,
+            (Function::None, Kind::Op(Op::LParen)) if first_word => self.function = Function::Paren,
             (Function::Paren, Kind::Op(Op::RParen)) => {
                 self.function = Function::Body(line);
                 self.command_position = true;
@@ -270,27 +265,22 @@ impl Grammar {
         Ok(true)
     }
 
-    /// A token of a `for` head; `None` when the token is not part of it.
-    fn for_head(&mut self, part: LoopPart, kind: Kind, word: Option<&str>) -> Option<bool> {
+    /// A token of a `for` head; returns false when the token is not part of it.
+    fn for_head(&mut self, part: LoopPart, kind: Kind, word: Option<&str>) -> bool {
         let next = match (part, kind) {
-            (LoopPart::Name, Kind::Word { .. } | Kind::Arith) => {
-                if kind == Kind::Arith {
-                    LoopPart::Cond
-                } else {
-                    LoopPart::AfterName
-                }
-            }
+            (LoopPart::Name, Kind::Arith) => LoopPart::Cond,
+            (LoopPart::Name, Kind::Word { .. }) => LoopPart::AfterName,
             (LoopPart::AfterName, Kind::Word { .. }) if word == Some("in") => LoopPart::Words,
             (LoopPart::AfterName, Kind::Word { .. }) if word == Some("do") => LoopPart::Body,
             (LoopPart::Words, Kind::Word { .. }) => LoopPart::Words,
-            (_, Kind::Op(Op::Semi) | Kind::Newline { .. }) if part != LoopPart::Name => {
+            (LoopPart::AfterName | LoopPart::Words, Kind::Op(Op::Semi) | Kind::Newline { .. }) => {
                 LoopPart::Cond
             }
-            _ => return None,
+            _ => return false,
         };
         self.set_top(Frame::Loop(next));
         self.command_position = true;
-        Some(true)
+        true
     }
 
     /// A word outside the special contexts.
