@@ -1,0 +1,164 @@
+//! Looking runs up: by id, recent ones, cache candidates, producers of content, statistics.
+
+use rusqlite::{params, OptionalExtension, Params};
+use shark_store::Digest;
+
+use crate::error::query;
+use crate::load::RUN_COLUMN_COUNT;
+use crate::load::{inputs_of, load_lists, output_at, outputs_of, run_from_row, RUN_COLUMNS};
+use crate::time::duration_from_nanos;
+use crate::{Db, LineageError, Output, Run, RunId, Stats};
+
+impl Db {
+    /// Run summaries (empty lists) selected by `tail`, a SQL clause after `FROM runs r`.
+    fn summaries<P: Params>(
+        &self,
+        tail: &str,
+        params: P,
+        what: &str,
+    ) -> Result<Vec<Run>, LineageError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r {tail}");
+        let run_all = || -> rusqlite::Result<Vec<Run>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map(params, run_from_row)?;
+            rows.collect()
+        };
+        run_all().map_err(query(what))
+    }
+
+    /// Loads the inputs and outputs of each run (not processes or accesses).
+    fn with_io(&self, mut runs: Vec<Run>, what: &str) -> Result<Vec<Run>, LineageError> {
+        for run in &mut runs {
+            run.inputs = inputs_of(&self.conn, run.id).map_err(query(what))?;
+            run.outputs = outputs_of(&self.conn, run.id).map_err(query(what))?;
+        }
+        Ok(runs)
+    }
+
+    /// One run with everything recorded about it.
+    pub fn run(&self, id: RunId) -> Result<Run, LineageError> {
+        let what = format!("load run {id}");
+        let mut run = self
+            .summaries("WHERE r.id = ?1", [id.0], &what)?
+            .pop()
+            .ok_or(LineageError::NoSuchRun { id })?;
+        load_lists(&self.conn, &mut run).map_err(query(&what))?;
+        Ok(run)
+    }
+
+    /// The `n` newest runs, newest first, reuses included. Summaries: their input, output,
+    /// process and access lists are empty (use [`Db::run`] for one run in full).
+    pub fn recent(&self, n: usize) -> Result<Vec<Run>, LineageError> {
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        self.summaries("ORDER BY r.id DESC LIMIT ?1", [limit], "list recent runs")
+    }
+
+    /// Earlier runs with this weak key that a new run may reuse, newest first, at most
+    /// `limit`: reusable, exit status 0, and not reuses themselves. Their inputs and outputs
+    /// are loaded; processes and accesses are not.
+    pub fn candidates(&self, weak_key: &Digest, limit: usize) -> Result<Vec<Run>, LineageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let what = "look up reusable runs";
+        let runs = self.summaries(
+            "WHERE r.weak_key = ?1 AND r.reusable = 1 AND r.exit_code = 0
+                 AND r.reused_from IS NULL
+             ORDER BY r.id DESC LIMIT ?2",
+            params![weak_key.as_bytes(), limit],
+            what,
+        )?;
+        self.with_io(runs, what)
+    }
+
+    /// The newest row with this weak key, reuses included, with inputs and outputs.
+    pub fn last_run_of(&self, weak_key: &Digest) -> Result<Option<Run>, LineageError> {
+        self.previous_run_of(weak_key, RunId(i64::MAX))
+    }
+
+    /// The newest row with this weak key older than `before`, reuses included, with inputs
+    /// and outputs: what `shark why` compares a run against.
+    pub fn previous_run_of(
+        &self,
+        weak_key: &Digest,
+        before: RunId,
+    ) -> Result<Option<Run>, LineageError> {
+        let what = "look up earlier runs of a command";
+        let runs = self.summaries(
+            "WHERE r.weak_key = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT 1",
+            params![weak_key.as_bytes(), before.0],
+            what,
+        )?;
+        Ok(self.with_io(runs, what)?.pop())
+    }
+
+    /// Every real execution (not a reuse) that wrote a file or symlink with this digest,
+    /// newest first, each with the output that carried it. The runs are summaries.
+    pub fn producers_of(&self, digest: &Digest) -> Result<Vec<(Run, Output)>, LineageError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS}, o.path, o.kind, o.digest, o.mode, o.symlink_target
+             FROM outputs o JOIN runs r ON r.id = o.run_id
+             WHERE o.digest = ?1 AND r.reused_from IS NULL
+             ORDER BY r.id DESC, o.seq"
+        );
+        let run_all = || -> rusqlite::Result<Vec<(Run, Output)>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            let rows = stmt.query_map([digest.as_bytes()], |row| {
+                Ok((run_from_row(row)?, output_at(row, RUN_COLUMN_COUNT)?))
+            })?;
+            rows.collect()
+        };
+        run_all().map_err(query("look up the producers of a digest"))
+    }
+
+    /// The run that produced `digest`: the newest real execution that wrote it at `path`,
+    /// else the newest that wrote it anywhere. A summary.
+    pub fn producer_of(&self, path: &str, digest: &Digest) -> Result<Option<Run>, LineageError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM outputs o JOIN runs r ON r.id = o.run_id
+             WHERE o.digest = ?1 AND r.reused_from IS NULL
+             ORDER BY o.path = ?2 DESC, r.id DESC LIMIT 1"
+        );
+        let run_one = || -> rusqlite::Result<Option<Run>> {
+            let mut stmt = self.conn.prepare_cached(&sql)?;
+            stmt.query_row(params![digest.as_bytes(), path], run_from_row)
+                .optional()
+        };
+        run_one().map_err(query("look up the producer of a file"))
+    }
+
+    /// Runs that read `path` (in any way, including finding it absent), newest first.
+    /// Summaries.
+    pub fn runs_reading(&self, path: &str) -> Result<Vec<Run>, LineageError> {
+        self.summaries(
+            "WHERE r.id IN (SELECT run_id FROM inputs WHERE path = ?1) ORDER BY r.id DESC",
+            [path],
+            "look up the runs that read a path",
+        )
+    }
+
+    /// Runs that changed `path` (wrote, created or deleted it), newest first. Summaries.
+    pub fn runs_writing(&self, path: &str) -> Result<Vec<Run>, LineageError> {
+        self.summaries(
+            "WHERE r.id IN (SELECT run_id FROM outputs WHERE path = ?1) ORDER BY r.id DESC",
+            [path],
+            "look up the runs that wrote a path",
+        )
+    }
+
+    /// Totals: how many rows, how many reuses, and how much computing the reuses saved.
+    pub fn stats(&self) -> Result<Stats, LineageError> {
+        let sql = "SELECT
+                (SELECT count(*) FROM runs),
+                (SELECT count(*) FROM runs WHERE reused_from IS NOT NULL),
+                (SELECT coalesce(sum(o.duration_ns), 0)
+                 FROM runs r JOIN runs o ON o.id = r.reused_from)";
+        let (runs, reused, saved): (i64, i64, i64) = self
+            .conn
+            .query_row(sql, [], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(query("compute statistics"))?;
+        Ok(Stats {
+            runs: u64::try_from(runs).unwrap_or(0),
+            reused: u64::try_from(reused).unwrap_or(0),
+            time_saved: duration_from_nanos(saved),
+        })
+    }
+}

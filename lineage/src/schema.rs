@@ -1,0 +1,152 @@
+//! The schema and its migrations.
+//!
+//! The schema version is SQLite's `user_version`. [`MIGRATIONS`] lists every step ever
+//! released, in order: step `i` takes a database from version `i` to `i + 1`. Released steps
+//! are never edited; a change to the schema is a new step at the end. Opening a database runs
+//! the missing steps in one immediate transaction, so concurrent openers serialise and a
+//! failed step leaves the file at its previous version.
+//!
+//! # Tables (version 1)
+//!
+//! - `runs`: one row per run or reuse. Digests are 32-byte BLOBs; `started_ns` is nanoseconds
+//!   since the Unix epoch and `started` the same instant as RFC 3339 text; durations are
+//!   nanoseconds; `argv` is a JSON array of strings. `AUTOINCREMENT` keeps ids unique forever.
+//! - `inputs`, `outputs`, `processes`, `accesses`: one row per item, keyed by
+//!   `(run_id, seq)` where `seq` is the item's position in the recorded list.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::LineageError;
+
+/// Every migration step, oldest first.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
+
+const V1: &str = "
+CREATE TABLE runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    command     TEXT    NOT NULL,
+    argv        TEXT    NOT NULL,
+    cwd         TEXT    NOT NULL,
+    env_digest  BLOB    NOT NULL CHECK (length(env_digest) = 32),
+    weak_key    BLOB    NOT NULL CHECK (length(weak_key) = 32),
+    started     TEXT    NOT NULL,
+    started_ns  INTEGER NOT NULL,
+    duration_ns INTEGER NOT NULL,
+    exit_code   INTEGER,
+    signal      INTEGER,
+    user_ns     INTEGER NOT NULL,
+    sys_ns      INTEGER NOT NULL,
+    max_rss_kib INTEGER NOT NULL,
+    stdout      BLOB CHECK (length(stdout) = 32),
+    stderr      BLOB CHECK (length(stderr) = 32),
+    reused_from INTEGER REFERENCES runs (id),
+    reusable    INTEGER NOT NULL CHECK (reusable IN (0, 1)),
+    network     INTEGER NOT NULL CHECK (network IN (0, 1)),
+    reason      TEXT
+);
+CREATE INDEX runs_by_weak_key ON runs (weak_key, id);
+CREATE INDEX runs_reused_from ON runs (reused_from) WHERE reused_from IS NOT NULL;
+
+CREATE TABLE inputs (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    path   TEXT    NOT NULL,
+    kind   TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'absent', 'stdin')),
+    digest BLOB CHECK (length(digest) = 32),
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX inputs_by_path ON inputs (path);
+
+CREATE TABLE outputs (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    path           TEXT    NOT NULL,
+    kind           TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'deleted')),
+    digest         BLOB CHECK (length(digest) = 32),
+    mode           INTEGER,
+    symlink_target TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX outputs_by_digest ON outputs (digest) WHERE digest IS NOT NULL;
+CREATE INDEX outputs_by_path ON outputs (path);
+
+CREATE TABLE processes (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    pid    INTEGER NOT NULL,
+    argv   TEXT    NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE accesses (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq    INTEGER NOT NULL,
+    pid    INTEGER NOT NULL,
+    path   TEXT    NOT NULL,
+    kind   TEXT    NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+";
+
+/// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
+/// timeout makes concurrent writers wait for each other instead of failing.
+pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// Brings the schema up to [`CURRENT`], refusing a database from a newer shark.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LineageError> {
+    migrate_with(conn, path, MIGRATIONS)
+}
+
+fn migrate_with(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<(), LineageError> {
+    let open_err = |source| LineageError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let found = user_version(conn).map_err(open_err)?;
+    if found == steps.len() as i64 {
+        return Ok(());
+    }
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(open_err)?;
+    // Another process may have migrated between the first look and the lock.
+    let found = user_version(&tx).map_err(open_err)?;
+    let supported = steps.len() as u32;
+    if found > i64::from(supported) || found < 0 {
+        return Err(LineageError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            supported,
+        });
+    }
+    for (version, step) in (1..).zip(steps).skip(found as usize) {
+        let migrate_err = |source| LineageError::Migrate {
+            path: path.to_owned(),
+            version,
+            source,
+        };
+        tx.execute_batch(step).map_err(migrate_err)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(migrate_err)?;
+    }
+    tx.commit().map_err(|source| LineageError::Migrate {
+        path: path.to_owned(),
+        version: supported,
+        source,
+    })
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `shark-lineage`, on real database files; one binary, one module per
+//! concern.
+
+mod common;
+mod concurrency;
+mod graph;
+mod queries;
+mod record;
+mod schema;

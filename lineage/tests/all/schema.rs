@@ -1,0 +1,98 @@
+//! Opening, migrating and refusing databases.
+
+use rusqlite::Connection;
+use shark_lineage::{Db, LineageError, SCHEMA_VERSION};
+
+use crate::common::{fresh, ok_run};
+
+fn user_version(path: &std::path::Path) -> i64 {
+    let conn = Connection::open(path).unwrap();
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn a_new_database_gets_the_current_schema_in_wal_mode() {
+    let (_dir, path, db) = fresh();
+    drop(db);
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+    let conn = Connection::open(&path).unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        tables,
+        [
+            "accesses",
+            "inputs",
+            "outputs",
+            "processes",
+            "runs",
+            "sqlite_sequence"
+        ]
+    );
+}
+
+#[test]
+fn reopening_keeps_the_runs_and_the_version() {
+    let (_dir, path, mut db) = fresh();
+    let id = db.record(&ok_run("make", "k", 1)).unwrap();
+    drop(db);
+    for _ in 0..3 {
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.run(id).unwrap().command, "make");
+        assert_eq!(db.stats().unwrap().runs, 1);
+    }
+    assert_eq!(user_version(&path), i64::from(SCHEMA_VERSION));
+}
+
+#[test]
+fn a_database_from_a_newer_shark_is_refused_by_name() {
+    let (_dir, path, db) = fresh();
+    drop(db);
+    let newer = i64::from(SCHEMA_VERSION) + 7;
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", newer)
+        .unwrap();
+    let err = Db::open(&path).unwrap_err();
+    match &err {
+        LineageError::NewerSchema {
+            path: p,
+            found,
+            supported,
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*found, newer);
+            assert_eq!(*supported, SCHEMA_VERSION);
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains(&format!("schema version {newer}")), "{text}");
+    assert!(text.contains(&format!("up to {SCHEMA_VERSION}")), "{text}");
+    // The refusal changed nothing.
+    assert_eq!(user_version(&path), newer);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = Db::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, LineageError::Open { path: p, .. } if p == &path),
+        "{err:?}"
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
