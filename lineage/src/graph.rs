@@ -8,13 +8,12 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use shark_store::Digest;
 
 use crate::error::query;
-use crate::load::{inputs_of, run_from_row, RUN_COLUMNS};
-use crate::time::to_nanos;
+use crate::load::inputs_of;
+use crate::query::Before;
 use crate::{Db, InputKind, LineageError, Run, RunId};
 
 /// Directories whose files are the system's, not the user's: not followed upstream.
@@ -71,22 +70,6 @@ impl LineageNode {
     }
 }
 
-/// Where a consumer sits in time: producers must come strictly before it.
-#[derive(Clone, Copy)]
-struct Before {
-    started_ns: i64,
-    id: RunId,
-}
-
-impl Before {
-    fn of(run: &Run) -> Self {
-        Before {
-            started_ns: to_nanos(run.started),
-            id: run.id,
-        }
-    }
-}
-
 /// The state of one walk.
 struct Walk<'a> {
     db: &'a Db,
@@ -108,33 +91,7 @@ impl Db {
             opts,
             expanded: HashSet::new(),
         };
-        let last = Before {
-            started_ns: i64::MAX,
-            id: RunId(i64::MAX),
-        };
-        walk.node(path, *digest, last, 1)
-    }
-
-    /// The newest real execution that started before `before` and wrote `digest`,
-    /// preferring one that wrote it at `path`.
-    fn producer_before(
-        &self,
-        path: &str,
-        digest: &Digest,
-        before: Before,
-    ) -> Result<Option<Run>, LineageError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM outputs o JOIN runs r ON r.id = o.run_id
-             WHERE o.digest = ?1 AND r.reused_from IS NULL
-               AND (r.started_ns < ?3 OR (r.started_ns = ?3 AND r.id < ?4))
-             ORDER BY o.path = ?2 DESC, r.id DESC LIMIT 1"
-        );
-        let run_one = || -> rusqlite::Result<Option<Run>> {
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let args = params![digest.as_bytes(), path, before.started_ns, before.id.0];
-            stmt.query_row(args, run_from_row).optional()
-        };
-        run_one().map_err(query("look up the producer of a file"))
+        walk.node(path, *digest, Before::END, 1)
     }
 }
 

@@ -9,6 +9,47 @@ use crate::load::{inputs_of, load_lists, output_at, outputs_of, run_from_row, RU
 use crate::time::duration_from_nanos;
 use crate::{Db, LineageError, Output, Run, RunId, Stats};
 
+/// Where a consumer sits in time: a producer must have started strictly before it, ties
+/// broken by id, so that no run is its own ancestor.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Before {
+    pub(crate) started_ns: i64,
+    pub(crate) id: RunId,
+}
+
+impl Before {
+    /// After every run.
+    pub(crate) const END: Before = Before {
+        started_ns: i64::MAX,
+        id: RunId(i64::MAX),
+    };
+
+    /// Just before `run`.
+    pub(crate) fn of(run: &Run) -> Self {
+        Before {
+            started_ns: crate::time::to_nanos(run.started),
+            id: run.id,
+        }
+    }
+}
+
+/// Reusable runs of weak key `?1`, newest first, at most `?2`.
+const CANDIDATES: &str = "WHERE r.weak_key = ?1 AND r.reusable = 1 AND r.exit_code = 0
+      AND r.reused_from IS NULL
+    ORDER BY r.id DESC LIMIT ?2";
+
+/// The newest row of weak key `?1` older than run `?2`.
+const PREVIOUS: &str = "WHERE r.weak_key = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT 1";
+
+/// Real executions that wrote content `?1` and started before `(?2, ?3)`.
+const PRODUCER: &str = "FROM outputs o JOIN runs r ON r.id = o.run_id
+    WHERE o.digest = ?1 AND r.reused_from IS NULL
+      AND (r.started_ns < ?2 OR (r.started_ns = ?2 AND r.id < ?3))";
+
+/// Newest first by the outputs' own column, so SQLite walks the `outputs_by_digest` or
+/// `outputs_by_path_digest` index backwards and stops at the first match.
+const NEWEST_PRODUCER: &str = "ORDER BY o.run_id DESC LIMIT 1";
+
 impl Db {
     /// Run summaries (empty lists) selected by `tail`, a SQL clause after `FROM runs r`.
     fn summaries<P: Params>(
@@ -59,13 +100,7 @@ impl Db {
     pub fn candidates(&self, weak_key: &Digest, limit: usize) -> Result<Vec<Run>, LineageError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let what = "look up reusable runs";
-        let runs = self.summaries(
-            "WHERE r.weak_key = ?1 AND r.reusable = 1 AND r.exit_code = 0
-                 AND r.reused_from IS NULL
-             ORDER BY r.id DESC LIMIT ?2",
-            params![weak_key.as_bytes(), limit],
-            what,
-        )?;
+        let runs = self.summaries(CANDIDATES, params![weak_key.as_bytes(), limit], what)?;
         self.with_io(runs, what)
     }
 
@@ -82,11 +117,8 @@ impl Db {
         before: RunId,
     ) -> Result<Option<Run>, LineageError> {
         let what = "look up earlier runs of a command";
-        let runs = self.summaries(
-            "WHERE r.weak_key = ?1 AND r.id < ?2 ORDER BY r.id DESC LIMIT 1",
-            params![weak_key.as_bytes(), before.0],
-            what,
-        )?;
+        let args = params![weak_key.as_bytes(), before.0];
+        let runs = self.summaries(PREVIOUS, args, what)?;
         Ok(self.with_io(runs, what)?.pop())
     }
 
@@ -112,15 +144,41 @@ impl Db {
     /// The run that produced `digest`: the newest real execution that wrote it at `path`,
     /// else the newest that wrote it anywhere. A summary.
     pub fn producer_of(&self, path: &str, digest: &Digest) -> Result<Option<Run>, LineageError> {
-        let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM outputs o JOIN runs r ON r.id = o.run_id
-             WHERE o.digest = ?1 AND r.reused_from IS NULL
-             ORDER BY o.path = ?2 DESC, r.id DESC LIMIT 1"
-        );
+        self.producer_before(path, digest, Before::END)
+    }
+
+    /// Like [`Db::producer_of`], among runs that came before `before`.
+    pub(crate) fn producer_before(
+        &self,
+        path: &str,
+        digest: &Digest,
+        before: Before,
+    ) -> Result<Option<Run>, LineageError> {
+        match self.first_writer(digest, Some(path), before)? {
+            Some(run) => Ok(Some(run)),
+            None => self.first_writer(digest, None, before),
+        }
+    }
+
+    /// The newest real execution before `before` that wrote `digest` (at `path` if given).
+    fn first_writer(
+        &self,
+        digest: &Digest,
+        path: Option<&str>,
+        before: Before,
+    ) -> Result<Option<Run>, LineageError> {
+        let at_path = if path.is_some() {
+            "AND o.path = ?4"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT {RUN_COLUMNS} {PRODUCER} {at_path} {NEWEST_PRODUCER}");
         let run_one = || -> rusqlite::Result<Option<Run>> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
-            stmt.query_row(params![digest.as_bytes(), path], run_from_row)
-                .optional()
+            let bytes = digest.as_bytes();
+            let mut args = params![bytes, before.started_ns, before.id.0].to_vec();
+            args.extend(path.as_ref().map(|p| p as &dyn rusqlite::ToSql));
+            stmt.query_row(args.as_slice(), run_from_row).optional()
         };
         run_one().map_err(query("look up the producer of a file"))
     }
@@ -160,5 +218,54 @@ impl Db {
             reused: u64::try_from(reused).unwrap_or(0),
             time_saved: duration_from_nanos(saved),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query plan of `sql` against a fresh database, one detail line per step.
+    fn plan(sql: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("plan.db")).unwrap();
+        let mut stmt = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        // Unbound parameters are NULL, which is fine for planning.
+        let mut rows = stmt.raw_query();
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            lines.push(row.get::<_, String>(3).unwrap());
+        }
+        lines.join("\n")
+    }
+
+    /// The hot queries are index lookups, never scans of a whole table, so they stay fast on
+    /// a database holding a hundred thousand runs.
+    #[test]
+    fn hot_queries_use_indexes() {
+        let select = format!("SELECT {RUN_COLUMNS} FROM runs r");
+        let cases = [
+            (format!("{select} {CANDIDATES}"), "runs_by_weak_key"),
+            (format!("{select} {PREVIOUS}"), "runs_by_weak_key"),
+            (
+                format!("SELECT {RUN_COLUMNS} {PRODUCER} {NEWEST_PRODUCER}"),
+                "outputs_by_digest",
+            ),
+            (
+                format!("SELECT {RUN_COLUMNS} {PRODUCER} AND o.path = ?4 {NEWEST_PRODUCER}"),
+                "outputs_by_path_digest",
+            ),
+        ];
+        for (sql, index) in cases {
+            let plan = plan(&sql);
+            assert!(plan.contains(index), "{index} unused:\n{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "sorts rows:\n{plan}");
+            for line in plan.lines() {
+                assert!(!line.starts_with("SCAN"), "scans a table:\n{plan}");
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@
 //!   `(run_id, seq)` where `seq` is the item's position in the recorded list.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -72,8 +73,8 @@ CREATE TABLE outputs (
     symlink_target TEXT,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-CREATE INDEX outputs_by_digest ON outputs (digest) WHERE digest IS NOT NULL;
-CREATE INDEX outputs_by_path ON outputs (path);
+CREATE INDEX outputs_by_digest ON outputs (digest);
+CREATE INDEX outputs_by_path_digest ON outputs (path, digest);
 
 CREATE TABLE processes (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -96,11 +97,38 @@ CREATE TABLE accesses (
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
 /// timeout makes concurrent writers wait for each other instead of failing.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    enable_wal(conn)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+/// How long a connection waits for another one's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Switches the file to WAL mode (a persistent setting, so usually already done).
+/// SQLite does not apply the busy timeout to this switch: when several processes open a new
+/// database at once, the losers get `SQLITE_BUSY` at once, so retry until the timeout.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let mode = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0));
+        match mode {
+            Ok(_) => return Ok(()),
+            Err(e) if is_busy(&e) && Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Brings the schema up to [`CURRENT`], refusing a database from a newer shark.

@@ -119,9 +119,9 @@ fn child_writer() {
 }
 
 #[test]
-fn four_processes_recording_at_once_all_succeed() {
-    let (_dir, path, db) = fresh();
-    drop(db);
+fn four_processes_creating_and_recording_at_once_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
     let children: Vec<Child> = (0..4).map(|w| spawn_writer(&path, w, 50)).collect();
     for mut child in children {
         assert!(child.wait().unwrap().success());
