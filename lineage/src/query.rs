@@ -154,31 +154,40 @@ impl Db {
         digest: &Digest,
         before: Before,
     ) -> Result<Option<Run>, LineageError> {
-        match self.first_writer(digest, Some(path), before)? {
-            Some(run) => Ok(Some(run)),
-            None => self.first_writer(digest, None, before),
+        // Most content is either a source (no writer at all) or was last written at this
+        // very path, so look for any writer first: one query settles both cases.
+        let Some((newest, at)) = self.first_writer(digest, None, before)? else {
+            return Ok(None);
+        };
+        if at == path {
+            return Ok(Some(newest));
         }
+        let at_path = self.first_writer(digest, Some(path), before)?;
+        Ok(Some(at_path.map_or(newest, |(run, _)| run)))
     }
 
-    /// The newest real execution before `before` that wrote `digest` (at `path` if given).
+    /// The newest real execution before `before` that wrote `digest` (at `path` if given),
+    /// and the path it wrote it at.
     fn first_writer(
         &self,
         digest: &Digest,
         path: Option<&str>,
         before: Before,
-    ) -> Result<Option<Run>, LineageError> {
+    ) -> Result<Option<(Run, String)>, LineageError> {
         let at_path = if path.is_some() {
             "AND o.path = ?4"
         } else {
             ""
         };
-        let sql = format!("SELECT {RUN_COLUMNS} {PRODUCER} {at_path} {NEWEST_PRODUCER}");
-        let run_one = || -> rusqlite::Result<Option<Run>> {
+        let sql = format!("SELECT {RUN_COLUMNS}, o.path {PRODUCER} {at_path} {NEWEST_PRODUCER}");
+        let run_one = || -> rusqlite::Result<Option<(Run, String)>> {
             let mut stmt = self.conn.prepare_cached(&sql)?;
             let bytes = digest.as_bytes();
             let mut args = params![bytes, before.started_ns, before.id.0].to_vec();
             args.extend(path.as_ref().map(|p| p as &dyn rusqlite::ToSql));
-            stmt.query_row(args.as_slice(), run_from_row).optional()
+            let row =
+                |row: &rusqlite::Row<'_>| Ok((run_from_row(row)?, row.get(RUN_COLUMN_COUNT)?));
+            stmt.query_row(args.as_slice(), row).optional()
         };
         run_one().map_err(query("look up the producer of a file"))
     }

@@ -178,3 +178,53 @@ fn migrate_with(conn: &mut Connection, path: &Path, steps: &[&str]) -> Result<()
 fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        configure(&conn).unwrap();
+        conn
+    }
+
+    const V2: &str = "ALTER TABLE runs ADD COLUMN host TEXT;";
+
+    #[test]
+    fn an_older_database_gets_only_the_missing_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = open(&path);
+        migrate_with(&mut conn, &path, &[V1]).unwrap();
+        // Re-running V1 would fail ("table runs already exists"): only V2 may run.
+        migrate_with(&mut conn, &path, &[V1, V2]).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        conn.execute_batch("SELECT host FROM runs").unwrap();
+    }
+
+    #[test]
+    fn a_failing_step_leaves_the_previous_version_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = open(&path);
+        let broken = "CREATE TABLE extra (x); THIS IS NOT SQL;";
+        let err = migrate_with(&mut conn, &path, &[V1, V2, broken]).unwrap_err();
+        assert!(
+            matches!(&err, LineageError::Migrate { version: 3, path: p, .. } if p == &path),
+            "{err:?}"
+        );
+        // Steps 1 and 2 ran in the same transaction as the failed one: all rolled back.
+        assert_eq!(user_version(&conn).unwrap(), 0);
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
+        migrate_with(&mut conn, &path, &[V1, V2]).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+    }
+}

@@ -6,4 +6,5 @@ mod concurrency;
 mod graph;
 mod queries;
 mod record;
+mod scale;
 mod schema;
