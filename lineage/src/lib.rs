@@ -12,13 +12,13 @@
 //!   same *weak key* (command, cwd, environment, sandbox policy), newest first, with the
 //!   inputs the executor must check against the filesystem.
 //! - **History**: [`Db::recent`], [`Db::run`], [`Db::last_run_of`], [`Db::previous_run_of`],
-//!   [`Db::stats`].
+//!   [`Db::stats`], and [`Db::referenced_digests`] for the store's garbage collection.
 //! - **Lineage**: [`Db::producer_of`] and [`Db::producers_of`] find the runs that wrote some
 //!   content; [`Db::lineage`] follows producers upstream into a [`LineageNode`] tree.
 //!
 //! Several processes may record into one database at once (WAL, a busy timeout, immediate
 //! transactions), and a process killed at any point leaves no half-recorded run. The schema
-//! is versioned; see the `schema` module for the tables and the migration rule.
+//! is versioned ([`SCHEMA_VERSION`]); `src/schema.rs` documents the tables and the migration rule.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
@@ -47,6 +47,7 @@ mod load;
 mod model;
 mod query;
 mod record;
+mod refs;
 mod schema;
 mod serial;
 mod sql;

@@ -176,3 +176,56 @@ fn stats_count_reuses_and_the_time_they_saved() {
     assert_eq!(stats.reused, 3);
     assert_eq!(stats.time_saved, Duration::from_millis(120_500));
 }
+
+#[test]
+fn referenced_digests_cover_kept_runs_and_what_they_reused() {
+    use shark_lineage::{Input, InputKind};
+    use std::collections::HashSet;
+
+    let (_dir, _path, mut db) = fresh();
+    let old = NewRun {
+        inputs: vec![
+            file_in("/old/in", "old in"),
+            Input {
+                path: "/old".into(),
+                kind: InputKind::Dir,
+                digest: Some(d("listing")),
+            },
+        ],
+        outputs: vec![file_out("/old/out", "old out")],
+        stdout: Some(d("old stdout")),
+        ..ok_run("old", "old", 1)
+    };
+    db.record(&old).unwrap(); // 1
+    db.record(&NewRun {
+        outputs: vec![file_out("/gone", "gone")],
+        ..ok_run("x", "x", 2)
+    })
+    .unwrap(); // 2, old and never reused
+    let recent = NewRun {
+        inputs: vec![Input {
+            path: "<stdin>".into(),
+            kind: InputKind::Stdin,
+            digest: Some(d("in")),
+        }],
+        stderr: Some(d("new stderr")),
+        ..ok_run("new", "new", 100)
+    };
+    db.record(&recent).unwrap(); // 3
+    db.record(&NewRun {
+        reused_from: Some(RunId(1)),
+        ..ok_run("old", "old", 101)
+    })
+    .unwrap();
+
+    let since = crate::common::at(50);
+    let kept = db.referenced_digests(Some(since)).unwrap();
+    let want: HashSet<_> = ["old in", "old out", "old stdout", "in", "new stderr"]
+        .iter()
+        .map(|t| d(t))
+        .collect();
+    assert_eq!(kept, want);
+    let all = db.referenced_digests(None).unwrap();
+    assert_eq!(all.len(), want.len() + 1);
+    assert!(all.contains(&d("gone")));
+}

@@ -1,0 +1,45 @@
+//! Which store blobs the recorded runs still need, for garbage collection.
+
+use std::collections::HashSet;
+use std::time::SystemTime;
+
+use shark_store::Digest;
+
+use crate::error::query;
+use crate::sql::DigestCol;
+use crate::time::to_nanos;
+use crate::{Db, LineageError};
+
+/// Every digest a kept run refers to. A run is kept when it started at or after `?1`, or
+/// when a kept reuse row reused it (restoring the reuse needs the original's outputs).
+const REFERENCED: &str = "
+WITH kept (id) AS (
+    SELECT id FROM runs WHERE started_ns >= ?1
+    UNION
+    SELECT reused_from FROM runs WHERE started_ns >= ?1 AND reused_from IS NOT NULL
+)
+SELECT digest FROM outputs
+    WHERE run_id IN kept AND kind IN ('file', 'symlink') AND digest IS NOT NULL
+UNION SELECT digest FROM inputs
+    WHERE run_id IN kept AND kind IN ('file', 'stdin') AND digest IS NOT NULL
+UNION SELECT stdout FROM runs WHERE id IN kept AND stdout IS NOT NULL
+UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL";
+
+impl Db {
+    /// The digests of every blob that runs started at or after `since` (all runs when
+    /// `None`) refer to: their file outputs, file and stdin inputs, stdout and stderr, and
+    /// those of the runs they reused. Symlink digests are included although the store may
+    /// hold no blob for them. Garbage collection must keep every blob in this set.
+    pub fn referenced_digests(
+        &self,
+        since: Option<SystemTime>,
+    ) -> Result<HashSet<Digest>, LineageError> {
+        let since = since.map_or(i64::MIN, to_nanos);
+        let collect = || -> rusqlite::Result<HashSet<Digest>> {
+            let mut stmt = self.conn.prepare_cached(REFERENCED)?;
+            let rows = stmt.query_map([since], |row| row.get::<_, DigestCol>(0))?;
+            rows.map(|r| r.map(|c| c.0)).collect()
+        };
+        collect().map_err(query("list the blobs runs refer to"))
+    }
+}
