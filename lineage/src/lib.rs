@@ -18,7 +18,8 @@
 //!
 //! Several processes may record into one database at once (WAL, a busy timeout, immediate
 //! transactions), and a process killed at any point leaves no half-recorded run. The schema
-//! is versioned ([`SCHEMA_VERSION`]); `src/schema.rs` documents the tables and the migration rule.
+//! is versioned ([`SCHEMA_VERSION`]); `src/schema.rs` documents the tables and the
+//! migration rule.
 //!
 //! ```
 //! use std::time::{Duration, SystemTime};
