@@ -1,9 +1,158 @@
 //! `shark store stats|verify`.
 
-use crate::cli::StoreCommand;
-use crate::error::CliError;
+use std::io::{self, Write};
+
+use shark_store::{Store, StoreError, StoreStats, VerifyReport};
+
+use crate::cli::{StatsArgs, StoreCommand};
+use crate::error::{is_broken_pipe, CliError, EXIT_FAILURE};
 use crate::home::Home;
 
-pub(crate) fn run(_home: &Home, _cmd: StoreCommand) -> Result<i32, CliError> {
-    Err(CliError::usage("shark store is not available yet", None))
+pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
+    let store = Store::open(&home.store_dir()).map_err(store_err)?;
+    let mut out = io::stdout().lock();
+    let written = match cmd {
+        StoreCommand::Stats(args) => stats(&store, &args, &mut out),
+        StoreCommand::Verify => verify(&store, &mut out),
+    };
+    match written {
+        Ok(code) => Ok(code),
+        Err(Failure::Store(e)) => Err(store_err(e)),
+        Err(Failure::Io(e)) if is_broken_pipe(&e) => Ok(0),
+        Err(Failure::Io(e)) => Err(CliError::failed("cannot write to stdout", e)),
+    }
+}
+
+/// A store error as the command line reports it (the message is the error's own; the cause
+/// chain follows).
+fn store_err(e: StoreError) -> CliError {
+    let message = match &e {
+        StoreError::Root { .. } => "cannot open the store",
+        StoreError::Corrupt { .. } => "the store holds a corrupt blob",
+        _ => "store operation failed",
+    };
+    CliError::failed(message, e)
+}
+
+enum Failure {
+    Store(StoreError),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+fn stats(store: &Store, args: &StatsArgs, out: &mut impl Write) -> Result<i32, Failure> {
+    let s = store.stats().map_err(Failure::Store)?;
+    if args.json {
+        writeln!(out, "{}", stats_json(&s))?;
+    } else {
+        write_stats(&s, out)?;
+    }
+    Ok(0)
+}
+
+fn stats_json(s: &StoreStats) -> serde_json::Value {
+    serde_json::json!({
+        "blobs": s.blobs,
+        "compressed_blobs": s.compressed_blobs,
+        "logical_bytes": s.logical_bytes,
+        "stored_bytes": s.stored_bytes,
+        "ratio": (s.ratio() * 100.0).round() / 100.0,
+    })
+}
+
+fn write_stats(s: &StoreStats, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "blobs:        {} ({} compressed)",
+        s.blobs, s.compressed_blobs
+    )?;
+    writeln!(
+        out,
+        "logical size: {} ({} bytes)",
+        human(s.logical_bytes),
+        s.logical_bytes
+    )?;
+    writeln!(
+        out,
+        "stored size:  {} ({} bytes)",
+        human(s.stored_bytes),
+        s.stored_bytes
+    )?;
+    writeln!(out, "ratio:        {:.2}x", s.ratio())
+}
+
+fn verify(store: &Store, out: &mut impl Write) -> Result<i32, Failure> {
+    let report: VerifyReport = store.verify_all().map_err(Failure::Store)?;
+    for (digest, reason) in &report.corrupt {
+        writeln!(out, "corrupt {digest}: {}", reason.summary())?;
+    }
+    if report.is_clean() {
+        writeln!(out, "{} blobs verified, all intact", report.checked)?;
+        Ok(0)
+    } else {
+        writeln!(
+            out,
+            "{} blobs verified, {} corrupt",
+            report.checked,
+            report.corrupt.len()
+        )?;
+        Ok(EXIT_FAILURE)
+    }
+}
+
+/// `bytes` in binary units with one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.0 GiB`.
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1024), "1.0 KiB");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn stats_text_and_json() {
+        let s = StoreStats {
+            blobs: 3,
+            compressed_blobs: 1,
+            logical_bytes: 3 << 20,
+            stored_bytes: 1 << 20,
+        };
+        let mut text = Vec::new();
+        write_stats(&s, &mut text).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "blobs:        3 (1 compressed)\n\
+             logical size: 3.0 MiB (3145728 bytes)\n\
+             stored size:  1.0 MiB (1048576 bytes)\n\
+             ratio:        3.00x\n"
+        );
+        assert_eq!(
+            stats_json(&s).to_string(),
+            r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
+        );
+    }
 }

@@ -14,6 +14,17 @@
 //!   cannot contain `\0`, so the encoding is unambiguous. The listing covers names and kinds
 //!   only: a file whose content changes does not change its directory's listing digest.
 //!
+//! Test vectors (checked below, and reproducible with `b3sum`):
+//!
+//! | input | digest |
+//! |---|---|
+//! | empty file | `af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262` |
+//! | symlink to `../data/in.tif` | `b3c9c02048696d0a458908bfb8a4d28f2932dba19e26dc6f5db1e884b0dfe4e1` |
+//! | empty directory | `3d4a1e7f0386ea226c796e6a12878c124a61299ccf8af5b7aaf70fcd50262411` |
+//! | directory: file `a.txt`, dir `sub`, symlink `link` | `1c23dbaa30b678286143604006ed351f83a0a69d9d4594503009a1e33bc26349` |
+//!
+//! For example `printf 'shark-dir-v1\0fa.txt\0llink\0dsub\0' | b3sum` gives the last one.
+//!
 //! ```
 //! use shark_store::{Digest, EntryKind};
 //! let d = Digest::of_bytes(b"hello\n");
@@ -94,6 +105,14 @@ impl Digest {
     /// The digest of a file whose content is `bytes`.
     pub fn of_bytes(bytes: &[u8]) -> Self {
         Digest(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// The digest of the file at `path`, streamed (memory-mapped and hashed on every core for
+    /// large files, as `b3sum` does).
+    pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        let mut h = blake3::Hasher::new();
+        h.update_mmap_rayon(path)?;
+        Ok(Digest(*h.finalize().as_bytes()))
     }
 
     /// The digest of a symlink whose target is `target` (raw bytes of the path).
@@ -195,6 +214,43 @@ mod tests {
             Digest::of_bytes(b"").to_string(),
             "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
         );
+    }
+
+    #[test]
+    fn symlink_and_listing_vectors() {
+        assert_eq!(
+            Digest::of_symlink(b"../data/in.tif").to_string(),
+            "b3c9c02048696d0a458908bfb8a4d28f2932dba19e26dc6f5db1e884b0dfe4e1"
+        );
+        assert_eq!(
+            Digest::of_listing([]).to_string(),
+            "3d4a1e7f0386ea226c796e6a12878c124a61299ccf8af5b7aaf70fcd50262411"
+        );
+        let listing = Digest::of_listing([
+            (b"sub".as_slice(), EntryKind::Dir),
+            (b"a.txt", EntryKind::File),
+            (b"link", EntryKind::Symlink),
+        ]);
+        assert_eq!(
+            listing.to_string(),
+            "1c23dbaa30b678286143604006ed351f83a0a69d9d4594503009a1e33bc26349"
+        );
+    }
+
+    #[test]
+    fn file_digest_streams_small_and_large_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 5, 16 * 1024, 3 * 1024 * 1024 + 17] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let p = dir.path().join(format!("f{len}"));
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(
+                Digest::of_file(&p).unwrap(),
+                Digest::of_bytes(&bytes),
+                "{len}"
+            );
+        }
+        assert!(Digest::of_file(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -1,10 +1,54 @@
 //! `shark-store`: the content-addressed store every recorded file passes through.
 //!
-//! Key types: [`Digest`], the BLAKE3 name of a file's content, of a directory listing or of a
-//! symlink target (formats in [`digest`]).
+//! Key types:
+//!
+//! - [`Digest`], the BLAKE3 name of a file's content, of a directory listing or of a symlink
+//!   target (formats in [`digest`]).
+//! - [`Store`], a directory of blobs named by digest, each stored raw or as zstd
+//!   (layout in [`blob`], the choice in [`compress`]). Puts are streaming and atomic
+//!   ([`Store::put_file`]); reads and restores check the content against the digest, so a
+//!   corrupt blob is never handed out ([`BlobReader`], [`Store::restore`]); restores of raw
+//!   blobs are reflinks on btrfs and xfs.
+//! - [`StatCache`], a persistent `(dev, ino, size, mtime, ctime) -> digest` map so that an
+//!   unchanged file is hashed once ([`statcache`]).
+//! - [`StoreError`], the one error type, naming the path or digest concerned.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use shark_store::{Digest, Store};
+//!
+//! let store = Store::open(&dir.path().join("store"))?;
+//! let put = store.put_bytes(b"id,value\n1,42\n")?;
+//! assert_eq!(put.digest, Digest::of_bytes(b"id,value\n1,42\n"));
+//! assert!(store.contains(&put.digest));
+//!
+//! let target = dir.path().join("out.csv");
+//! store.restore(&put.digest, &target, 0o644)?;
+//! assert_eq!(std::fs::read(&target).unwrap(), b"id,value\n1,42\n");
+//! # Ok::<(), shark_store::StoreError>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod blob;
+pub mod compress;
 pub mod digest;
+mod error;
+mod put;
+mod restore;
+pub mod statcache;
+mod stats;
+mod store;
+#[cfg(test)]
+mod tests;
+mod verify;
 
+pub use blob::{BlobReader, Encoding};
 pub use digest::{Digest, DigestParseError, EntryKind};
+pub use error::{Corruption, StoreError};
+pub use put::PutOutcome;
+pub use restore::RestoreMethod;
+pub use statcache::StatCache;
+pub use stats::StoreStats;
+pub use store::Store;
+pub use verify::VerifyReport;

@@ -1,0 +1,249 @@
+//! The on-disk layout of a store, and reading blobs back.
+//!
+//! # Layout (format version 1)
+//!
+//! ```text
+//! <root>/blobs/<h0h1>/<h2..h63>       raw blob: exactly the content's bytes
+//! <root>/blobs/<h0h1>/<h2..h63>.zst   zstd blob: one zstd frame whose header records the
+//!                                     content size
+//! <root>/tmp/                         files being written; never read as blobs
+//! ```
+//!
+//! `h0..h63` is the 64-character lowercase hex [`Digest`] of the blob's *content* (the logical,
+//! uncompressed bytes): the first two characters name a shard directory (at most 256 of them),
+//! the other 62 name the file. The suffix records the encoding chosen for that blob, so no
+//! header is needed: a raw blob is byte for byte the content, which is what lets a restore on
+//! btrfs or xfs share its extents (reflink) with the restored file. The logical size of a blob
+//! is the file size of a raw blob and the frame content size of a zstd blob, so statistics never
+//! decompress anything. Which encoding a blob gets depends only on its content (see
+//! [`crate::compress`]), so one digest is stored under at most one of the two names.
+//!
+//! Blob files are written once (temp file in `tmp/`, fsync, rename) and made read-only
+//! (mode 0444); nothing ever modifies one in place.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use shark_store::{Digest, Store};
+//! let store = Store::open(dir.path()).unwrap();
+//! let put = store.put_bytes(b"hello\n").unwrap();
+//! let hex = put.digest.to_string();
+//! assert!(dir.path().join("blobs").join(&hex[..2]).join(&hex[2..]).is_file());
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use crate::{Corruption, Digest, StoreError};
+
+/// Suffix of a zstd blob's file name.
+pub const ZSTD_SUFFIX: &str = ".zst";
+
+/// Bytes read, hashed and written at a time by puts, restores and checks.
+pub(crate) const CHUNK: usize = 1024 * 1024;
+
+/// Hashes on every core for large chunks; rayon costs more than it saves below ~128 KiB.
+pub(crate) fn hash(hasher: &mut blake3::Hasher, bytes: &[u8]) {
+    if bytes.len() >= 128 * 1024 {
+        hasher.update_rayon(bytes);
+    } else {
+        hasher.update(bytes);
+    }
+}
+
+/// How a blob's content is encoded in its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// The file is the content.
+    Raw,
+    /// The file is one zstd frame of the content, with the content size in its header.
+    Zstd,
+}
+
+/// The path of `digest`'s blob with `encoding` under the `blobs` directory.
+pub(crate) fn blob_path(blobs: &Path, digest: &Digest, encoding: Encoding) -> PathBuf {
+    let hex = digest.to_string();
+    let mut name = hex[2..].to_owned();
+    if encoding == Encoding::Zstd {
+        name.push_str(ZSTD_SUFFIX);
+    }
+    blobs.join(&hex[..2]).join(name)
+}
+
+/// Parses a shard directory name and a file name back into a digest and an encoding; `None`
+/// for anything that is not a blob name.
+pub(crate) fn parse_blob_name(shard: &str, file: &str) -> Option<(Digest, Encoding)> {
+    let (stem, encoding) = match file.strip_suffix(ZSTD_SUFFIX) {
+        Some(stem) => (stem, Encoding::Zstd),
+        None => (file, Encoding::Raw),
+    };
+    let hex = format!("{shard}{stem}");
+    if shard.len() != 2 || hex.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let digest = hex.parse().ok()?;
+    Some((digest, encoding))
+}
+
+/// Reads the content size recorded in a zstd blob's frame header.
+pub(crate) fn zstd_content_size(file: &mut File) -> io::Result<u64> {
+    // A frame header is at most 18 bytes.
+    let mut header = Vec::with_capacity(18);
+    file.take(18).read_to_end(&mut header)?;
+    match zstd::zstd_safe::get_frame_content_size(&header) {
+        Ok(Some(size)) => Ok(size),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "zstd frame header without a content size",
+        )),
+    }
+}
+
+enum Source {
+    Raw(File),
+    Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<File>>>),
+}
+
+/// A blob's content, decoded and checked as it is read.
+///
+/// Bytes come out as they are decoded; the content is hashed on the way, and at the end of the
+/// stream a digest mismatch (or a stream that cannot be decoded) is an [`io::Error`] of kind
+/// [`io::ErrorKind::InvalidData`] whose inner error is a [`Corruption`], instead of a clean end
+/// of file. A reader that reaches `Ok(0)` has therefore delivered exactly the blob's content;
+/// callers that act on the bytes before the end (a restore) must hold them back until then.
+pub struct BlobReader {
+    source: Source,
+    hasher: blake3::Hasher,
+    digest: Digest,
+    path: PathBuf,
+    finished: bool,
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader")
+            .field("digest", &self.digest)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobReader {
+    pub(crate) fn open(digest: Digest, path: PathBuf, encoding: Encoding) -> io::Result<Self> {
+        let file = File::open(&path)?;
+        let source = match encoding {
+            Encoding::Raw => Source::Raw(file),
+            Encoding::Zstd => Source::Zstd(Box::new(zstd::stream::read::Decoder::new(file)?)),
+        };
+        Ok(BlobReader {
+            source,
+            hasher: blake3::Hasher::new(),
+            digest,
+            path,
+            finished: false,
+        })
+    }
+
+    /// The digest this reader checks the content against.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The blob's file in the store.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Turns an error from this reader into a store error: a corruption, or an I/O error.
+    pub fn classify(&self, e: io::Error) -> StoreError {
+        classify(self.digest, &self.path, e)
+    }
+
+    fn read_source(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.source {
+            Source::Raw(file) => file.read(buf),
+            Source::Zstd(decoder) => decoder.read(buf).map_err(|e| {
+                // Errors carrying an errno come from the file; all others are the decoder's.
+                if e.raw_os_error().is_some() {
+                    e
+                } else {
+                    corruption(Corruption::Undecodable { source: e })
+                }
+            }),
+        }
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.finished || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.read_source(buf)?;
+        if n > 0 {
+            hash(&mut self.hasher, &buf[..n]);
+            return Ok(n);
+        }
+        let actual = Digest::from(self.hasher.finalize());
+        if actual != self.digest {
+            return Err(corruption(Corruption::Mismatch { actual }));
+        }
+        self.finished = true;
+        Ok(0)
+    }
+}
+
+fn corruption(c: Corruption) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, c)
+}
+
+/// Turns an error met while reading blob `digest` at `path` into a store error.
+pub(crate) fn classify(digest: Digest, path: &Path, e: io::Error) -> StoreError {
+    if e.get_ref().is_some_and(|inner| inner.is::<Corruption>()) {
+        let inner = e.into_inner().expect("checked above");
+        let reason = *inner.downcast::<Corruption>().expect("checked above");
+        return StoreError::Corrupt { digest, reason };
+    }
+    StoreError::ReadBlob {
+        digest,
+        path: path.to_owned(),
+        source: e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_scheme_is_pinned() {
+        let d = Digest::of_bytes(b"");
+        let p = blob_path(Path::new("b"), &d, Encoding::Raw);
+        assert_eq!(
+            p,
+            Path::new("b/af/1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262")
+        );
+        let z = blob_path(Path::new("b"), &d, Encoding::Zstd);
+        assert_eq!(
+            z,
+            Path::new("b/af/1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262.zst")
+        );
+    }
+
+    #[test]
+    fn blob_names_parse_back_and_strangers_do_not() {
+        let d = Digest::of_bytes(b"x");
+        let hex = d.to_string();
+        assert_eq!(
+            parse_blob_name(&hex[..2], &hex[2..]),
+            Some((d, Encoding::Raw))
+        );
+        let zst = format!("{}.zst", &hex[2..]);
+        assert_eq!(parse_blob_name(&hex[..2], &zst), Some((d, Encoding::Zstd)));
+        assert_eq!(parse_blob_name(&hex[..3], &hex[3..]), None);
+        assert_eq!(parse_blob_name(&hex[..2], &hex[3..]), None);
+        assert_eq!(parse_blob_name(&hex[..2], &hex[2..].to_uppercase()), None);
+        assert_eq!(parse_blob_name("zz", &hex[2..]), None);
+        assert_eq!(parse_blob_name(&hex[..2], "put-123"), None);
+    }
+}

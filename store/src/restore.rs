@@ -1,0 +1,149 @@
+//! Restoring a blob to a path: checked, atomic, by reflink where the filesystem can.
+//!
+//! The content goes into a temp file in the target's directory (`.NAME.XXXXXX.shark-tmp`), is
+//! checked against the digest, gets the requested mode, is fsynced and is renamed over the
+//! target. Until that rename the target is untouched, so a corrupt blob, a full disk or a crash
+//! never leaves a half-written or wrong file where the user expects theirs.
+//!
+//! A raw blob on btrfs or xfs is cloned (`FICLONE`): the restored file shares the blob's extents
+//! and costs no space or copying. The clone is then hashed, since a corrupt blob must never be
+//! handed out. Zstd blobs, and raw blobs where cloning is not possible (another filesystem, ext4,
+//! tmpfs), are decoded and copied through the checking [`BlobReader`](crate::BlobReader).
+
+use std::ffi::OsStr;
+use std::fs::{File, Permissions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use tempfile::NamedTempFile;
+
+use crate::blob::{Encoding, CHUNK};
+use crate::{Corruption, Digest, Store, StoreError};
+
+/// How a blob was restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreMethod {
+    /// The file shares the blob's extents (btrfs, xfs).
+    Reflink,
+    /// The content was copied (and decompressed if need be).
+    Copy,
+}
+
+impl Store {
+    /// Writes `digest`'s content to `target` with permission bits `mode` (`mode & 0o7777`),
+    /// replacing whatever file is there; see [`Store::restore_file`].
+    pub fn restore(&self, digest: &Digest, target: &Path, mode: u32) -> Result<(), StoreError> {
+        self.restore_file(digest, target, mode).map(drop)
+    }
+
+    /// Like [`Store::restore`], and says whether the file was cloned or copied.
+    ///
+    /// The target's directory must exist. A corrupt blob is [`StoreError::Corrupt`], a missing
+    /// one [`StoreError::NoSuchBlob`]; in every error case the target is left as it was.
+    pub fn restore_file(
+        &self,
+        digest: &Digest,
+        target: &Path,
+        mode: u32,
+    ) -> Result<RestoreMethod, StoreError> {
+        let (blob, encoding) = self.find(digest)?;
+        let err = |source| StoreError::Restore {
+            digest: *digest,
+            path: target.to_owned(),
+            source,
+        };
+        let mut temp = temp_beside(target).map_err(err)?;
+        let cloned = encoding == Encoding::Raw && clone_into(&blob, temp.as_file());
+        let method = if cloned {
+            check_clone(digest, &temp).map_err(|e| e.into_store_error(err))?;
+            RestoreMethod::Reflink
+        } else {
+            // A failed clone should leave the file empty; make sure before copying.
+            temp.as_file().set_len(0).map_err(err)?;
+            self.copy_into(digest, temp.as_file_mut())
+                .map_err(|e| e.into_store_error(err))?;
+            RestoreMethod::Copy
+        };
+        let file = temp.as_file();
+        file.set_permissions(Permissions::from_mode(mode & 0o7777))
+            .map_err(err)?;
+        file.sync_all().map_err(err)?;
+        temp.persist(target).map_err(|e| err(e.error))?;
+        Ok(method)
+    }
+
+    /// Decodes and checks `digest`'s content into `out`.
+    fn copy_into(&self, digest: &Digest, out: &mut File) -> Result<(), Failure> {
+        let mut reader = self.open_blob(digest).map_err(Failure::Blob)?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Failure::Blob(reader.classify(e))),
+            };
+            out.write_all(&buf[..n]).map_err(Failure::Target)?;
+        }
+    }
+}
+
+/// A restore failed on the blob's side, or on the target's.
+enum Failure {
+    Blob(StoreError),
+    Target(io::Error),
+}
+
+impl Failure {
+    fn into_store_error(self, target_err: impl FnOnce(io::Error) -> StoreError) -> StoreError {
+        match self {
+            Failure::Blob(e) => e,
+            Failure::Target(e) => target_err(e),
+        }
+    }
+}
+
+/// A fresh temp file in `target`'s directory, named after it.
+fn temp_beside(target: &Path) -> io::Result<NamedTempFile> {
+    let name = target.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "the target has no file name")
+    })?;
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(&format!(".{}.", short_name(name)))
+        .suffix(".shark-tmp")
+        .tempfile_in(dir)
+}
+
+/// At most 64 characters of a file name, so that prefix and suffix still fit `NAME_MAX`.
+fn short_name(name: &OsStr) -> String {
+    name.to_string_lossy().chars().take(64).collect()
+}
+
+/// Clones the blob at `blob` into the empty file `dest`; false if the filesystem cannot.
+fn clone_into(blob: &Path, dest: &File) -> bool {
+    let Ok(src) = File::open(blob) else {
+        return false;
+    };
+    rustix::fs::ioctl_ficlone(dest, &src).is_ok()
+}
+
+/// Hashes a freshly cloned temp file: the bytes the user will get.
+fn check_clone(digest: &Digest, temp: &NamedTempFile) -> Result<(), Failure> {
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap_rayon(temp.path())
+        .map_err(Failure::Target)?;
+    let actual = Digest::from(hasher.finalize());
+    if actual != *digest {
+        return Err(Failure::Blob(StoreError::Corrupt {
+            digest: *digest,
+            reason: Corruption::Mismatch { actual },
+        }));
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! The stat cache: an unchanged file is never hashed twice, across processes.
+//!
+//! # Design
+//!
+//! A SQLite database (WAL journal, 5 s busy timeout, so concurrent shark processes share it)
+//! with one table, `stat_v1`, keyed by `(dev, ino)` and holding the `size`, `mtime_ns`,
+//! `ctime_ns` the file had when it was hashed, its digest, and its path for humans. A lookup
+//! trusts a row only when all five stat fields are equal to the file's now. SQLite makes every
+//! write atomic, so a crash loses at most recent entries (which only costs a re-hash), never
+//! leaves a wrong one.
+//!
+//! # Racily clean files
+//!
+//! A file can be modified again within the same timestamp tick as the moment it was hashed,
+//! keeping its size: its stat would then match a digest of the old content. Linux stamps files
+//! from a clock that lags by up to a tick, and some filesystems keep whole seconds (ext3) or
+//! two seconds (FAT). So, as git does with its index, an entry is recorded only when the file's
+//! `mtime` and `ctime` are both older than the moment hashing began minus a window of
+//! [`RACY_WINDOW`]; a file touched within that window is hashed every time until it settles.
+//! `ctime` cannot be set by users, so `touch -d` cannot make a changed file look old.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use shark_store::{Digest, StatCache};
+//! let file = dir.path().join("data.csv");
+//! std::fs::write(&file, "a,b\n").unwrap();
+//! let cache = StatCache::open(&dir.path().join("stat.db")).unwrap();
+//! assert_eq!(cache.digest_file(&file).unwrap(), Digest::of_bytes(b"a,b\n"));
+//! ```
+
+use std::fs::{self, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::{Digest, StoreError};
+
+/// Files modified less than this long before they were hashed are not cached.
+pub const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+const SCHEMA: &str = "PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS stat_v1 (
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    path BLOB NOT NULL,
+    PRIMARY KEY (dev, ino)
+) WITHOUT ROWID;";
+
+/// A persistent map from a file's identity and stat to its content digest.
+#[derive(Debug)]
+pub struct StatCache {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    window: Duration,
+    hashed: AtomicU64,
+}
+
+/// The stat fields a cache entry must match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    dev: i64,
+    ino: i64,
+    size: i64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl Stamp {
+    fn of(meta: &Metadata) -> Stamp {
+        // SQLite integers are signed; these casts keep every bit, which is all equality needs.
+        Stamp {
+            dev: meta.dev() as i64,
+            ino: meta.ino() as i64,
+            size: meta.size() as i64,
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether the file was touched too close to `hashed_at_ns` to be trusted later.
+    fn is_racy(&self, hashed_at_ns: i64, window: Duration) -> bool {
+        let window = window.as_nanos().min(i64::MAX as u128) as i64;
+        self.mtime_ns.max(self.ctime_ns) >= hashed_at_ns.saturating_sub(window)
+    }
+}
+
+fn nanos(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+fn now_ns() -> i64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_nanos().min(i64::MAX as u128) as i64
+}
+
+impl StatCache {
+    /// Opens (creating if needed) the cache database at `path`.
+    pub fn open(path: &Path) -> Result<StatCache, StoreError> {
+        let db_err = |source| StoreError::StatCache {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        set_wal(&conn).map_err(db_err)?;
+        conn.execute_batch(SCHEMA).map_err(db_err)?;
+        Ok(StatCache {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+            window: RACY_WINDOW,
+            hashed: AtomicU64::new(0),
+        })
+    }
+
+    /// The same cache with another racy window. Shorter windows are safe only on filesystems
+    /// with fine timestamps (ext4, xfs, btrfs, tmpfs); tests use them to avoid sleeping.
+    pub fn with_racy_window(mut self, window: Duration) -> StatCache {
+        self.window = window;
+        self
+    }
+
+    /// How many files this handle has hashed (cache misses), for tests and statistics.
+    pub fn hashed(&self) -> u64 {
+        self.hashed.load(Ordering::Relaxed)
+    }
+
+    /// The digest of the regular file at `path` (symlinks followed): from the cache when its
+    /// stat is unchanged, else by hashing it (and remembering it if it is not racily clean).
+    pub fn digest_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        let read_err = |source| StoreError::ReadSource {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = fs::metadata(path).map_err(read_err)?;
+        if !meta.is_file() {
+            return Err(StoreError::NotAFile {
+                path: path.to_owned(),
+            });
+        }
+        let before = Stamp::of(&meta);
+        if let Some(digest) = self.lookup(&before)? {
+            return Ok(digest);
+        }
+        let started = now_ns();
+        let digest = Digest::of_file(path).map_err(read_err)?;
+        self.hashed.fetch_add(1, Ordering::Relaxed);
+        let after = fs::metadata(path).map(|m| Stamp::of(&m)).ok();
+        // A file that changed (or was replaced) while we read it is not remembered.
+        if after == Some(before) && !before.is_racy(started, self.window) {
+            self.store(path, &before, &digest)?;
+        }
+        Ok(digest)
+    }
+
+    /// Records that the file at `path`, whose stat is `meta`, has content `digest` (after a
+    /// restore, say). Ignored when the file is racily clean.
+    pub fn remember(&self, path: &Path, meta: &Metadata, digest: Digest) -> Result<(), StoreError> {
+        let stamp = Stamp::of(meta);
+        if !meta.is_file() || stamp.is_racy(now_ns(), self.window) {
+            return Ok(());
+        }
+        self.store(path, &stamp, &digest)
+    }
+
+    fn lookup(&self, s: &Stamp) -> Result<Option<Digest>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let row: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT digest FROM stat_v1 WHERE dev = ?1 AND ino = ?2 AND size = ?3
+                 AND mtime_ns = ?4 AND ctime_ns = ?5",
+                params![s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?;
+        // A row of the wrong length cannot come from us; treat it as a miss.
+        Ok(row.and_then(|b| <[u8; 32]>::try_from(b).ok().map(Digest::from_bytes)))
+    }
+
+    fn store(&self, path: &Path, s: &Stamp, digest: &Digest) -> Result<(), StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.execute(
+            "INSERT OR REPLACE INTO stat_v1 (dev, ino, size, mtime_ns, ctime_ns, digest, path)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.dev,
+                s.ino,
+                s.size,
+                s.mtime_ns,
+                s.ctime_ns,
+                digest.as_bytes().as_slice(),
+                path.as_os_str().as_bytes()
+            ],
+        )
+        .map_err(|e| self.db_err(e))?;
+        Ok(())
+    }
+
+    fn db_err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::StatCache {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Switches to WAL. Two processes creating the database at once can find it locked in a way
+/// the busy handler does not cover, so retry for a while.
+fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut tries = 0;
+    loop {
+        let res = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
+        match res {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other.map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(mtime_ns: i64, ctime_ns: i64) -> Stamp {
+        Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime_ns,
+            ctime_ns,
+        }
+    }
+
+    #[test]
+    fn racy_means_touched_within_the_window_before_hashing() {
+        let w = Duration::from_nanos(100);
+        assert!(!stamp(899, 899).is_racy(1000, w));
+        assert!(stamp(900, 0).is_racy(1000, w), "mtime on the window's edge");
+        assert!(stamp(0, 900).is_racy(1000, w), "ctime on the window's edge");
+        assert!(
+            stamp(0, 2000).is_racy(1000, w),
+            "changed after hashing began"
+        );
+        assert!(!stamp(0, 0).is_racy(1000, w));
+    }
+
+    #[test]
+    fn nanos_combine_seconds_and_fraction() {
+        assert_eq!(nanos(2, 5), 2_000_000_005);
+        assert_eq!(nanos(i64::MAX, 5), i64::MAX);
+    }
+}
