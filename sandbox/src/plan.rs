@@ -1,0 +1,280 @@
+//! Everything the sandbox's children need, computed by the supervisor before it clones, so the
+//! children only make system calls (no allocation, no locks) until `execve`.
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::raw::c_char;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::InvalidSpec;
+use crate::landlock;
+use crate::scratch::Scratch;
+use crate::{SandboxError, Spec};
+
+/// Device files bound from the host into the sandbox's `/dev`.
+pub(crate) const DEVICES: [&str; 7] = ["null", "zero", "full", "random", "urandom", "tty", "ptmx"];
+
+/// `/dev` symlinks a process expects.
+const DEV_LINKS: [(&str, &str); 4] = [
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+];
+
+/// A NUL-terminated array of C strings for `execve`.
+#[derive(Debug)]
+pub(crate) struct CStringArray {
+    _strings: Vec<CString>,
+    ptrs: Vec<*const c_char>,
+}
+
+impl CStringArray {
+    fn new(strings: Vec<CString>) -> CStringArray {
+        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStringArray {
+            _strings: strings,
+            ptrs,
+        }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *const *const c_char {
+        self.ptrs.as_ptr()
+    }
+}
+
+/// The minimal `/dev`, as paths under the new root.
+#[derive(Debug)]
+pub(crate) struct DevPlan {
+    pub(crate) dir: CString,
+    /// (host device, mount point under the new root)
+    pub(crate) devices: Vec<(CString, CString)>,
+    pub(crate) pts: CString,
+    pub(crate) shm: CString,
+    /// (symlink target, link path under the new root)
+    pub(crate) links: Vec<(CString, CString)>,
+}
+
+/// One overlay mount over a writable root.
+#[derive(Debug)]
+pub(crate) struct OverlayPlan {
+    pub(crate) target: CString,
+    pub(crate) options: CString,
+}
+
+/// The precomputed setup of one run.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) new_root: CString,
+    pub(crate) proc_dir: CString,
+    pub(crate) dev: DevPlan,
+    pub(crate) overlays: Vec<OverlayPlan>,
+    /// (host path, mount point under the new root)
+    pub(crate) read_only: Vec<(CString, CString)>,
+    pub(crate) cwd: CString,
+    pub(crate) network: bool,
+    /// Candidate paths for `argv[0]`, in `PATH` order.
+    pub(crate) programs: Vec<CString>,
+    pub(crate) argv: CStringArray,
+    pub(crate) envp: CStringArray,
+    /// Landlock rules as (path after pivot, allowed access).
+    pub(crate) landlock_rules: Vec<(CString, u64)>,
+    pub(crate) filter: Vec<libc::sock_filter>,
+}
+
+fn cstring(bytes: &[u8]) -> Result<CString, SandboxError> {
+    CString::new(bytes).map_err(|_| SandboxError::InvalidSpec {
+        reason: InvalidSpec::NulByte,
+    })
+}
+
+fn cpath(path: &Path) -> Result<CString, SandboxError> {
+    cstring(path.as_os_str().as_bytes())
+}
+
+/// `path` re-rooted under `root`.
+fn under(root: &Path, path: &Path) -> Result<CString, SandboxError> {
+    let mut bytes = root.as_os_str().as_bytes().to_vec();
+    bytes.extend_from_slice(path.as_os_str().as_bytes());
+    cstring(&bytes)
+}
+
+fn require_absolute(path: &Path) -> Result<(), SandboxError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(SandboxError::InvalidSpec {
+            reason: InvalidSpec::RelativePath(path.to_path_buf()),
+        })
+    }
+}
+
+/// The writable roots resolved to real paths, missing ones dropped, nested ones merged into
+/// their outermost ancestor, sorted.
+pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> {
+    let mut roots = Vec::new();
+    for root in &spec.writable_roots {
+        require_absolute(root)?;
+        match std::fs::canonicalize(root) {
+            Ok(real) if real.is_dir() => roots.push(real),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(SandboxError::Io {
+                    op: "resolve writable root",
+                    path: root.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    roots.sort();
+    let mut outermost: Vec<PathBuf> = Vec::new();
+    for root in roots {
+        if !outermost.iter().any(|kept| root.starts_with(kept)) {
+            outermost.push(root);
+        }
+    }
+    for root in &outermost {
+        let bad = root
+            .as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | b'\\'));
+        if bad {
+            let reason = InvalidSpec::UnmountablePath(root.clone());
+            return Err(SandboxError::InvalidSpec { reason });
+        }
+    }
+    Ok(outermost)
+}
+
+fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<CString, SandboxError> {
+    for p in [upper, work] {
+        if p.as_os_str()
+            .as_bytes()
+            .iter()
+            .any(|b| matches!(b, b',' | b':' | b'\\'))
+        {
+            let reason = InvalidSpec::UnmountablePath(p.to_path_buf());
+            return Err(SandboxError::InvalidSpec { reason });
+        }
+    }
+    let mut opts = OsString::from("lowerdir=");
+    opts.push(lower);
+    opts.push(",upperdir=");
+    opts.push(upper);
+    opts.push(",workdir=");
+    opts.push(work);
+    opts.push(",userxattr");
+    cstring(opts.as_bytes())
+}
+
+fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
+    let dev = Path::new("/dev");
+    let mut devices = Vec::new();
+    for name in DEVICES {
+        devices.push((cpath(&dev.join(name))?, under(root, &dev.join(name))?));
+    }
+    let mut links = Vec::new();
+    for (name, target) in DEV_LINKS {
+        links.push((cstring(target.as_bytes())?, under(root, &dev.join(name))?));
+    }
+    Ok(DevPlan {
+        dir: under(root, dev)?,
+        devices,
+        pts: under(root, Path::new("/dev/pts"))?,
+        shm: under(root, Path::new("/dev/shm"))?,
+        links,
+    })
+}
+
+/// Where `argv[0]` may be, in the order `execvp` would try.
+fn program_candidates(spec: &Spec) -> Result<Vec<CString>, SandboxError> {
+    let program = spec.argv[0].as_bytes();
+    if program.contains(&b'/') {
+        return Ok(vec![cstring(program)?]);
+    }
+    let path = spec
+        .env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_bytes());
+    let path = path.unwrap_or(b"/usr/local/bin:/usr/bin:/bin");
+    let mut candidates = Vec::new();
+    for dir in path.split(|&b| b == b':') {
+        let dir = if dir.is_empty() { b"." as &[u8] } else { dir };
+        let mut full = dir.to_vec();
+        full.push(b'/');
+        full.extend_from_slice(program);
+        candidates.push(cstring(&full)?);
+    }
+    Ok(candidates)
+}
+
+fn env_array(env: &[(OsString, OsString)]) -> Result<CStringArray, SandboxError> {
+    let mut strings = Vec::with_capacity(env.len());
+    for (k, v) in env {
+        let mut entry = k.as_bytes().to_vec();
+        entry.push(b'=');
+        entry.extend_from_slice(v.as_bytes());
+        strings.push(cstring(&entry)?);
+    }
+    Ok(CStringArray::new(strings))
+}
+
+impl Plan {
+    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]).
+    pub(crate) fn build(
+        spec: &Spec,
+        roots: &[PathBuf],
+        scratch: &Scratch,
+        landlock_abi: Option<u32>,
+    ) -> Result<Plan, SandboxError> {
+        if spec.argv.is_empty() {
+            return Err(SandboxError::InvalidSpec {
+                reason: InvalidSpec::EmptyArgv,
+            });
+        }
+        require_absolute(&spec.cwd)?;
+        let root = scratch.root();
+        let mut overlays = Vec::new();
+        for (i, lower) in roots.iter().enumerate() {
+            let options = overlay_options(lower, &scratch.upper(i), &scratch.work(i))?;
+            overlays.push(OverlayPlan {
+                target: under(&root, lower)?,
+                options,
+            });
+        }
+        let mut read_only = Vec::new();
+        for path in &spec.read_only {
+            require_absolute(path)?;
+            read_only.push((cpath(path)?, under(&root, path)?));
+        }
+        let argv = spec
+            .argv
+            .iter()
+            .map(|a| cstring(a.as_bytes()))
+            .collect::<Result<_, _>>()?;
+        Ok(Plan {
+            new_root: cpath(&root)?,
+            proc_dir: under(&root, Path::new("/proc"))?,
+            dev: dev_plan(&root)?,
+            overlays,
+            read_only,
+            cwd: cpath(&spec.cwd)?,
+            network: spec.network,
+            programs: program_candidates(spec)?,
+            argv: CStringArray::new(argv),
+            envp: env_array(&spec.env)?,
+            landlock_rules: match landlock_abi {
+                Some(abi) => landlock::rules(roots, abi, cpath)?,
+                None => Vec::new(),
+            },
+            filter: crate::seccomp::filter::program(),
+        })
+    }
+}

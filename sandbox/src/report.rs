@@ -1,0 +1,181 @@
+//! What a sandboxed run returns: exit status, resource usage, accesses, processes and changes.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::apply::apply_changes;
+use crate::scratch::Scratch;
+use crate::SandboxError;
+
+/// How the command's main process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It exited with this code.
+    Exited(i32),
+    /// It was killed by this signal.
+    Signaled(i32),
+}
+
+impl Status {
+    /// The status a shell would report: the exit code, or 128 + the signal number.
+    pub fn code(&self) -> i32 {
+        match *self {
+            Status::Exited(code) => code,
+            Status::Signaled(signal) => 128 + signal,
+        }
+    }
+
+    /// Whether the command exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == Status::Exited(0)
+    }
+}
+
+/// Resource usage of the whole process tree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rusage {
+    /// CPU time spent in user mode.
+    pub user: Duration,
+    /// CPU time spent in the kernel.
+    pub system: Duration,
+    /// Peak resident set size of the largest process, in KiB.
+    pub max_rss_kib: u64,
+}
+
+/// How a path was used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccessKind {
+    /// Opened for reading (`O_RDONLY` or `O_RDWR`), including directories opened for listing.
+    Read,
+    /// The target of `execve`/`execveat`, or the interpreter named by a `#!` line.
+    Exec,
+    /// Looked up for metadata or existence: the stat family, `access`, `chdir`, `O_PATH` opens.
+    Stat,
+    /// Read as a symbolic link (`readlink`).
+    ReadLink,
+    /// Opened for writing without truncation (old content matters), or truncated to a nonzero
+    /// length.
+    Modify,
+    /// An operation whose result depends on whether the path exists: unlink, rmdir, rename,
+    /// mkdir, link, symlink, mknod, chmod, chown, utimens, exclusive or truncating creation.
+    Probe,
+}
+
+/// One path a process touched. Paths are absolute and lexically normalised without crossing
+/// symbolic links; the caller resolves symlinks on the host afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Access {
+    /// The path as the process named it, joined to its working directory or directory fd.
+    pub path: PathBuf,
+    /// How it was used.
+    pub kind: AccessKind,
+    /// The (host) process id of the first process that made this access.
+    pub pid: u32,
+}
+
+/// A program the command executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// Its (host) process id.
+    pub pid: u32,
+    /// Its argument vector.
+    pub argv: Vec<OsString>,
+}
+
+/// One change the command made to the filesystem, as seen in the overlay upper layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// A regular file was created or modified; `source` holds its new content.
+    File {
+        /// Where it lives on the real filesystem.
+        path: PathBuf,
+        /// The file in the upper layer holding the content.
+        source: PathBuf,
+        /// Its permission bits (including setuid/setgid/sticky).
+        mode: u32,
+    },
+    /// A directory was created, its mode changed, or it was recreated (after a `Deleted`).
+    Dir {
+        /// Where it lives on the real filesystem.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A symbolic link was created.
+    Symlink {
+        /// Where it lives on the real filesystem.
+        path: PathBuf,
+        /// What it points to.
+        target: PathBuf,
+    },
+    /// The path was deleted (recursively, if a directory).
+    Deleted {
+        /// Where it lived on the real filesystem.
+        path: PathBuf,
+    },
+}
+
+impl Change {
+    /// The real path this change is about.
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Change::File { path, .. }
+            | Change::Dir { path, .. }
+            | Change::Symlink { path, .. }
+            | Change::Deleted { path } => path,
+        }
+    }
+}
+
+/// Whether Landlock confined the command's writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandlockStatus {
+    /// Enforced at this Landlock ABI version.
+    Enforced {
+        /// The kernel's Landlock ABI version.
+        abi: u32,
+    },
+    /// Not enforced; the read-only mounts still apply.
+    NotEnforced(LandlockGap),
+}
+
+/// Why Landlock was not enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandlockGap {
+    /// The kernel was built without Landlock.
+    NotBuilt,
+    /// Landlock is built in but not enabled (add `landlock` to the `lsm=` boot parameter).
+    Disabled,
+    /// Creating the ruleset failed with this errno.
+    Failed(i32),
+}
+
+/// The outcome of one sandboxed command. It owns the overlay upper layers that `Change::File`
+/// sources point into; dropping the report deletes them.
+#[derive(Debug)]
+pub struct Report {
+    /// How the main process ended.
+    pub status: Status,
+    /// CPU time and peak memory of the whole tree.
+    pub rusage: Rusage,
+    /// Wall-clock time from spawn to the end of the tree.
+    pub wall: Duration,
+    /// Every path touched, deduplicated by (path, kind); the first process is kept.
+    pub accesses: Vec<Access>,
+    /// Every program successfully executed, in order.
+    pub processes: Vec<Process>,
+    /// Filesystem changes, ordered so that applying them in order reproduces the result.
+    pub changes: Vec<Change>,
+    /// Whether Landlock was enforced.
+    pub landlock: LandlockStatus,
+    pub(crate) _upper_layers: Option<Scratch>,
+}
+
+impl Report {
+    /// Applies the changes to the real filesystem, exactly as if the command had run there.
+    /// File contents are moved out of the upper layer where possible, so apply only once.
+    pub fn apply(&self) -> Result<(), SandboxError> {
+        apply_changes(&self.changes)
+    }
+}

@@ -1,0 +1,240 @@
+//! The supervisor's side of seccomp user notification: receive each traced call, record the
+//! paths it names, let it continue.
+//!
+//! The loop is the hot path of every traced command: per notification it does `poll`, `RECV`,
+//! one `process_vm_readv` per path (plus a `readlink` of the cwd or dirfd for relative paths),
+//! `ID_VALID` and `SEND`. Normalisation and deduplication happen once, after the run.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::memory::{read_argv, read_cstr, read_u64, PATH_MAX};
+use super::paths::{absolute, Normalizer};
+use super::syscalls::{decode, open_kind, Call, PathArg};
+use crate::{Access, AccessKind, Process, SandboxError};
+
+const SYNC_WAKE_UP: u64 = 1;
+
+/// What the tracer saw.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    pub(crate) accesses: Vec<Access>,
+    pub(crate) processes: Vec<Process>,
+}
+
+/// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
+/// harmless to skip on kernels without it.
+pub(crate) fn set_sync_wake_up(listener: &OwnedFd) {
+    // SAFETY: the ioctl reads a u64 flags value we pass by value.
+    unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SYNC_WAKE_UP,
+        )
+    };
+}
+
+/// Serves notifications until every traced process is gone.
+pub(crate) fn trace(listener: &OwnedFd) -> Result<Trace, SandboxError> {
+    let mut tracer = Tracer::default();
+    let fd = listener.as_raw_fd();
+    loop {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(source) => {
+                return Err(SandboxError::Sys {
+                    op: "poll the seccomp listener",
+                    source,
+                })
+            }
+            Ok(_) => {}
+        }
+        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+        if !revents.contains(PollFlags::POLLIN) {
+            break; // POLLHUP: no process uses the filter any more
+        }
+        // SAFETY: seccomp_notif is plain data; RECV requires it zeroed.
+        let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: RECV writes one seccomp_notif into `notif`.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut notif) } < 0 {
+            match Errno::last() {
+                Errno::EINTR | Errno::ENOENT => continue,
+                source => {
+                    return Err(SandboxError::Sys {
+                        op: "receive a seccomp notification",
+                        source,
+                    })
+                }
+            }
+        }
+        tracer.handle(fd, &notif);
+        let resp = libc::seccomp_notif_resp {
+            id: notif.id,
+            val: 0,
+            error: 0,
+            flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
+        };
+        // SAFETY: SEND reads the response; ENOENT (the caller died meanwhile) is fine to ignore.
+        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+    }
+    Ok(tracer.finish())
+}
+
+/// One access as recorded on the hot path, before normalisation.
+#[derive(Debug)]
+struct Raw {
+    pid: u32,
+    kind: AccessKind,
+    path: PathBuf,
+}
+
+#[derive(Debug, Default)]
+struct Tracer {
+    raw: Vec<Raw>,
+    processes: Vec<Process>,
+    tgids: HashMap<u32, u32>,
+    buf: Vec<u8>,
+}
+
+impl Tracer {
+    fn handle(&mut self, fd: i32, notif: &libc::seccomp_notif) {
+        let tid = notif.pid;
+        let args: [u64; 6] = notif.data.args;
+        let (paths, argv) = match decode(notif.data.nr as i64, &args) {
+            Call::Paths(paths) => (paths, None),
+            Call::OpenHow { mut arg, how } => {
+                arg.kind = open_kind(read_u64(tid, how).unwrap_or(0));
+                ([Some(arg), None], None)
+            }
+            Call::Exec { arg, argv } => ([Some(arg), None], Some(argv)),
+            Call::Nothing => return,
+        };
+        let mut found: [Option<(AccessKind, PathBuf)>; 2] = [None, None];
+        for (slot, arg) in found.iter_mut().zip(paths) {
+            *slot = arg.and_then(|arg| self.path(tid, arg));
+        }
+        let argv = argv.map(|addr| read_argv(tid, addr));
+        // The pid may have been reused between RECV and our reads: only trust them if the
+        // notification is still pending.
+        // SAFETY: ID_VALID reads the u64 id we pass by pointer.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &notif.id) } < 0 {
+            return;
+        }
+        let pid = self.tgid(tid);
+        if let (Some(argv), Some((_, path))) = (argv, &found[0]) {
+            self.exec(tid, pid, path, argv);
+        }
+        for (kind, path) in found.into_iter().flatten() {
+            self.raw.push(Raw { pid, kind, path });
+        }
+    }
+
+    fn path(&mut self, tid: u32, arg: PathArg) -> Option<(AccessKind, PathBuf)> {
+        self.buf.clear();
+        if arg.addr != 0 && !read_cstr(tid, arg.addr, PATH_MAX, &mut self.buf) {
+            return None;
+        }
+        Some((arg.kind, absolute(tid, arg.dirfd, &self.buf)?))
+    }
+
+    /// Records a process if the exec target is an executable file in its view, and the
+    /// interpreter of a `#!` script (the kernel opens it without a system call we see).
+    fn exec(&mut self, tid: u32, pid: u32, path: &Path, argv: Vec<Vec<u8>>) {
+        let mut inside = PathBuf::from(format!("/proc/{tid}/root"));
+        inside.push(path.strip_prefix("/").unwrap_or(path));
+        let Ok(mut file) = std::fs::File::open(&inside) else {
+            return;
+        };
+        let executable = file.metadata().map(|m| m.is_file() && mode_executable(&m));
+        if !executable.unwrap_or(false) {
+            return;
+        }
+        let mut head = [0u8; 256];
+        let n = file.read(&mut head).unwrap_or(0);
+        if let Some(interpreter) = shebang(&head[..n]) {
+            self.raw.push(Raw {
+                pid,
+                kind: AccessKind::Exec,
+                path: interpreter,
+            });
+        }
+        let argv = argv.into_iter().map(OsString::from_vec).collect();
+        self.processes.push(Process { pid, argv });
+    }
+
+    /// The thread group (process) id of thread `tid`.
+    fn tgid(&mut self, tid: u32) -> u32 {
+        *self.tgids.entry(tid).or_insert_with(|| {
+            let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Tgid:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(tid)
+        })
+    }
+
+    fn finish(self) -> Trace {
+        let mut normalizer = Normalizer::default();
+        let mut seen = HashSet::new();
+        let mut accesses = Vec::new();
+        for raw in self.raw {
+            let path = normalizer.normalize(&raw.path);
+            if seen.insert((path.clone(), raw.kind)) {
+                accesses.push(Access {
+                    path,
+                    kind: raw.kind,
+                    pid: raw.pid,
+                });
+            }
+        }
+        Trace {
+            accesses,
+            processes: self.processes,
+        }
+    }
+}
+
+fn mode_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+/// The interpreter named by a `#!` line, if it is an absolute path.
+fn shebang(head: &[u8]) -> Option<PathBuf> {
+    let line = head.strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n')?];
+    let start = line.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let rest = &line[start..];
+    let end = rest
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(rest.len());
+    let interpreter = PathBuf::from(OsString::from_vec(rest[..end].to_vec()));
+    interpreter.is_absolute().then_some(interpreter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_shebang_lines() {
+        assert_eq!(shebang(b"#!/bin/sh\necho"), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(
+            shebang(b"#! /usr/bin/env python3\n"),
+            Some(PathBuf::from("/usr/bin/env"))
+        );
+        assert_eq!(shebang(b"\x7fELF"), None);
+        assert_eq!(shebang(b"#!sh\n"), None);
+    }
+}

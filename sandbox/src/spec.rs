@@ -1,0 +1,68 @@
+//! What to run and how: the input of [`run`](crate::run).
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+/// Where one of the command's standard streams goes.
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// The supervisor's own stream.
+    #[default]
+    Inherit,
+    /// `/dev/null`.
+    Null,
+    /// This file descriptor (a pipe, a file, a pseudo-terminal).
+    Fd(OwnedFd),
+}
+
+/// A command to run in the sandbox.
+#[derive(Debug)]
+pub struct Spec {
+    /// The program and its arguments; `argv[0]` is searched on the spec's `PATH` if it has no `/`.
+    pub argv: Vec<OsString>,
+    /// The working directory (absolute).
+    pub cwd: PathBuf,
+    /// The complete environment of the command.
+    pub env: Vec<(OsString, OsString)>,
+    /// Directories the command may change; each gets an overlay whose upper layer records the
+    /// changes. Nested roots are merged into the outermost; missing ones are skipped.
+    pub writable_roots: Vec<PathBuf>,
+    /// Where the sandbox creates its upper and work directories.
+    pub scratch_dir: PathBuf,
+    /// Paths that stay read-only even inside writable roots.
+    pub read_only: Vec<PathBuf>,
+    /// Whether the command gets the host network (otherwise only its own loopback).
+    pub network: bool,
+    /// Standard input.
+    pub stdin: Stdio,
+    /// Standard output.
+    pub stdout: Stdio,
+    /// Standard error.
+    pub stderr: Stdio,
+}
+
+impl Spec {
+    /// A spec with the current environment, writable roots `$HOME`, `cwd` and `/tmp`, scratch
+    /// space in the system temporary directory, no network and inherited stdio.
+    pub fn new(argv: Vec<OsString>, cwd: PathBuf) -> Spec {
+        let mut writable_roots = Vec::new();
+        if let Some(home) = std::env::var_os("HOME") {
+            writable_roots.push(PathBuf::from(home));
+        }
+        writable_roots.push(cwd.clone());
+        writable_roots.push(PathBuf::from("/tmp"));
+        Spec {
+            argv,
+            cwd,
+            env: std::env::vars_os().collect(),
+            writable_roots,
+            scratch_dir: std::env::temp_dir(),
+            read_only: Vec::new(),
+            network: false,
+            stdin: Stdio::Inherit,
+            stdout: Stdio::Inherit,
+            stderr: Stdio::Inherit,
+        }
+    }
+}
