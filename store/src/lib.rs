@@ -34,6 +34,7 @@ pub mod blob;
 pub mod compress;
 pub mod digest;
 mod error;
+mod pipe;
 mod put;
 mod restore;
 pub mod statcache;

@@ -18,6 +18,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{blob_path, hash, Encoding, CHUNK};
 use crate::compress::{self, LEVEL, MULTITHREAD_MIN, SAMPLE_SIZE};
+use crate::pipe::{self, Feeder};
 use crate::{Digest, Store, StoreError};
 
 /// What a put did.
@@ -38,8 +39,37 @@ pub struct PutOutcome {
 /// Why a streaming put failed, before the caller names the source.
 enum Failure {
     Source(io::Error),
-    Changed { actual: u64 },
+    Changed {
+        actual: u64,
+    },
     Store(StoreError),
+    /// The writing side stopped; its error is reported instead.
+    WriterGone,
+}
+
+/// Hashes and hands on `buf` and then the rest of `src`, which must come to `size` bytes.
+fn stream(
+    src: &mut impl Read,
+    mut buf: Vec<u8>,
+    size: u64,
+    feeder: &Feeder,
+) -> Result<blake3::Hasher, Failure> {
+    let mut hasher = blake3::Hasher::new();
+    let mut total = 0u64;
+    while !buf.is_empty() {
+        total += buf.len() as u64;
+        if total > size {
+            return Err(Failure::Changed { actual: total });
+        }
+        hash(&mut hasher, &buf);
+        feeder.send(buf).map_err(|_| Failure::WriterGone)?;
+        buf = feeder.buffer();
+        fill(src, &mut buf, CHUNK).map_err(Failure::Source)?;
+    }
+    if total != size {
+        return Err(Failure::Changed { actual: total });
+    }
+    Ok(hasher)
 }
 
 impl Store {
@@ -64,6 +94,7 @@ impl Store {
                 actual,
             },
             Failure::Store(e) => e,
+            Failure::WriterGone => unreachable!("a writer error is returned first"),
         })
     }
 
@@ -72,37 +103,29 @@ impl Store {
         self.put_stream(bytes, bytes.len() as u64)
             .map_err(|f| match f {
                 Failure::Store(e) => e,
-                Failure::Source(_) | Failure::Changed { .. } => {
-                    unreachable!("a byte slice can neither fail to read nor change")
+                Failure::Source(_) | Failure::Changed { .. } | Failure::WriterGone => {
+                    unreachable!("a byte slice neither fails nor changes; write errors come first")
                 }
             })
     }
 
     /// Streams `size` bytes from `src` into a blob.
     fn put_stream(&self, mut src: impl Read, size: u64) -> Result<PutOutcome, Failure> {
-        let mut buf = vec![0u8; CHUNK];
-        let mut n = read_full(&mut src, &mut buf[..SAMPLE_SIZE]).map_err(Failure::Source)?;
-        let encoding = compress::choose(&buf[..n]);
+        let mut first = Vec::with_capacity(CHUNK);
+        fill(&mut src, &mut first, SAMPLE_SIZE).map_err(Failure::Source)?;
+        let encoding = compress::choose(&first);
         let temp = tempfile::Builder::new()
             .prefix("put-")
             .tempfile_in(&self.tmp)
             .map_err(|e| Failure::Store(write_err(&self.tmp, e)))?;
         let temp_err = |e| Failure::Store(write_err(temp.path(), e));
-        let mut sink = Sink::new(temp.as_file(), encoding, size).map_err(temp_err)?;
-        let mut hasher = blake3::Hasher::new();
-        let mut total = 0u64;
-        while n > 0 {
-            total += n as u64;
-            if total > size {
-                return Err(Failure::Changed { actual: total });
-            }
-            hash(&mut hasher, &buf[..n]);
-            sink.write_all(&buf[..n]).map_err(temp_err)?;
-            n = read_some(&mut src, &mut buf).map_err(Failure::Source)?;
-        }
-        if total != size {
-            return Err(Failure::Changed { actual: total });
-        }
+        let sink = Sink::new(temp.as_file(), encoding, size).map_err(temp_err)?;
+        let (hashed, written) = pipe::with_writer(sink, temp.as_file(), |feeder| {
+            stream(&mut src, first, size, feeder)
+        });
+        // A write error first: it is why the reading side stopped, if it did.
+        let sink = written.map_err(temp_err)?;
+        let hasher = hashed?;
         sink.finish().map_err(temp_err)?;
         temp.as_file().sync_all().map_err(temp_err)?;
         let stored = temp.as_file().metadata().map_err(temp_err)?.len();
@@ -174,13 +197,6 @@ impl<'a> Sink<'a> {
         Ok(Sink::Zstd(Box::new(enc)))
     }
 
-    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        match self {
-            Sink::Raw(file) => file.write_all(bytes),
-            Sink::Zstd(enc) => enc.write_all(bytes),
-        }
-    }
-
     fn finish(self) -> io::Result<()> {
         match self {
             Sink::Raw(_) => Ok(()),
@@ -189,24 +205,24 @@ impl<'a> Sink<'a> {
     }
 }
 
-/// Reads until `buf` is full or the source ends; returns the bytes read.
-fn read_full(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match read_some(src, &mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+impl Write for Sink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Raw(file) => file.write(bytes),
+            Sink::Zstd(enc) => enc.write(bytes),
         }
     }
-    Ok(filled)
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Raw(file) => file.flush(),
+            Sink::Zstd(enc) => enc.flush(),
+        }
+    }
 }
 
-/// One `read`, retried when interrupted.
-fn read_some(src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match src.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
+/// Reads from `src` until `buf` holds `limit` bytes or the source ends.
+fn fill(src: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> io::Result<()> {
+    let want = limit.saturating_sub(buf.len()) as u64;
+    src.by_ref().take(want).read_to_end(buf).map(drop)
 }

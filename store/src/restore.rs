@@ -12,13 +12,14 @@
 
 use std::ffi::OsStr;
 use std::fs::{File, Permissions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use tempfile::NamedTempFile;
 
 use crate::blob::{Encoding, CHUNK};
+use crate::pipe;
 use crate::{Corruption, Digest, Store, StoreError};
 
 /// How a blob was restored.
@@ -53,7 +54,7 @@ impl Store {
             path: target.to_owned(),
             source,
         };
-        let mut temp = temp_beside(target).map_err(err)?;
+        let temp = temp_beside(target).map_err(err)?;
         let cloned = encoding == Encoding::Raw && clone_into(&blob, temp.as_file());
         let method = if cloned {
             check_clone(digest, &temp).map_err(|e| e.into_store_error(err))?;
@@ -61,7 +62,7 @@ impl Store {
         } else {
             // A failed clone should leave the file empty; make sure before copying.
             temp.as_file().set_len(0).map_err(err)?;
-            self.copy_into(digest, temp.as_file_mut())
+            self.copy_into(digest, temp.as_file())
                 .map_err(|e| e.into_store_error(err))?;
             RestoreMethod::Copy
         };
@@ -74,18 +75,23 @@ impl Store {
     }
 
     /// Decodes and checks `digest`'s content into `out`.
-    fn copy_into(&self, digest: &Digest, out: &mut File) -> Result<(), Failure> {
+    fn copy_into(&self, digest: &Digest, out: &File) -> Result<(), Failure> {
         let mut reader = self.open_blob(digest).map_err(Failure::Blob)?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Failure::Blob(reader.classify(e))),
-            };
-            out.write_all(&buf[..n]).map_err(Failure::Target)?;
-        }
+        let (read, written) = pipe::with_writer(out, out, |feeder| {
+            loop {
+                let mut buf = feeder.buffer();
+                match reader.by_ref().take(CHUNK as u64).read_to_end(&mut buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(Failure::Blob(reader.classify(e))),
+                }
+                if feeder.send(buf).is_err() {
+                    return Ok(()); // the writer's error is returned below
+                }
+            }
+        });
+        written.map_err(Failure::Target)?;
+        read
     }
 }
 
