@@ -1,4 +1,5 @@
 //! End-to-end tests of the `shark` binary: one test binary, one module per area.
 
 mod cli;
+mod store;
 mod common;

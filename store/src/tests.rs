@@ -536,3 +536,51 @@ fn stat_cache_errors_name_the_path() {
         format!("stat cache {} failed", bad.display())
     );
 }
+
+/// The child half of the unreadable-input test, run as `nobody`.
+#[test]
+fn child_put_unreadable() {
+    let (Ok(root), Ok(file)) = (
+        std::env::var("SHARK_TEST_STORE"),
+        std::env::var("SHARK_TEST_UNREADABLE"),
+    ) else {
+        return;
+    };
+    let store = Store::open(Path::new(&root)).unwrap();
+    let err = store.put_file(Path::new(&file)).unwrap_err();
+    assert_eq!(err.to_string(), format!("cannot read {file}"));
+    assert!(matches!(&err, StoreError::ReadSource { source, .. }
+        if source.kind() == std::io::ErrorKind::PermissionDenied));
+    assert_eq!(store.blobs().count(), 0);
+    assert_eq!(
+        fs::read_dir(Path::new(&root).join("tmp")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn an_unreadable_input_is_named_for_an_unprivileged_user() {
+    use std::os::unix::fs::MetadataExt;
+    if fs::metadata("/proc/self").unwrap().uid() != 0 {
+        eprintln!("skipped: the unprivileged half runs through setpriv, which needs root");
+        return;
+    }
+    let f = fixture();
+    fs::set_permissions(f.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = f.file("secret.csv", b"a,b\n");
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+    let root = f.dir.path().join("nobody-store");
+    fs::create_dir(&root).unwrap();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "tests::child_put_unreadable", "--test-threads=1"])
+        .env("SHARK_TEST_STORE", &root)
+        .env("SHARK_TEST_UNREADABLE", &secret)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "the child ran nothing: {text}");
+}
