@@ -58,8 +58,12 @@ pub enum AccessKind {
     /// length.
     Modify,
     /// An operation whose result depends on whether the path exists: unlink, rmdir, rename,
-    /// mkdir, link, symlink, mknod, chmod, chown, utimens, exclusive or truncating creation.
+    /// mkdir, link, symlink, mknod, chmod, chown, utimens, exclusive creation.
     Probe,
+    /// Opened for writing with truncation (`O_TRUNC`, `creat`), creating it if need be: the
+    /// old content does not matter, only whether something other than a regular file was
+    /// there.
+    Create,
 }
 
 /// One path a process touched. Paths are absolute and lexically normalised without crossing

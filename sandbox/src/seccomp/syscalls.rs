@@ -80,8 +80,10 @@ pub(crate) fn open_kind(flags: u64) -> AccessKind {
         AccessKind::Stat
     } else if flags & libc::O_ACCMODE == libc::O_RDONLY {
         AccessKind::Read
-    } else if flags & creat_excl == creat_excl || flags & libc::O_TRUNC != 0 {
+    } else if flags & creat_excl == creat_excl {
         AccessKind::Probe
+    } else if flags & libc::O_TRUNC != 0 {
+        AccessKind::Create
     } else {
         AccessKind::Modify
     }
@@ -111,7 +113,7 @@ pub(crate) fn decode(nr: i64, a: &[u64; 6]) -> Call {
             Some(arg) => Call::OpenHow { arg, how: a[2] },
             None => Call::Nothing,
         },
-        libc::SYS_creat => one(cwd(a[0], Probe)),
+        libc::SYS_creat => one(cwd(a[0], Create)),
         libc::SYS_execve => exec(cwd(a[0], Exec), a[1]),
         libc::SYS_execveat => exec(at(a[0], a[1], Exec), a[2]),
         libc::SYS_stat | libc::SYS_lstat | libc::SYS_access | libc::SYS_chdir => {
@@ -172,7 +174,7 @@ mod tests {
         );
         assert_eq!(
             f(libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC),
-            AccessKind::Probe
+            AccessKind::Create
         );
         assert_eq!(
             f(libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL),
