@@ -1,5 +1,7 @@
 //! End-to-end tests of the `shark` binary: one test binary, one module per area.
 
 mod cli;
-mod store;
 mod common;
+mod man;
+mod reuse;
+mod store;

@@ -8,8 +8,21 @@ use clap::{Args, Parser, Subcommand};
 /// Shark: a shell that records what every command reads and writes, and reuses results whose
 /// inputs have not changed.
 #[derive(Debug, Parser)]
-#[command(name = "shark", version, about, long_about = None)]
+#[command(name = "shark", version)]
 pub struct Cli {
+    /// Run one command line (bash syntax) in the sandbox, reusing a recorded run when nothing
+    /// it read has changed.
+    #[arg(short = 'c', value_name = "LINE")]
+    pub line: Option<String>,
+
+    /// With -c: run even if a recorded run could be reused.
+    #[arg(long, requires = "line")]
+    pub fresh: bool,
+
+    /// With -c: allow network access (such runs are recorded but never reused).
+    #[arg(long, requires = "line")]
+    pub net: bool,
+
     /// Where shark keeps its store and lineage database [default: $XDG_DATA_HOME/shark, else
     /// ~/.local/share/shark]
     #[arg(long, global = true, env = "SHARK_HOME", value_name = "DIR")]
@@ -17,12 +30,24 @@ pub struct Cli {
 
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Shark's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run one program with its arguments in the sandbox, or reuse a recorded run.
+    Run(RunArgs),
+    /// List recent runs, newest first.
+    Log(LogArgs),
+    /// Show one run with its inputs and outputs.
+    Show(ShowArgs),
+    /// Show which runs produced a file's current content, back to its sources.
+    Lineage(LineageArgs),
+    /// Explain why a command ran instead of being reused (or what it reused).
+    Why(WhyArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
     #[command(subcommand)]
     Store(StoreCommand),
@@ -43,4 +68,86 @@ pub struct StatsArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `shark run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run even if a recorded run could be reused.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Allow network access (such runs are recorded but never reused).
+    #[arg(long)]
+    pub net: bool,
+    /// The program and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROG"
+    )]
+    pub argv: Vec<std::ffi::OsString>,
+}
+
+/// Options of `shark log`.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// How many runs to list.
+    #[arg(
+        short = 'n',
+        long = "max-count",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub count: usize,
+    /// Print JSON Lines, one run per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run id (as listed by `shark log`).
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark lineage`.
+#[derive(Debug, Args)]
+pub struct LineageArgs {
+    /// The file whose history to show.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Print nested JSON.
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+    /// Print a Graphviz graph.
+    #[arg(long)]
+    pub dot: bool,
+    /// Also list system files (interpreters, libraries) among the sources.
+    #[arg(long)]
+    pub system: bool,
+    /// How many producing runs deep to follow.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub depth: usize,
+}
+
+/// Options of `shark why`.
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// A run id, or a path whose producing command to explain.
+    #[arg(value_name = "PATH|RUN")]
+    pub target: String,
+}
+
+/// Options of `shark completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }

@@ -83,12 +83,7 @@ impl CliError {
 
     /// Prints `shark: error: ...`, the cause chain and the hint to stderr; returns the status.
     pub fn report(&self) -> i32 {
-        let mut line = format!("shark: error: {self}");
-        let mut cause = self.source();
-        while let Some(c) = cause {
-            line.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
+        let line = format!("shark: error: {}", chain(self));
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{line}");
         if let Some(hint) = self.hint() {
@@ -112,4 +107,16 @@ pub fn clap_exit(e: clap::Error) -> i32 {
 /// True when writing failed only because the reader went away (`shark log | head`).
 pub fn is_broken_pipe(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// An error and its causes on one line, joined by `: `.
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        line.push_str(": ");
+        line.push_str(&c.to_string());
+        cause = c.source();
+    }
+    line
 }

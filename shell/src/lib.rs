@@ -12,7 +12,14 @@
 
 pub mod cli;
 pub mod error;
+pub mod exec;
 pub mod home;
+pub mod man;
+pub mod markdown;
+mod query_cmd;
+mod run_cmd;
+pub mod script;
+pub mod state;
 mod store_cmd;
 
 use clap::Parser;
@@ -33,8 +40,25 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> Result<i32, CliError> {
+    if let Some(Command::Completions(args)) = &cli.command {
+        return man::completions(args.shell);
+    }
     let home = home::Home::resolve(cli.home.as_deref())?;
     match cli.command {
-        Command::Store(cmd) => store_cmd::run(&home, cmd),
+        Some(Command::Store(cmd)) => store_cmd::run(&home, cmd),
+        Some(Command::Run(args)) => run_cmd::argv(&home, args),
+        Some(Command::Log(args)) => query_cmd::log(&home, &args),
+        Some(Command::Show(args)) => query_cmd::show(&home, &args),
+        Some(Command::Lineage(args)) => query_cmd::lineage(&home, &args),
+        Some(Command::Why(args)) => query_cmd::why(&home, &args),
+        Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
+        None if cli.line.is_some() => {
+            let line = cli.line.unwrap_or_default();
+            run_cmd::line(&home, line, cli.fresh, cli.net)
+        }
+        None => Err(CliError::usage(
+            "nothing to do",
+            Some("give a command (see shark --help) or -c LINE".into()),
+        )),
     }
 }

@@ -18,6 +18,7 @@ impl TestEnv {
         let home = dir.path().join("home");
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).unwrap();
+        std::fs::create_dir_all(dir.path().join("user")).unwrap();
         TestEnv {
             _dir: dir,
             home,
@@ -25,11 +26,58 @@ impl TestEnv {
         }
     }
 
-    /// A `shark` command with this environment's home, run in the work directory.
+    /// A `shark` command with this environment's home, run in the work directory, with a
+    /// fixed, minimal environment so that two invocations key alike.
     pub fn shark(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_shark"));
-        c.env("SHARK_HOME", &self.home).current_dir(&self.work);
+        c.env_clear()
+            .env("SHARK_HOME", &self.home)
+            .env("HOME", self.work.parent().unwrap().join("user"))
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("LANG", "C.UTF-8")
+            .current_dir(&self.work);
         c
+    }
+
+    /// Runs `shark -c LINE` and returns its output.
+    #[allow(dead_code)]
+    pub fn line(&self, line: &str) -> Output {
+        self.run(&["-c", line])
+    }
+
+    /// Writes a file in the work directory.
+    #[allow(dead_code)]
+    pub fn write(&self, rel: &str, content: &str) {
+        let p = self.work.join(rel);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// Reads a file in the work directory.
+    #[allow(dead_code)]
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.work.join(rel)).unwrap()
+    }
+
+    /// `shark log --json`, oldest first.
+    #[allow(dead_code)]
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["log", "--json", "-n", "1000"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let mut runs: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        runs.reverse();
+        runs
+    }
+
+    /// Whether the last recorded run was a reuse.
+    #[allow(dead_code)]
+    pub fn last_cached(&self) -> bool {
+        self.log().last().unwrap()["cached"].as_bool().unwrap()
     }
 
     /// Runs shark with `args` and returns its output.

@@ -1,0 +1,143 @@
+//! The weak key of a command: what must be equal before recorded inputs are even compared.
+//!
+//! BLAKE3 over a versioned, length-prefixed encoding of: the format version, the argv, the cwd,
+//! the environment digest, and the sandbox policy (network, writable roots, how stdin was
+//! given). Two runs with the same weak key may still differ in what they read; that is the job
+//! of the second phase (the recorded inputs, checked against the filesystem).
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use shark_store::Digest;
+
+/// Bump when the meaning of a recorded run changes, so old records are never matched.
+const KEY_FORMAT: &[u8] = b"shark-weak-key-v1";
+
+/// Environment variables that change between otherwise identical invocations without
+/// changing what a command computes; they are passed to the command but not keyed.
+const VOLATILE_ENV: &[&str] = &["_", "SHLVL", "SHARK_HOME"];
+
+/// Everything that identifies a command before its inputs are looked at.
+#[derive(Debug, Clone)]
+pub struct KeyParts<'a> {
+    /// The argv run in the sandbox.
+    pub argv: &'a [OsString],
+    /// The working directory.
+    pub cwd: &'a Path,
+    /// Digest of the environment (see [`env_digest`]).
+    pub env: Digest,
+    /// Network allowed.
+    pub network: bool,
+    /// The writable roots.
+    pub writable_roots: &'a [PathBuf],
+    /// How stdin was given ("null", "file", "pipe", "tty").
+    pub stdin_mode: &'a str,
+}
+
+/// Hashes one field: its length then its bytes, so no two field lists encode alike.
+fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// The weak key of a command.
+pub fn weak_key(p: &KeyParts<'_>) -> Digest {
+    let mut h = blake3::Hasher::new();
+    field(&mut h, KEY_FORMAT);
+    field(&mut h, &(p.argv.len() as u64).to_le_bytes());
+    for a in p.argv {
+        field(&mut h, a.as_bytes());
+    }
+    field(&mut h, p.cwd.as_os_str().as_bytes());
+    field(&mut h, p.env.as_bytes());
+    field(&mut h, &[u8::from(p.network)]);
+    field(&mut h, &(p.writable_roots.len() as u64).to_le_bytes());
+    for r in p.writable_roots {
+        field(&mut h, r.as_os_str().as_bytes());
+    }
+    field(&mut h, p.stdin_mode.as_bytes());
+    Digest::from(h.finalize())
+}
+
+/// Digest of an environment: every variable but the volatile ones, sorted by name.
+pub fn env_digest(env: &[(OsString, OsString)]) -> Digest {
+    let mut vars: Vec<&(OsString, OsString)> = env
+        .iter()
+        .filter(|(k, _)| !VOLATILE_ENV.iter().any(|v| k.as_bytes() == v.as_bytes()))
+        .collect();
+    vars.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut h = blake3::Hasher::new();
+    field(&mut h, b"shark-env-v1");
+    for (k, v) in vars {
+        field(&mut h, k.as_bytes());
+        field(&mut h, v.as_bytes());
+    }
+    Digest::from(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts<'a>(argv: &'a [OsString], roots: &'a [PathBuf]) -> KeyParts<'a> {
+        KeyParts {
+            argv,
+            cwd: Path::new("/w"),
+            env: env_digest(&[]),
+            network: false,
+            writable_roots: roots,
+            stdin_mode: "null",
+        }
+    }
+
+    #[test]
+    fn argv_boundaries_matter() {
+        let roots = [PathBuf::from("/tmp")];
+        let a = [OsString::from("echo"), OsString::from("a b")];
+        let b = [
+            OsString::from("echo"),
+            OsString::from("a"),
+            OsString::from("b"),
+        ];
+        assert_ne!(weak_key(&parts(&a, &roots)), weak_key(&parts(&b, &roots)));
+        assert_eq!(weak_key(&parts(&a, &roots)), weak_key(&parts(&a, &roots)));
+    }
+
+    #[test]
+    fn every_part_changes_the_key() {
+        let roots = [PathBuf::from("/tmp")];
+        let argv = [OsString::from("true")];
+        let base = parts(&argv, &roots);
+        let k = weak_key(&base);
+        let mut p = base.clone();
+        p.cwd = Path::new("/x");
+        assert_ne!(weak_key(&p), k);
+        let mut p = base.clone();
+        p.network = true;
+        assert_ne!(weak_key(&p), k);
+        let mut p = base.clone();
+        p.stdin_mode = "tty";
+        assert_ne!(weak_key(&p), k);
+        let mut p = base.clone();
+        p.env = env_digest(&[("A".into(), "1".into())]);
+        assert_ne!(weak_key(&p), k);
+        let other_roots = [PathBuf::from("/var/tmp")];
+        let mut p = base.clone();
+        p.writable_roots = &other_roots;
+        assert_ne!(weak_key(&p), k);
+    }
+
+    #[test]
+    fn env_digest_ignores_order_and_volatile_vars() {
+        let a = [("A".into(), "1".into()), ("B".into(), "2".into())];
+        let b = [
+            ("B".into(), "2".into()),
+            ("_".into(), "/bin/x".into()),
+            ("A".into(), "1".into()),
+        ];
+        assert_eq!(env_digest(&a), env_digest(&b));
+        let c = [("A".into(), "1".into()), ("B".into(), "3".into())];
+        assert_ne!(env_digest(&a), env_digest(&c));
+    }
+}

@@ -1,0 +1,427 @@
+//! The executor: run a command in the sandbox, or reuse a recorded run whose inputs still hold.
+//!
+//! 1. The weak key ([`key`]) names the command: argv, cwd, environment, sandbox policy.
+//! 2. Earlier successful runs with that key are tried newest first; one whose every recorded
+//!    input still holds ([`inputs::check`]) is reused: its outputs restored ([`outputs`]), its
+//!    stdout/stderr replayed, its exit status returned, and the reuse recorded.
+//! 3. Otherwise the command runs in the sandbox; its inputs (what it read, and what it looked
+//!    for and did not find), outputs and streams are stored and recorded, then its changes are
+//!    applied to the real filesystem. Failed, networked or unfaithfully observed runs are
+//!    recorded but never reused.
+
+pub mod inputs;
+pub mod key;
+pub mod outputs;
+pub mod reason;
+pub mod stdio;
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use shark_lineage::{Db, Input, InputKind, NewRun, ProcessRecord, Run, RunId};
+use shark_sandbox::{Report, Spec, Status, Stdio};
+use shark_store::{Digest, StatCache, Store};
+
+use crate::error::CliError;
+use crate::home::Home;
+use reason::Reason;
+use stdio::{Live, StdinPlan, Tee};
+
+/// How many earlier runs with the same weak key are checked before running.
+const MAX_CANDIDATES: usize = 16;
+
+/// One command to execute.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The command as the user wrote it (shown by `shark log`).
+    pub text: String,
+    /// What runs in the sandbox.
+    pub argv: Vec<OsString>,
+    /// Run even if a recorded run could be reused.
+    pub fresh: bool,
+    /// Allow network access (the run is then never reused).
+    pub network: bool,
+}
+
+/// What happened.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The command ran.
+    Ran {
+        /// Its record.
+        run: RunId,
+        /// Its exit status, as a shell reports it.
+        code: i32,
+    },
+    /// A recorded run was reused.
+    Reused {
+        /// The record of this reuse.
+        run: RunId,
+        /// The run reused.
+        from: RunId,
+        /// Its recorded exit status.
+        code: i32,
+        /// How long the original took.
+        saved: Duration,
+    },
+}
+
+impl Outcome {
+    /// The exit status to pass on.
+    pub fn code(&self) -> i32 {
+        match self {
+            Outcome::Ran { code, .. } | Outcome::Reused { code, .. } => *code,
+        }
+    }
+}
+
+/// Everything a command is run against.
+#[derive(Debug)]
+pub struct Executor {
+    home: Home,
+    store: Store,
+    cache: StatCache,
+    db: Db,
+    scratch: PathBuf,
+}
+
+/// The facts about one invocation that both lookup and running need.
+struct Invocation {
+    cwd: PathBuf,
+    env: Vec<(OsString, OsString)>,
+    env_digest: Digest,
+    roots: Vec<PathBuf>,
+    key: Digest,
+    stdin: StdinPlan,
+}
+
+impl Executor {
+    /// Opens the store, stat cache and lineage database of `home`.
+    pub fn open(home: &Home) -> Result<Executor, CliError> {
+        let store = Store::open(&home.store_dir())
+            .map_err(|e| CliError::failed("cannot open the store", e))?;
+        let cache = StatCache::open(&home.root().join("statcache.db"))
+            .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
+        let db = Db::open(&home.db_path())
+            .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
+        let scratch = home.root().join("tmp");
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
+        Ok(Executor {
+            home: home.clone(),
+            store,
+            cache,
+            db,
+            scratch,
+        })
+    }
+
+    /// The lineage database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs or reuses `req`.
+    pub fn execute(&mut self, req: &Request) -> Result<Outcome, CliError> {
+        let inv = self.invocation(req)?;
+        let reason = if req.fresh {
+            Reason::Fresh
+        } else if req.network {
+            Reason::Network
+        } else {
+            match self.lookup(&inv)? {
+                Ok(run) => match self.reuse(req, &inv, &run) {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(reason) => reason,
+                },
+                Err(reason) => reason,
+            }
+        };
+        self.run(req, inv, reason)
+    }
+
+    fn invocation(&self, req: &Request) -> Result<Invocation, CliError> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| CliError::failed("cannot read the current directory", e))?;
+        let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let env_digest = key::env_digest(&env);
+        let roots = writable_roots(&cwd);
+        let stdin = StdinPlan::detect(&self.scratch, &self.cache)
+            .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        let key = key::weak_key(&key::KeyParts {
+            argv: &req.argv,
+            cwd: &cwd,
+            env: env_digest,
+            network: req.network,
+            writable_roots: &roots,
+            stdin_mode: stdin.mode(),
+        });
+        Ok(Invocation {
+            cwd,
+            env,
+            env_digest,
+            roots,
+            key,
+            stdin,
+        })
+    }
+
+    /// The newest recorded run whose inputs all hold, or why there is none.
+    fn lookup(&self, inv: &Invocation) -> Result<Result<Run, Reason>, CliError> {
+        let candidates = self
+            .db
+            .candidates(&inv.key, MAX_CANDIDATES)
+            .map_err(|e| CliError::failed("cannot query the lineage database", e))?;
+        let mut first_mismatch = None;
+        for run in candidates {
+            let stdin = inv.stdin.digest();
+            match run
+                .inputs
+                .iter()
+                .try_for_each(|i| inputs::check(i, &self.cache, stdin.as_ref()))
+            {
+                Ok(()) => return Ok(Ok(run)),
+                Err(m) => {
+                    first_mismatch.get_or_insert(Reason::InputChanged {
+                        run: run.id.0,
+                        path: m.path,
+                        was: m.was,
+                        now: m.now,
+                    });
+                }
+            }
+        }
+        Ok(Err(first_mismatch.unwrap_or(Reason::NoEarlierRun)))
+    }
+
+    /// Restores `run`'s outputs and replays its streams; a blob that cannot be restored
+    /// sends the command to run instead, with the reason recorded.
+    fn reuse(&mut self, req: &Request, inv: &Invocation, run: &Run) -> Result<Outcome, Reason> {
+        let started = SystemTime::now();
+        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
+            let detail = crate::error::chain(&e);
+            eprintln!(
+                "shark: warning: cannot reuse run {}: {detail}; running the command",
+                run.id
+            );
+            return Err(Reason::RestoreFailed {
+                run: run.id.0,
+                detail,
+            });
+        }
+        for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
+            if let Some(d) = digest {
+                // The blobs were stored by the original run; a missing one only loses replay.
+                if let Ok(bytes) = self.store.read_to_vec(&d) {
+                    let _ = stdio::write_live(live, &bytes);
+                }
+            }
+        }
+        let code = run.exit_code.unwrap_or(1);
+        let record = NewRun {
+            reused_from: Some(run.id),
+            reusable: false,
+            reason: Some(Reason::Reused { run: run.id.0 }.to_json()),
+            duration: started.elapsed().unwrap_or_default(),
+            ..self.new_run(req, inv, started)
+        };
+        let record = NewRun {
+            exit_code: run.exit_code,
+            stdout: run.stdout,
+            stderr: run.stderr,
+            ..record
+        };
+        let id = self.db.record(&record).map_err(|e| Reason::RestoreFailed {
+            run: run.id.0,
+            detail: e.to_string(),
+        })?;
+        Ok(Outcome::Reused {
+            run: id,
+            from: run.id,
+            code,
+            saved: run.duration,
+        })
+    }
+
+    fn new_run(&self, req: &Request, inv: &Invocation, started: SystemTime) -> NewRun {
+        NewRun {
+            command: req.text.clone(),
+            argv: req
+                .argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            cwd: inv.cwd.to_string_lossy().into_owned(),
+            env_digest: inv.env_digest,
+            weak_key: inv.key,
+            started,
+            duration: Duration::ZERO,
+            exit_code: None,
+            signal: None,
+            user_time: Duration::ZERO,
+            sys_time: Duration::ZERO,
+            max_rss_kib: 0,
+            stdout: None,
+            stderr: None,
+            reused_from: None,
+            reusable: false,
+            network: req.network,
+            reason: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            processes: Vec::new(),
+            accesses: Vec::new(),
+        }
+    }
+
+    /// Runs the command in the sandbox and records it.
+    fn run(
+        &mut self,
+        req: &Request,
+        mut inv: Invocation,
+        reason: Reason,
+    ) -> Result<Outcome, CliError> {
+        let started = SystemTime::now();
+        let (out_fd, out_tee) = Tee::start(Live::Stdout, &self.scratch).map_err(io_fail)?;
+        let (err_fd, err_tee) = Tee::start(Live::Stderr, &self.scratch).map_err(io_fail)?;
+        let stdin = match std::mem::replace(&mut inv.stdin, StdinPlan::Null) {
+            StdinPlan::Captured { file, digest } => {
+                inv.stdin = StdinPlan::File(digest);
+                Stdio::Fd(OwnedFd::from(file))
+            }
+            StdinPlan::Null => Stdio::Null,
+            other => {
+                inv.stdin = other;
+                Stdio::Inherit
+            }
+        };
+        let spec = Spec {
+            argv: req.argv.clone(),
+            cwd: inv.cwd.clone(),
+            env: inv.env.clone(),
+            writable_roots: inv.roots.clone(),
+            scratch_dir: self.scratch.clone(),
+            read_only: vec![self.home.root().to_path_buf()],
+            network: req.network,
+            stdin,
+            stdout: Stdio::Fd(out_fd),
+            stderr: Stdio::Fd(err_fd),
+        };
+        let report = shark_sandbox::run(spec).map_err(sandbox_fail);
+        let out_file = out_tee.finish().map_err(io_fail)?;
+        let err_file = err_tee.finish().map_err(io_fail)?;
+        let report = report?;
+        let record = self.record_run(req, &inv, started, &report, [&out_file, &err_file], reason);
+        let _ = std::fs::remove_file(&out_file);
+        let _ = std::fs::remove_file(&err_file);
+        let run = record?;
+        report
+            .apply()
+            .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
+        Ok(Outcome::Ran {
+            run,
+            code: report.status.code(),
+        })
+    }
+
+    /// Stores streams and outputs, computes inputs, and records the run in one transaction.
+    fn record_run(
+        &mut self,
+        req: &Request,
+        inv: &Invocation,
+        started: SystemTime,
+        report: &Report,
+        streams: [&Path; 2],
+        reason: Reason,
+    ) -> Result<RunId, CliError> {
+        let put = |p: &Path| self.store.put_file(p).map(|o| o.digest);
+        let stdout = put(streams[0]).map_err(|e| CliError::failed("cannot store stdout", e))?;
+        let stderr = put(streams[1]).map_err(|e| CliError::failed("cannot store stderr", e))?;
+        let mut ignore = vec![
+            PathBuf::from("/proc"),
+            PathBuf::from("/sys"),
+            PathBuf::from("/dev"),
+            self.home.root().to_path_buf(),
+        ];
+        ignore.push(self.scratch.clone());
+        let observed = inputs::observe(&report.accesses, &ignore, &self.cache);
+        let mut inputs_list = observed.inputs;
+        if let Some(d) = inv.stdin.digest() {
+            inputs_list.push(Input {
+                path: "<stdin>".into(),
+                kind: InputKind::Stdin,
+                digest: Some(d),
+            });
+        }
+        let (outputs, outputs_faithful) = outputs::record(&report.changes, &self.store)
+            .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
+        let status = &report.status;
+        let mut run = self.new_run(req, inv, started);
+        run.duration = report.wall;
+        (run.exit_code, run.signal) = match *status {
+            Status::Exited(code) => (Some(code), None),
+            Status::Signaled(signal) => (None, Some(signal)),
+        };
+        run.user_time = report.rusage.user;
+        run.sys_time = report.rusage.system;
+        run.max_rss_kib = report.rusage.max_rss_kib;
+        run.stdout = Some(stdout);
+        run.stderr = Some(stderr);
+        run.reusable = status.success() && !req.network && observed.faithful && outputs_faithful;
+        run.reason = Some(reason.to_json());
+        run.inputs = inputs_list;
+        run.outputs = outputs;
+        run.processes = report
+            .processes
+            .iter()
+            .map(|p| ProcessRecord {
+                pid: p.pid,
+                argv: p
+                    .argv
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+            })
+            .collect();
+        run.accesses = report
+            .accesses
+            .iter()
+            .map(|a| {
+                (
+                    a.pid,
+                    a.path.to_string_lossy().into_owned(),
+                    format!("{:?}", a.kind),
+                )
+            })
+            .collect();
+        self.db
+            .record(&run)
+            .map_err(|e| CliError::failed("cannot record the run", e))
+    }
+}
+
+/// The default writable roots: `$HOME`, the current directory and `/tmp`, nested ones dropped.
+pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        roots.push(PathBuf::from(home));
+    }
+    roots.push(cwd.to_path_buf());
+    roots.push(PathBuf::from("/tmp"));
+    roots.retain(|r| r.is_dir() && r != Path::new("/"));
+    roots.sort();
+    roots.dedup();
+    let all = roots.clone();
+    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    roots
+}
+
+fn io_fail(e: std::io::Error) -> CliError {
+    CliError::failed("cannot capture the command's output", e)
+}
+
+fn sandbox_fail(e: shark_sandbox::SandboxError) -> CliError {
+    CliError::failed("cannot run the command in the sandbox", e)
+}

@@ -1,0 +1,231 @@
+//! Shell state carried from one line to the next, as bash carries it within one process.
+//!
+//! Each line runs in a fresh bash inside the sandbox. Before the line, bash evaluates the
+//! state left by the previous line (variables, functions, aliases, shell options, the working
+//! directory); when bash exits, however it exits, an EXIT trap writes the new state to
+//! [`STATE_FILE`] (inside the sandbox's private `/tmp`, so concurrent shells never share it) and
+//! the environment to [`ENV_FILE`]. The executor takes both out of the run's changes: they are
+//! not outputs, but they are recorded with the run, so a reused line changes the state exactly
+//! as running it did.
+//!
+//! The state text is passed in the `__SHARK_STATE` environment variable, which makes it part
+//! of the environment digest, and so of the weak key: the same line in a different state is a
+//! different command.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// Where the EXIT trap writes the shell state (a bash script).
+pub const STATE_FILE: &str = "/tmp/.shark-state";
+/// Where the EXIT trap writes the exported environment (NUL-separated `NAME=value`).
+pub const ENV_FILE: &str = "/tmp/.shark-env";
+/// The variable that carries the state into the next line.
+pub const STATE_VAR: &str = "__SHARK_STATE";
+
+/// Variables bash owns or that change on their own; they are never carried.
+const NOT_CARRIED: &str = "BASH*|EUID|UID|PPID|SHELLOPTS|BASHOPTS|GROUPS|FUNCNAME|RANDOM|SRANDOM\
+|SECONDS|LINENO|HISTCMD|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|DIRSTACK|PWD|OLDPWD|SHLVL\
+|COMP_WORDBREAKS|COLUMNS|LINES|__SHARK_*|__shark_*";
+
+/// The state of the shell between lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellState {
+    /// The environment the next line starts with (exported variables).
+    pub env: Vec<(OsString, OsString)>,
+    /// A bash script that recreates unexported variables, functions, aliases and options.
+    pub script: String,
+    /// The working directory.
+    pub cwd: PathBuf,
+}
+
+impl ShellState {
+    /// The state of a new shell: this process's environment and working directory.
+    pub fn from_process() -> std::io::Result<ShellState> {
+        let env = std::env::vars_os()
+            .filter(|(k, _)| !k.as_bytes().starts_with(b"__SHARK_"))
+            .collect();
+        Ok(ShellState {
+            env,
+            script: String::new(),
+            cwd: std::env::current_dir()?,
+        })
+    }
+
+    /// The environment a line runs with: the exported variables plus the state script.
+    pub fn line_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env = self.env.clone();
+        env.push((STATE_VAR.into(), self.script.clone().into()));
+        env
+    }
+
+    /// Reads the state a line left behind from the two files its EXIT trap wrote.
+    pub fn from_dump(state: &[u8], env: &[u8]) -> Option<ShellState> {
+        let script = String::from_utf8(state.to_vec()).ok()?;
+        let cwd = script
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("#cwd "))
+            .map(|c| PathBuf::from(unescape_cwd(c)))?;
+        Some(ShellState {
+            env: parse_env(env),
+            script,
+            cwd,
+        })
+    }
+}
+
+fn parse_env(bytes: &[u8]) -> Vec<(OsString, OsString)> {
+    bytes
+        .split(|&b| b == 0)
+        .filter_map(|entry| {
+            let eq = entry.iter().position(|&b| b == b'=')?;
+            let (k, v) = (&entry[..eq], &entry[eq + 1..]);
+            (!k.is_empty() && !k.starts_with(b"__SHARK_")).then(|| {
+                (
+                    OsStr::from_bytes(k).to_owned(),
+                    OsString::from_vec(v.to_vec()),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The cwd line is written with `\n` and `\\` escaped so the state stays one line per item.
+fn unescape_cwd(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
+/// The bash program that runs `line` in the carried state and dumps the state at exit.
+///
+/// `$0` and the positional parameters are set by the caller through bash's own arguments.
+pub fn wrap(line: &str) -> String {
+    format!(
+        r#"__shark_dump() {{
+  local __shark_s=$? __shark_v
+  {{
+    for __shark_v in $(compgen -v); do
+      case $__shark_v in {NOT_CARRIED}) ;; *) builtin declare -p "$__shark_v" 2>/dev/null ;; esac
+    done
+    builtin declare -f
+    builtin alias -p
+    builtin shopt -p
+    builtin set +o
+    __shark_v=${{PWD//\\/\\\\}}
+    builtin printf '#cwd %s\n' "${{__shark_v//$'\n'/\\n}}"
+  }} > {STATE_FILE} 2>/dev/null
+  for __shark_v in $(compgen -e); do
+    case $__shark_v in {NOT_CARRIED}) ;; *) builtin printf '%s=%s\0' "$__shark_v" "${{!__shark_v}}" ;; esac
+  done > {ENV_FILE} 2>/dev/null
+  return $__shark_s
+}}
+builtin eval "${{{STATE_VAR}}}" 2>/dev/null
+builtin unset {STATE_VAR}
+builtin trap __shark_dump EXIT
+builtin eval -- {quoted}
+"#,
+        quoted = single_quote(line),
+    )
+}
+
+/// Quotes `s` as one bash word.
+pub fn single_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    /// Runs `line` in real bash (outside any sandbox) the way the executor does, in `state`,
+    /// and returns the state it leaves; the dump files go to a scratch directory.
+    fn step(state: &ShellState, line: &str, dir: &std::path::Path) -> (ShellState, String) {
+        let program = wrap(line)
+            .replace(STATE_FILE, &dir.join("state").to_string_lossy())
+            .replace(ENV_FILE, &dir.join("env").to_string_lossy());
+        let out = Command::new("/bin/bash")
+            .args(["-c", &program, "shark"])
+            .env_clear()
+            .envs(state.line_env())
+            .current_dir(&state.cwd)
+            .output()
+            .unwrap();
+        let next = ShellState::from_dump(
+            &std::fs::read(dir.join("state")).unwrap(),
+            &std::fs::read(dir.join("env")).unwrap(),
+        )
+        .unwrap();
+        (next, String::from_utf8(out.stdout).unwrap())
+    }
+
+    #[test]
+    fn variables_functions_aliases_options_and_cwd_carry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub dir")).unwrap();
+        let s0 = ShellState {
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            script: String::new(),
+            cwd: dir.path().to_path_buf(),
+        };
+        let (s1, _) = step(
+            &s0,
+            "x='a b'; export Y=1; f() { echo \"f:$1\"; }; shopt -s extglob; cd 'sub dir'",
+            dir.path(),
+        );
+        assert_eq!(s1.cwd, dir.path().join("sub dir"));
+        assert!(s1.env.contains(&("Y".into(), "1".into())));
+        let (s2, out) = step(
+            &s1,
+            "echo \"$x\" $Y; f z; shopt -q extglob && echo on; pwd",
+            dir.path(),
+        );
+        assert_eq!(
+            out,
+            format!("a b 1\nf:z\non\n{}\n", dir.path().join("sub dir").display())
+        );
+        let (s3, _) = step(&s2, "unset Y; alias ll='ls -l'", dir.path());
+        assert!(!s3.env.iter().any(|(k, _)| k == "Y"));
+        let (_, out) = step(&s3, "alias ll; echo ${Y-unset}", dir.path());
+        assert_eq!(out, "alias ll='ls -l'\nunset\n");
+    }
+
+    #[test]
+    fn exit_status_survives_the_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = wrap("false")
+            .replace(STATE_FILE, &dir.path().join("s").to_string_lossy())
+            .replace(ENV_FILE, &dir.path().join("e").to_string_lossy());
+        let st = Command::new("/bin/bash")
+            .args(["-c", &program])
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(1));
+        let program = wrap("exit 7")
+            .replace(STATE_FILE, &dir.path().join("s").to_string_lossy())
+            .replace(ENV_FILE, &dir.path().join("e").to_string_lossy());
+        let st = Command::new("/bin/bash")
+            .args(["-c", &program])
+            .status()
+            .unwrap();
+        assert_eq!(st.code(), Some(7));
+        assert!(dir.path().join("s").exists(), "the dump runs on exit too");
+    }
+
+    #[test]
+    fn cwd_with_newline_and_backslash_round_trips() {
+        assert_eq!(unescape_cwd(r"/a\nb\\c"), "/a\nb\\c");
+    }
+}

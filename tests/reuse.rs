@@ -1,0 +1,366 @@
+//! Memoized execution: a repeated command is reused exactly when nothing it read has changed.
+//!
+//! A stale reuse — replaying a result after one of its inputs changed — is the worst bug shark
+//! can have, so most tests here change one input in one way and check that the command ran.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::{stderr, stdout, TestEnv};
+
+/// Runs `line`, asserts success, returns stdout.
+fn ok(env: &TestEnv, line: &str) -> String {
+    let out = env.line(line);
+    assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn second_run_is_reused_with_outputs_and_streams() {
+    let env = TestEnv::new();
+    env.write("in.txt", "hello\n");
+    let line = "tr a-z A-Z < in.txt > out.txt; echo made; echo note >&2";
+    let first = env.line(line);
+    assert_eq!(stdout(&first), "made\n");
+    assert_eq!(stderr(&first), "note\n");
+    assert_eq!(env.read("out.txt"), "HELLO\n");
+    std::fs::remove_file(env.path("out.txt")).unwrap();
+
+    let second = env.line(line);
+    assert_eq!(second.status.code(), Some(0));
+    assert_eq!(stdout(&second), "made\n");
+    assert_eq!(stderr(&second), "note\n");
+    assert_eq!(
+        env.read("out.txt"),
+        "HELLO\n",
+        "reuse restores a deleted output"
+    );
+    let log = env.log();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["cached"], false);
+    assert_eq!(log[1]["cached"], true);
+    assert_eq!(log[1]["reused_from"], log[0]["id"]);
+}
+
+#[test]
+fn changed_input_runs_again() {
+    let env = TestEnv::new();
+    env.write("in.txt", "one\n");
+    ok(&env, "cat in.txt > out.txt");
+    env.write("in.txt", "two\n");
+    ok(&env, "cat in.txt > out.txt");
+    assert_eq!(env.read("out.txt"), "two\n");
+    assert!(!env.last_cached());
+}
+
+#[test]
+fn same_size_change_with_old_mtime_runs_again() {
+    let env = TestEnv::new();
+    env.write("in.txt", "aaaa\n");
+    ok(&env, "cat in.txt > out.txt");
+    let before = std::fs::metadata(env.path("in.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    env.write("in.txt", "bbbb\n");
+    std::fs::File::options()
+        .write(true)
+        .open(env.path("in.txt"))
+        .unwrap()
+        .set_modified(before)
+        .unwrap();
+    ok(&env, "cat in.txt > out.txt");
+    assert_eq!(env.read("out.txt"), "bbbb\n");
+}
+
+#[test]
+fn reverting_an_input_reuses_the_earlier_run() {
+    let env = TestEnv::new();
+    env.write("in.txt", "v1\n");
+    ok(&env, "cat in.txt > out.txt");
+    env.write("in.txt", "v2\n");
+    ok(&env, "cat in.txt > out.txt");
+    env.write("in.txt", "v1\n");
+    ok(&env, "cat in.txt > out.txt");
+    assert_eq!(env.read("out.txt"), "v1\n");
+    let log = env.log();
+    assert_eq!(log[2]["cached"], true);
+    assert_eq!(log[2]["reused_from"], log[0]["id"]);
+}
+
+#[test]
+fn a_file_that_appears_where_one_was_absent_runs_again() {
+    let env = TestEnv::new();
+    let line = "if test -e flag; then echo yes; else echo no; fi";
+    assert_eq!(ok(&env, line), "no\n");
+    env.write("flag", "");
+    assert_eq!(ok(&env, line), "yes\n");
+    std::fs::remove_file(env.path("flag")).unwrap();
+    assert_eq!(ok(&env, line), "no\n");
+    assert!(env.last_cached(), "the absent-flag run is reusable again");
+}
+
+#[test]
+fn a_new_entry_in_a_listed_directory_runs_again() {
+    let env = TestEnv::new();
+    env.write("d/a", "1");
+    assert_eq!(ok(&env, "ls d"), "a\n");
+    env.write("d/b", "2");
+    assert_eq!(ok(&env, "ls d"), "a\nb\n");
+}
+
+#[test]
+fn glob_sees_new_files() {
+    let env = TestEnv::new();
+    env.write("x1.csv", "1\n");
+    assert_eq!(ok(&env, "cat *.csv"), "1\n");
+    env.write("x2.csv", "2\n");
+    assert_eq!(ok(&env, "cat *.csv"), "1\n2\n");
+}
+
+#[test]
+fn retargeted_symlink_runs_again() {
+    let env = TestEnv::new();
+    env.write("a", "from a\n");
+    env.write("b", "from b\n");
+    std::os::unix::fs::symlink("a", env.path("link")).unwrap();
+    assert_eq!(ok(&env, "cat link"), "from a\n");
+    std::fs::remove_file(env.path("link")).unwrap();
+    std::os::unix::fs::symlink("b", env.path("link")).unwrap();
+    assert_eq!(ok(&env, "cat link"), "from b\n");
+}
+
+#[test]
+fn changed_script_and_changed_imported_module_run_again() {
+    let env = TestEnv::new();
+    env.write("tool.sh", "#!/bin/sh\necho tool v1\n");
+    std::fs::set_permissions(env.path("tool.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(ok(&env, "./tool.sh"), "tool v1\n");
+    env.write("tool.sh", "#!/bin/sh\necho tool v2\n");
+    assert_eq!(ok(&env, "./tool.sh"), "tool v2\n");
+
+    env.write("helper.py", "VALUE = 1\n");
+    env.write("main.py", "import helper\nprint(helper.VALUE)\n");
+    let py = "python3 -B main.py";
+    assert_eq!(ok(&env, py), "1\n");
+    env.write("helper.py", "VALUE = 2\n");
+    assert_eq!(ok(&env, py), "2\n");
+}
+
+#[test]
+fn environment_and_cwd_are_part_of_the_key() {
+    let env = TestEnv::new();
+    let run = |foo: &str| {
+        stdout(
+            &env.shark()
+                .env("FOO", foo)
+                .args(["-c", "echo $FOO"])
+                .output()
+                .unwrap(),
+        )
+    };
+    assert_eq!(run("1"), "1\n");
+    assert_eq!(run("2"), "2\n");
+    env.write("sub/x", "");
+    let out = env
+        .shark()
+        .current_dir(env.path("sub"))
+        .args(["-c", "pwd"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), format!("{}\n", env.path("sub").display()));
+    assert_eq!(ok(&env, "pwd"), format!("{}\n", env.work.display()));
+}
+
+#[test]
+fn stdin_content_is_an_input() {
+    let env = TestEnv::new();
+    let feed = |text: &str| {
+        use std::io::Write;
+        let mut child = env
+            .shark()
+            .args(["-c", "tr a-z A-Z"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        stdout(&child.wait_with_output().unwrap())
+    };
+    assert_eq!(feed("abc"), "ABC");
+    assert_eq!(feed("xyz"), "XYZ");
+    assert_eq!(feed("abc"), "ABC");
+    let why = env.run(&["why", "3"]);
+    assert!(env.last_cached(), "{}", stdout(&why));
+}
+
+#[test]
+fn failed_runs_are_recorded_but_never_reused() {
+    let env = TestEnv::new();
+    for _ in 0..2 {
+        let out = env.line("echo partial > p.txt; exit 3");
+        assert_eq!(out.status.code(), Some(3));
+    }
+    let log = env.log();
+    assert_eq!(log.len(), 2);
+    assert!(log
+        .iter()
+        .all(|r| r["cached"] == false && r["exit_code"] == 3));
+}
+
+#[test]
+fn killed_by_signal_reports_128_plus_signal() {
+    let env = TestEnv::new();
+    let out = env.line("kill -TERM $$");
+    assert_eq!(out.status.code(), Some(128 + 15));
+}
+
+#[test]
+fn fresh_forces_a_run() {
+    let env = TestEnv::new();
+    ok(&env, "echo x > f");
+    let out = env.run(&["--fresh", "-c", "echo x > f"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!env.last_cached());
+    let why = env.run(&["why", "f"]);
+    assert!(stdout(&why).contains("--fresh"), "{}", stdout(&why));
+}
+
+#[test]
+fn outputs_are_restored_exactly_modes_symlinks_dirs_and_deletions() {
+    let env = TestEnv::new();
+    env.write("gone", "bye");
+    let line = "mkdir -p empty out && printf '#!/bin/sh\\n' > out/run.sh && chmod 750 out/run.sh \
+                && ln -sf run.sh out/link && rm gone && echo done";
+    ok(&env, line);
+    // Put the world back as it was before the command, then reuse.
+    std::fs::remove_dir_all(env.path("out")).unwrap();
+    std::fs::remove_dir(env.path("empty")).unwrap();
+    env.write("gone", "bye");
+    assert_eq!(ok(&env, line), "done\n");
+    assert!(env.last_cached());
+    let mode = std::fs::metadata(env.path("out/run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o750);
+    assert_eq!(
+        std::fs::read_link(env.path("out/link")).unwrap().to_str(),
+        Some("run.sh")
+    );
+    assert!(env.path("empty").is_dir());
+    assert!(!env.path("gone").exists());
+}
+
+#[test]
+fn outputs_modified_by_the_user_are_not_inputs_but_are_restored() {
+    let env = TestEnv::new();
+    env.write("in", "data\n");
+    ok(&env, "cp in out");
+    env.write("out", "scribbled\n");
+    ok(&env, "cp in out");
+    assert_eq!(env.read("out"), "data\n");
+}
+
+#[test]
+fn appending_command_depends_on_the_old_content() {
+    let env = TestEnv::new();
+    env.write("log.txt", "a\n");
+    ok(&env, "echo b >> log.txt");
+    assert_eq!(env.read("log.txt"), "a\nb\n");
+    ok(&env, "echo b >> log.txt");
+    assert_eq!(
+        env.read("log.txt"),
+        "a\nb\nb\n",
+        "an append must not be replayed as a restore"
+    );
+}
+
+#[test]
+fn corrupt_blob_runs_the_command_instead() {
+    let env = TestEnv::new();
+    ok(&env, "seq 1 1000 > numbers.txt");
+    // Corrupt every blob in the store, then ask for a reuse.
+    let blobs = walk(&env.home.join("store").join("blobs"));
+    assert!(!blobs.is_empty());
+    for blob in blobs {
+        let mut bytes = std::fs::read(&blob).unwrap();
+        if let Some(last) = bytes.last_mut() {
+            *last ^= 0xff;
+            std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+            std::fs::write(&blob, &bytes).unwrap();
+        }
+    }
+    std::fs::remove_file(env.path("numbers.txt")).unwrap();
+    let out = env.line("seq 1 1000 > numbers.txt");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reuse"), "{}", stderr(&out));
+    assert_eq!(env.read("numbers.txt").lines().count(), 1000);
+    assert!(!env.last_cached());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn network_runs_are_not_reused() {
+    let env = TestEnv::new();
+    for _ in 0..2 {
+        let out = env.run(&["--net", "-c", "echo n"]);
+        assert_eq!(stdout(&out), "n\n");
+    }
+    assert!(!env.last_cached());
+}
+
+#[test]
+fn run_subcommand_passes_argv_and_status() {
+    let env = TestEnv::new();
+    let out = env.run(&["run", "--", "sh", "-c", "echo \"$1\"; exit 4", "sh", "a b"]);
+    assert_eq!(stdout(&out), "a b\n");
+    assert_eq!(out.status.code(), Some(4));
+    let out = env.run(&["run", "no-such-program-xyz"]);
+    assert_eq!(out.status.code(), Some(127));
+    assert!(stderr(&out).contains("no-such-program-xyz: command not found"));
+}
+
+#[test]
+fn writes_outside_writable_roots_fail_and_change_nothing() {
+    let env = TestEnv::new();
+    let out = env.line("echo x > /etc/shark-should-not-exist");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!std::path::Path::new("/etc/shark-should-not-exist").exists());
+}
+
+#[test]
+fn concurrent_sharks_share_one_home() {
+    let env = TestEnv::new();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            env.shark()
+                .args(["-c", &format!("echo {i} > f{i}")])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(env.log().len(), 4);
+    for i in 0..4 {
+        assert_eq!(env.read(&format!("f{i}")), format!("{i}\n"));
+    }
+}
