@@ -84,6 +84,9 @@ pub(crate) fn raw_clone(flags: libc::c_ulong) -> libc::c_long {
 
 /// The init process: waits for the id maps, builds the mounts, forks the command, reaps.
 pub(crate) fn init_main(plan: &Plan, fds: &ChildFds) -> ! {
+    // The supervisor's handlers would run the supervisor's code in this copy of it, and an
+    // ignored SIGCHLD would make the kernel reap the command before init can see its status.
+    reset_signals();
     // SAFETY: plain prctl; the supervisor's death kills init, and with it the namespace.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
     let mut byte = 0u8;

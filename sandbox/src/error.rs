@@ -88,6 +88,31 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// Whether the program was not found: `argv[0]` names no file, on `PATH` or as a path. A
+    /// shell prints `NAME: command not found` and exits with 127 for this.
+    pub fn is_command_not_found(&self) -> bool {
+        matches!(
+            self,
+            SandboxError::Exec {
+                source: Errno::ENOENT | Errno::ENOTDIR,
+                ..
+            }
+        )
+    }
+
+    /// The exit status a shell reports when the command could not be executed: 127 when it was
+    /// not found, 126 when it was found but could not run (not executable, a bad format). `None`
+    /// for every other error, which is the sandbox's failure, not the command's.
+    pub fn exec_exit_code(&self) -> Option<i32> {
+        match self {
+            _ if self.is_command_not_found() => Some(127),
+            SandboxError::Exec { .. } => Some(126),
+            _ => None,
+        }
+    }
+}
+
 /// Why a spec is invalid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -48,11 +48,13 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
     let records = init.records()?;
+    // A failed exec also ends the command process (status 127), so its record wins over the
+    // exit record: the caller must learn that the program never ran.
+    if records.iter().any(|r| r[0] != RECORD_EXITED) {
+        return Err(setup_error(&records, wait_status, &spec, &roots));
+    }
     let status = match records.iter().find(|r| r[0] == RECORD_EXITED) {
         Some(r) => decode_status(r[3] as i32),
-        None if records.iter().any(|r| r[0] != RECORD_EXITED) => {
-            return Err(setup_error(&records, wait_status, &spec, &roots))
-        }
         None => decode_status(wait_status),
     };
     let changes = changes::collect(&roots, &scratch)?;

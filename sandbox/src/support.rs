@@ -62,6 +62,7 @@ pub fn check_support() -> Result<Support, SandboxError> {
     );
     let probe = Probe {
         uid_map: CString::new(format!("{0} {0} 1", nix::unistd::geteuid())).unwrap_or_default(),
+        gid_map: CString::new(format!("{0} {0} 1", nix::unistd::getegid())).unwrap_or_default(),
         merged: CString::new(merged.as_os_str().as_bytes()).unwrap_or_default(),
         options: CString::new(options).unwrap_or_default(),
     };
@@ -93,6 +94,7 @@ fn unsupported(stage: u32, errno: i32) -> SandboxError {
 
 struct Probe {
     uid_map: CString,
+    gid_map: CString,
     merged: CString,
     options: CString,
 }
@@ -137,14 +139,11 @@ impl Probe {
             if libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) < 0 {
                 return (PROBE_USERNS, last());
             }
-            let setgroups = libc::open(c"/proc/self/setgroups".as_ptr(), libc::O_WRONLY);
-            libc::write(setgroups, c"deny".as_ptr().cast(), 4);
-            let map = libc::open(c"/proc/self/uid_map".as_ptr(), libc::O_WRONLY);
-            if libc::write(
-                map,
-                self.uid_map.as_ptr().cast(),
-                self.uid_map.as_bytes().len(),
-            ) < 0
+            // Both maps, as the sandbox writes them: overlayfs refuses to create its work
+            // directory for a caller whose gid has no mapping.
+            write_file(c"/proc/self/setgroups", c"deny");
+            if write_file(c"/proc/self/uid_map", &self.uid_map) < 0
+                || write_file(c"/proc/self/gid_map", &self.gid_map) < 0
             {
                 return (PROBE_USERNS, last());
             }
@@ -185,5 +184,21 @@ impl Probe {
             }
         }
         (0, 0)
+    }
+}
+
+/// Writes `content` to the file at `path` with raw calls; negative on failure (errno set).
+fn write_file(path: &std::ffi::CStr, content: &std::ffi::CStr) -> isize {
+    // SAFETY: both are valid NUL-terminated strings; the descriptor is closed before returning.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return -1;
+        }
+        let n = libc::write(fd, content.as_ptr().cast(), content.to_bytes().len());
+        let errno = Errno::last_raw();
+        libc::close(fd);
+        Errno::set_raw(errno);
+        n
     }
 }

@@ -1,0 +1,173 @@
+//! Changes: what the upper layer records, and applying it to the real tree.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+
+use shark_sandbox::{apply_changes, run, AccessKind::*, Change};
+
+use crate::common::{set, Env};
+
+fn mode(env: &Env, rel: &str) -> u32 {
+    fs::symlink_metadata(env.root.join(rel))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+both_legs!(delete_and_rename, |env: &Env| {
+    env.write("work/gone.txt", "g");
+    env.write("work/old.txt", "o");
+    fs::create_dir(env.work.join("dir1")).unwrap();
+    env.write("work/dir1/f", "f");
+    let report =
+        run(env.spec(&["sh", "-c", "rm gone.txt; mv old.txt new.txt; mv dir1 dir2"])).unwrap();
+    assert!(report.status.success());
+    let expected = [
+        "deleted work/dir1",
+        "dir work/dir2 755",
+        "file work/dir2/f 644 \"f\"",
+        "deleted work/gone.txt",
+        "file work/new.txt 644 \"o\"",
+        "deleted work/old.txt",
+    ];
+    assert_eq!(env.changes(&report), expected);
+    let probes = set(&[
+        ("work/gone.txt", Probe),
+        ("work/old.txt", Probe),
+        ("work/new.txt", Probe),
+    ]);
+    assert!(env.accesses(&report).is_superset(&probes));
+    report.apply().unwrap();
+    let mut names: Vec<_> = fs::read_dir(&env.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["dir2", "new.txt"]);
+    assert_eq!(env.read("work/dir2/f"), "f");
+    assert_eq!(env.read("work/new.txt"), "o");
+});
+
+both_legs!(symlink_and_empty_directory, |env: &Env| {
+    let report = run(env.spec(&["sh", "-c", "ln -s target link && mkdir -m 0701 empty"])).unwrap();
+    assert!(report.status.success());
+    assert_eq!(
+        env.changes(&report),
+        ["dir work/empty 701", "symlink work/link -> target"]
+    );
+    assert_eq!(
+        env.accesses(&report),
+        set(&[
+            ("work/link", Probe),
+            ("work/empty", Probe),
+            ("work/empty", Read)
+        ])
+    );
+    report.apply().unwrap();
+    assert_eq!(
+        fs::read_link(env.work.join("link")).unwrap(),
+        std::path::Path::new("target")
+    );
+    assert_eq!(mode(env, "work/empty"), 0o701);
+    assert_eq!(fs::read_dir(env.work.join("empty")).unwrap().count(), 0);
+});
+
+both_legs!(replaced_directory_is_opaque, |env: &Env| {
+    fs::create_dir(env.work.join("d")).unwrap();
+    env.write("work/d/old", "old");
+    let report = run(env.spec(&[
+        "sh",
+        "-c",
+        "rm -r d && mkdir d && echo new > d/new && chmod 600 d/new",
+    ]))
+    .unwrap();
+    assert!(report.status.success());
+    let expected = [
+        "deleted work/d",
+        "dir work/d 755",
+        "file work/d/new 600 \"new\\n\"",
+    ];
+    assert_eq!(env.changes(&report), expected);
+    report.apply().unwrap();
+    assert!(!env.work.join("d/old").exists());
+    assert_eq!(mode(env, "work/d/new"), 0o600);
+});
+
+both_legs!(directory_replaced_by_a_file, |env: &Env| {
+    fs::create_dir(env.work.join("x")).unwrap();
+    env.write("work/x/inner", "i");
+    let report = run(env.spec(&["sh", "-c", "rm -r x && echo file > x"])).unwrap();
+    assert!(report.status.success());
+    assert_eq!(
+        env.changes(&report),
+        ["deleted work/x", "file work/x 644 \"file\\n\""]
+    );
+    report.apply().unwrap();
+    assert_eq!(env.read("work/x"), "file\n");
+});
+
+both_legs!(mode_change_of_an_existing_file, |env: &Env| {
+    env.write("work/script", "echo\n");
+    fs::set_permissions(env.work.join("script"), fs::Permissions::from_mode(0o644)).unwrap();
+    let report = run(env.spec(&["chmod", "4755", "script"])).unwrap();
+    assert!(report.status.success());
+    assert_eq!(env.changes(&report), ["file work/script 4755 \"echo\\n\""]);
+    assert_eq!(
+        env.accesses(&report),
+        set(&[("work/script", Stat), ("work/script", Probe)])
+    );
+    report.apply().unwrap();
+    assert_eq!(mode(env, "work/script"), 0o4755);
+});
+
+both_legs!(apply_copies_across_filesystems, |env: &Env| {
+    // The upper layer on tmpfs, the target on the test tree's filesystem: apply must copy.
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let mut spec = env.spec(&["sh", "-c", "echo data > out.txt && chmod 640 out.txt"]);
+    spec.scratch_dir = shm.path().to_path_buf();
+    let report = run(spec).unwrap();
+    assert_eq!(env.changes(&report), ["file work/out.txt 640 \"data\\n\""]);
+    report.apply().unwrap();
+    assert_eq!(env.read("work/out.txt"), "data\n");
+    assert_eq!(mode(env, "work/out.txt"), 0o640);
+    let leftovers: Vec<_> = fs::read_dir(&env.work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers,
+        ["out.txt"],
+        "no temporary file is left beside the target"
+    );
+});
+
+both_legs!(apply_changes_standalone_replaces_atomically, |env: &Env| {
+    env.write("tmp/src", "new");
+    env.write("work/f", "old");
+    fs::create_dir(env.work.join("gone")).unwrap();
+    env.write("work/gone/x", "x");
+    let changes = [
+        Change::Deleted {
+            path: env.work.join("gone"),
+        },
+        Change::Dir {
+            path: env.work.join("a/b").parent().unwrap().to_path_buf(),
+            mode: 0o750,
+        },
+        Change::Symlink {
+            path: env.work.join("a/l"),
+            target: "../f".into(),
+        },
+        Change::File {
+            path: env.work.join("f"),
+            source: env.tmp.join("src"),
+            mode: 0o600,
+        },
+    ];
+    apply_changes(&changes).unwrap();
+    assert!(!env.work.join("gone").exists());
+    assert_eq!(mode(env, "work/a"), 0o750);
+    assert_eq!(env.read("work/a/l"), "new");
+    assert_eq!(mode(env, "work/f"), 0o600);
+});

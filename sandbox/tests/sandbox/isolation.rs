@@ -1,0 +1,83 @@
+//! What the sandbox keeps the command from touching: the rest of the filesystem, read-only
+//! paths inside writable roots, the network.
+
+use std::net::TcpListener;
+
+use shark_sandbox::{run, AccessKind::*, LandlockStatus};
+
+use crate::common::{has, set, Env};
+
+both_legs!(writes_outside_the_roots_are_denied, |env: &Env| {
+    let (err, stderr) = env.capture("stderr");
+    let mut spec = env.spec(&["sh", "-c", "echo x > ../outside.txt"]);
+    spec.stderr = stderr;
+    let report = run(spec).unwrap();
+    assert_eq!(report.status.code(), 2);
+    assert!(std::fs::read_to_string(err)
+        .unwrap()
+        .contains("Read-only file system"));
+    assert!(report.changes.is_empty());
+    assert!(!env.root.join("outside.txt").exists());
+    assert_eq!(env.accesses(&report), set(&[("outside.txt", Create)]));
+    assert_eq!(report.landlock, LandlockStatus::Enforced { abi: 7 });
+});
+
+both_legs!(read_only_paths_inside_a_root_stay_read_only, |env: &Env| {
+    std::fs::create_dir(env.work.join("ro")).unwrap();
+    env.write("work/ro/f", "keep");
+    let mut spec = env.spec(&["sh", "-c", "echo x > ro/f; echo y > ro/g; echo ok > fine"]);
+    spec.read_only = vec![env.work.join("ro")];
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(env.changes(&report), ["file work/fine 644 \"ok\\n\""]);
+    assert_eq!(env.read("work/ro/f"), "keep");
+});
+
+both_legs!(
+    writes_to_dev_null_and_reads_of_dev_urandom_work,
+    |env: &Env| {
+        let script = "head -c 8 /dev/urandom > /dev/null && head -c 3 /dev/zero | wc -c";
+        let (out, stdout) = env.capture("stdout");
+        let mut spec = env.spec(&["sh", "-c", script]);
+        spec.stdout = stdout;
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "3\n");
+        assert!(has(&report, "/dev/urandom", Read));
+        assert!(report.changes.is_empty());
+    }
+);
+
+fn connect_script(port: u16) -> String {
+    format!(
+        "import socket,sys\ntry:\n socket.create_connection(('127.0.0.1', {port}), timeout=5).sendall(b'hi')\n\
+         except ConnectionRefusedError:\n sys.exit(3)"
+    )
+}
+
+both_legs!(network_is_loopback_only_unless_enabled, |env: &Env| {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = connect_script(port);
+    let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", &script])).unwrap();
+    assert_eq!(
+        report.status.code(),
+        3,
+        "the host's loopback is out of reach"
+    );
+    let mut spec = env.spec(&["/usr/bin/python3", "-S", "-c", &script]);
+    spec.network = true;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    let (mut conn, _) = listener.accept().unwrap();
+    let mut got = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut got).unwrap();
+    assert_eq!(got, "hi");
+});
+
+both_legs!(own_loopback_works_without_network, |env: &Env| {
+    let script = "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\n\
+                  c = socket.create_connection(s.getsockname())\nc.sendall(b'x')\nassert s.accept()[0].recv(1) == b'x'";
+    let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", script])).unwrap();
+    assert!(report.status.success());
+});

@@ -1,0 +1,257 @@
+//! Real programs: what each reads and writes, exactly.
+
+use shark_sandbox::{run, AccessKind::*, Status};
+
+use crate::common::{argvs, compile, has, set, Env};
+
+both_legs!(cat_reads_its_argument, |env: &Env| {
+    env.write("work/in.txt", "hello\n");
+    let mut spec = env.spec(&["cat", "in.txt"]);
+    let (out, stdout) = env.capture("stdout");
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert_eq!(report.status, Status::Exited(0));
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "hello\n");
+    assert_eq!(env.accesses(&report), set(&[("work/in.txt", Read)]));
+    assert!(has(&report, "/usr/bin/cat", Exec));
+    assert!(has(&report, "/etc/ld.so.cache", Read));
+    assert_eq!(argvs(&report), [["cat", "in.txt"]]);
+    assert_eq!(env.changes(&report), Vec::<String>::new());
+});
+
+both_legs!(cp_reads_source_and_creates_target, |env: &Env| {
+    env.write("work/a.txt", "content\n");
+    let report = run(env.spec(&["cp", "a.txt", "b.txt"])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[
+        ("work/a.txt", Stat),
+        ("work/a.txt", Read),
+        ("work/b.txt", Stat),
+        ("work/b.txt", Probe),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    assert_eq!(env.changes(&report), ["file work/b.txt 644 \"content\\n\""]);
+    assert!(
+        !env.work.join("b.txt").exists(),
+        "nothing reaches the real tree before apply"
+    );
+    report.apply().unwrap();
+    assert_eq!(env.read("work/b.txt"), "content\n");
+});
+
+both_legs!(sort_writes_its_output_file, |env: &Env| {
+    env.write("work/in.txt", "b\na\n");
+    let report = run(env.spec(&["sort", "in.txt", "-o", "out.txt"])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[
+        ("work/in.txt", Stat),
+        ("work/in.txt", Read),
+        ("work/out.txt", Modify),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    assert_eq!(env.changes(&report), ["file work/out.txt 644 \"a\\nb\\n\""]);
+});
+
+both_legs!(shell_pipeline_with_redirections, |env: &Env| {
+    env.write("work/in.txt", "b\na\n");
+    env.write("work/log.txt", "old\n");
+    let script = "cat in.txt | sort > out.txt 2>err.txt; echo more >> log.txt";
+    let report = run(env.spec(&["sh", "-c", script])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[
+        ("work/in.txt", Read),
+        ("work/out.txt", Create),
+        ("work/err.txt", Create),
+        ("work/log.txt", Modify),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    let changes = [
+        "file work/err.txt 644 \"\"",
+        "file work/log.txt 644 \"old\\nmore\\n\"",
+        "file work/out.txt 644 \"a\\nb\\n\"",
+    ];
+    assert_eq!(env.changes(&report), changes);
+    assert_eq!(
+        argvs(&report),
+        [
+            vec!["sh", "-c", script],
+            vec!["cat", "in.txt"],
+            vec!["sort"]
+        ]
+    );
+    let cat = report
+        .processes
+        .iter()
+        .find(|p| p.argv[0] == "cat")
+        .unwrap()
+        .pid;
+    let read = report
+        .accesses
+        .iter()
+        .find(|a| a.path.ends_with("work/in.txt"))
+        .unwrap();
+    assert_eq!(
+        read.pid, cat,
+        "the read is attributed to cat, not the shell"
+    );
+});
+
+both_legs!(python_reads_and_writes, |env: &Env| {
+    env.write("work/in.txt", "abc");
+    let code = "open('out.txt', 'w').write(open('in.txt').read().upper())";
+    let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", code])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[("work/in.txt", Read), ("work/out.txt", Create)]);
+    assert_eq!(env.accesses(&report), expected);
+    assert!(has(&report, "/usr/bin/python3", Exec));
+    assert!(report
+        .accesses
+        .iter()
+        .any(|a| a.path.starts_with("/usr/lib/python3.11") && a.kind == Read));
+    assert_eq!(env.changes(&report), ["file work/out.txt 644 \"ABC\""]);
+});
+
+both_legs!(gcc_compiles_a_program, |env: &Env| {
+    env.write(
+        "work/hello.c",
+        "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n",
+    );
+    let report = run(env.spec(&["gcc", "hello.c", "-o", "hello"])).unwrap();
+    assert!(report.status.success());
+    let seen = env.accesses(&report);
+    assert!(seen.contains(&("work/hello.c".into(), Read)), "{seen:?}");
+    assert!(seen.contains(&("work/hello".into(), Probe)), "{seen:?}");
+    assert!(has(&report, "/usr/include/stdio.h", Read));
+    let names: Vec<_> = argvs(&report).into_iter().map(|a| a[0].clone()).collect();
+    assert!(names.iter().any(|n| n.ends_with("cc1")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("ld") || n.ends_with("collect2")),
+        "{names:?}"
+    );
+    // Temporary files in $TMPDIR were created and deleted: only the binary remains.
+    let changes = env.changes(&report);
+    assert_eq!(changes, ["file work/hello 755 \"<binary>\""]);
+    report.apply().unwrap();
+    let out = std::process::Command::new(env.work.join("hello"))
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hi\n");
+});
+
+const COPY_C: &str = r#"
+#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    char buf[64];
+    int in = open(argv[1], O_RDONLY);
+    int out = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ssize_t n = read(in, buf, sizeof buf);
+    return in < 0 || out < 0 || write(out, buf, n) != n;
+}
+"#;
+
+both_legs!(static_binary_is_traced, |env: &Env| {
+    let bin = compile(&env.root, "copy", COPY_C, &["-static", "-O1"]);
+    env.write("work/in.txt", "static");
+    let report = run(env.spec(&[bin.to_str().unwrap(), "in.txt", "out.txt"])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[
+        ("copy", Exec),
+        ("work/in.txt", Read),
+        ("work/out.txt", Create),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    // A static binary loads nothing; glibc's static start-up only reads its own exe link.
+    assert_eq!(report.accesses.len(), 4, "{:?}", report.accesses);
+    assert!(has(&report, "/proc/self/exe", ReadLink));
+    assert_eq!(env.changes(&report), ["file work/out.txt 600 \"static\""]);
+});
+
+const THREADS_C: &str = r#"
+#include <pthread.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+static void *reader(void *arg) {
+    char name[16];
+    snprintf(name, sizeof name, "t%ld.txt", (long)arg);
+    int fd = open(name, O_RDONLY);
+    if (fd >= 0) close(fd);
+    return NULL;
+}
+int main(void) {
+    pthread_t t[4];
+    for (long i = 0; i < 4; i++) pthread_create(&t[i], NULL, reader, (void *)i);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    return 0;
+}
+"#;
+
+both_legs!(multi_threaded_program_is_traced, |env: &Env| {
+    let bin = compile(&env.root, "threads", THREADS_C, &["-pthread"]);
+    for i in 0..4 {
+        env.write(&format!("work/t{i}.txt"), "x");
+    }
+    let report = run(env.spec(&[bin.to_str().unwrap()])).unwrap();
+    assert!(report.status.success());
+    let expected = set(&[
+        ("threads", Exec),
+        ("work/t0.txt", Read),
+        ("work/t1.txt", Read),
+        ("work/t2.txt", Read),
+        ("work/t3.txt", Read),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    let pid = report.processes[0].pid;
+    let under: Vec<_> = report
+        .accesses
+        .iter()
+        .filter(|a| a.path.starts_with(&env.work))
+        .collect();
+    assert!(
+        under.iter().all(|a| a.pid == pid),
+        "threads are attributed to their process: {under:?}"
+    );
+});
+
+both_legs!(ls_reads_the_directory, |env: &Env| {
+    std::fs::create_dir(env.work.join("sub")).unwrap();
+    env.write("work/sub/x", "");
+    let (out, stdout) = env.capture("stdout");
+    let mut spec = env.spec(&["ls", "sub"]);
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "x\n");
+    assert_eq!(
+        env.accesses(&report),
+        set(&[("work/sub", Stat), ("work/sub", Read)])
+    );
+});
+
+both_legs!(test_e_of_a_missing_file_is_a_stat, |env: &Env| {
+    let report = run(env.spec(&["sh", "-c", "test -e missing.txt"])).unwrap();
+    assert_eq!(report.status, Status::Exited(1));
+    assert_eq!(env.accesses(&report), set(&[("work/missing.txt", Stat)]));
+    assert!(report.changes.is_empty());
+});
+
+both_legs!(
+    relative_dirfd_and_proc_self_fd_paths_resolve,
+    |env: &Env| {
+        std::fs::create_dir(env.work.join("d")).unwrap();
+        env.write("work/d/f.txt", "x");
+        let code = "import os\nd = os.open('d', os.O_RDONLY)\nos.close(os.open('f.txt', os.O_RDONLY, dir_fd=d))\n\
+                open('/proc/self/fd/%d/../d/./f.txt' % d).close()\nos.stat('d/../d/f.txt')";
+        let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", code])).unwrap();
+        assert!(report.status.success());
+        let expected = set(&[
+            ("work/d", Read),
+            ("work/d/f.txt", Read),
+            ("work/d/f.txt", Stat),
+        ]);
+        assert_eq!(env.accesses(&report), expected);
+    }
+);
