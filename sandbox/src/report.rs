@@ -167,7 +167,8 @@ pub struct Report {
     pub wall: Duration,
     /// Every path touched, deduplicated by (path, kind); the first process is kept.
     pub accesses: Vec<Access>,
-    /// Every program successfully executed, in order.
+    /// Every program executed, by pid (the order they were forked in, barring pid wrap-around),
+    /// then in exec order.
     pub processes: Vec<Process>,
     /// Filesystem changes, ordered so that applying them in order reproduces the result.
     pub changes: Vec<Change>,

@@ -197,9 +197,13 @@ impl Tracer {
                 });
             }
         }
+        // Processes of a pipeline exec concurrently; pid order is their fork order, which is
+        // deterministic. The sort is stable, so a process that execs twice keeps its order.
+        let mut processes = self.processes;
+        processes.sort_by_key(|p| p.pid);
         Trace {
             accesses,
-            processes: self.processes,
+            processes,
         }
     }
 }

@@ -255,3 +255,71 @@ both_legs!(
         assert_eq!(env.accesses(&report), expected);
     }
 );
+
+const RAW_CALLS_C: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    if (argc > 1) return 7; /* the execveat'd copy of itself */
+    int dir = open("d", O_RDONLY | O_DIRECTORY);
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = O_RDONLY;
+    int fd = syscall(SYS_openat2, dir, "in.txt", &how, sizeof how);
+    how.flags = O_WRONLY | O_CREAT | O_TRUNC;
+    how.mode = 0644;
+    int out = syscall(SYS_openat2, AT_FDCWD, "out.txt", &how, sizeof how);
+    if (dir < 0 || fd < 0 || out < 0 || write(out, "ok", 2) != 2) return 1;
+    char *args[] = {"self", "again", NULL};
+    syscall(SYS_execveat, dir, "../raw", args, environ, 0);
+    return 2;
+}
+"#;
+
+both_legs!(openat2_and_execveat_are_traced, |env: &Env| {
+    compile(&env.work, "raw", RAW_CALLS_C, &[]);
+    std::fs::create_dir(env.work.join("d")).unwrap();
+    env.write("work/d/in.txt", "x");
+    let report = run(env.spec(&["./raw"])).unwrap();
+    assert_eq!(
+        report.status,
+        Status::Exited(7),
+        "the execveat'd program ran"
+    );
+    let expected = set(&[
+        ("work/raw", Exec),
+        ("work/d", Read),
+        ("work/d/in.txt", Read),
+        ("work/out.txt", Create),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+    assert_eq!(argvs(&report), [vec!["./raw"], vec!["self", "again"]]);
+    assert_eq!(env.changes(&report), ["file work/out.txt 644 \"ok\""]);
+});
+
+both_legs!(paths_through_symlinks_are_reported_as_named, |env: &Env| {
+    // The sandbox reports the path each process named; the caller walks it on the host to find
+    // the symlinks met and the place reached. So `..` after a symlink must not be collapsed:
+    // `deep/../f.txt` is `real/f.txt`, not `f.txt`.
+    std::fs::create_dir_all(env.work.join("real/sub")).unwrap();
+    env.write("work/real/f.txt", "x");
+    std::os::unix::fs::symlink("real", env.work.join("dirlink")).unwrap();
+    std::os::unix::fs::symlink("real/f.txt", env.work.join("filelink")).unwrap();
+    std::os::unix::fs::symlink("real/sub", env.work.join("deep")).unwrap();
+    let (out, stdout) = env.capture("stdout");
+    let mut spec = env.spec(&["cat", "dirlink/f.txt", "filelink", "deep/../f.txt"]);
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "xxx");
+    let expected = set(&[
+        ("work/dirlink/f.txt", Read),
+        ("work/filelink", Read),
+        ("work/deep/../f.txt", Read),
+    ]);
+    assert_eq!(env.accesses(&report), expected);
+});
