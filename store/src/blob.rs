@@ -7,6 +7,7 @@
 //! <root>/blobs/<h0h1>/<h2..h63>.zst   zstd blob: one zstd frame whose header records the
 //!                                     content size
 //! <root>/tmp/                         files being written; never read as blobs
+//! <root>/corrupt/<h0..h63>[.zst]       blobs found corrupt, moved aside (see below)
 //! ```
 //!
 //! `h0..h63` is the 64-character lowercase hex [`Digest`] of the blob's *content* (the logical,
@@ -20,6 +21,11 @@
 //!
 //! Blob files are written once (temp file in `tmp/`, fsync, rename) and made read-only
 //! (mode 0444); nothing ever modifies one in place.
+//!
+//! A blob whose content is found not to match its digest (by a read, a restore or a
+//! verification) is renamed into `corrupt/` at once: it keeps its bytes for inspection, but the
+//! digest is free again, so the next put of that content stores a good copy instead of finding
+//! the damaged one and keeping it. An I/O error is not corruption and moves nothing.
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
@@ -99,6 +105,37 @@ pub(crate) fn zstd_content_size(file: &mut File) -> io::Result<u64> {
     }
 }
 
+/// Moves the corrupt blob at `path` (`<root>/blobs/<shard>/<name>`) to `<root>/corrupt/`, if
+/// `path` still names the file `opened` was opened from (a concurrent put may already have
+/// replaced it with a good copy, which must stay). Best effort: the caller reports the
+/// corruption either way, and a blob that stays is caught again next time.
+pub(crate) fn quarantine(digest: &Digest, path: &Path, opened: &File) {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(shard_dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let Some(root) = shard_dir.parent().and_then(Path::parent) else {
+        return;
+    };
+    let same = match (opened.metadata(), path.symlink_metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    if !same {
+        return;
+    }
+    let corrupt = root.join("corrupt");
+    let hex = digest.to_string();
+    let suffix = name
+        .to_string_lossy()
+        .strip_prefix(&hex[2..])
+        .unwrap_or_default()
+        .to_owned();
+    if std::fs::create_dir_all(&corrupt).is_ok() {
+        let _ = std::fs::rename(path, corrupt.join(format!("{hex}{suffix}")));
+    }
+}
+
 enum Source {
     Raw(File),
     Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<File>>>),
@@ -159,17 +196,30 @@ impl BlobReader {
         classify(self.digest, &self.path, e)
     }
 
+    fn file(&self) -> &File {
+        match &self.source {
+            Source::Raw(file) => file,
+            Source::Zstd(decoder) => decoder.get_ref().get_ref(),
+        }
+    }
+
+    /// Moves the blob aside and returns the corruption as an error.
+    fn corrupt(&self, c: Corruption) -> io::Error {
+        quarantine(&self.digest, &self.path, self.file());
+        corruption(c)
+    }
+
     fn read_source(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.source {
-            Source::Raw(file) => file.read(buf),
-            Source::Zstd(decoder) => decoder.read(buf).map_err(|e| {
-                // Errors carrying an errno come from the file; all others are the decoder's.
-                if e.raw_os_error().is_some() {
-                    e
-                } else {
-                    corruption(Corruption::Undecodable { source: e })
-                }
-            }),
+        let res = match &mut self.source {
+            Source::Raw(file) => return file.read(buf),
+            Source::Zstd(decoder) => decoder.read(buf),
+        };
+        match res {
+            // Errors carrying an errno come from the file; all others are the decoder's.
+            Err(e) if e.raw_os_error().is_none() => {
+                Err(self.corrupt(Corruption::Undecodable { source: e }))
+            }
+            other => other,
         }
     }
 }
@@ -186,7 +236,7 @@ impl Read for BlobReader {
         }
         let actual = Digest::from(self.hasher.finalize());
         if actual != self.digest {
-            return Err(corruption(Corruption::Mismatch { actual }));
+            return Err(self.corrupt(Corruption::Mismatch { actual }));
         }
         self.finished = true;
         Ok(0)

@@ -19,11 +19,16 @@
 //! | input | digest |
 //! |---|---|
 //! | empty file | `af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262` |
+//! | file `hello\n` (6 bytes) | `8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99` |
+//! | file of 1,048,577 zero bytes (1 MiB + 1) | `c9b3e89559bb623b5e2dc19daebf3933c1afe5ee5dca08428522e60a40fcb998` |
 //! | symlink to `../data/in.tif` | `b3c9c02048696d0a458908bfb8a4d28f2932dba19e26dc6f5db1e884b0dfe4e1` |
 //! | empty directory | `3d4a1e7f0386ea226c796e6a12878c124a61299ccf8af5b7aaf70fcd50262411` |
 //! | directory: file `a.txt`, dir `sub`, symlink `link` | `1c23dbaa30b678286143604006ed351f83a0a69d9d4594503009a1e33bc26349` |
 //!
-//! For example `printf 'shark-dir-v1\0fa.txt\0llink\0dsub\0' | b3sum` gives the last one.
+//! For example `head -c 1048577 /dev/zero | b3sum` gives the third,
+//! `printf 'shark-symlink-v1\0../data/in.tif' | b3sum` the fourth and
+//! `printf 'shark-dir-v1\0fa.txt\0llink\0dsub\0' | b3sum` the last one. The store's streaming
+//! put, which hashes in 1 MiB chunks, gives the same file digests (checked in its tests).
 //!
 //! ```
 //! use shark_store::{Digest, EntryKind};
@@ -108,8 +113,17 @@ impl Digest {
     }
 
     /// The digest of the file at `path`, streamed (memory-mapped and hashed on every core for
-    /// large files, as `b3sum` does).
+    /// large files, as `b3sum` does). Anything but a regular file (after following symlinks) is
+    /// an error of kind [`std::io::ErrorKind::InvalidInput`]; a FIFO is refused, not waited on.
     pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = crate::put::open_nonblocking(path)?;
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        drop(file);
         let mut h = blake3::Hasher::new();
         h.update_mmap_rayon(path)?;
         Ok(Digest(*h.finalize().as_bytes()))
@@ -205,7 +219,7 @@ fn hex_value(c: u8) -> Option<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -214,6 +228,37 @@ mod tests {
             Digest::of_bytes(b"").to_string(),
             "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
         );
+    }
+
+    /// `hello\n` and 1 MiB + 1 zero bytes: the latter spans more than one hashing chunk.
+    pub(crate) const FILE_VECTORS: [(&[u8], usize, &str); 2] = [
+        (
+            b"hello\n",
+            1,
+            "8e4c7c1b99dbfd50e7a95185fead5ee1448fa904a2fdd778eaf5f2dbfd629a99",
+        ),
+        (
+            &[0],
+            1_048_577,
+            "c9b3e89559bb623b5e2dc19daebf3933c1afe5ee5dca08428522e60a40fcb998",
+        ),
+    ];
+
+    /// The content of a [`FILE_VECTORS`] entry: `pattern` repeated `times`.
+    pub(crate) fn vector_content(pattern: &[u8], times: usize) -> Vec<u8> {
+        pattern.repeat(times)
+    }
+
+    #[test]
+    fn file_vectors_from_bytes_and_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for (pattern, times, hex) in FILE_VECTORS {
+            let content = vector_content(pattern, times);
+            assert_eq!(Digest::of_bytes(&content).to_string(), hex);
+            let p = dir.path().join("f");
+            std::fs::write(&p, &content).unwrap();
+            assert_eq!(Digest::of_file(&p).unwrap().to_string(), hex);
+        }
     }
 
     #[test]

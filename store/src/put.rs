@@ -79,7 +79,7 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(read_err)?;
+        let file = open_nonblocking(path).map_err(read_err)?;
         let meta = file.metadata().map_err(read_err)?;
         if !meta.is_file() {
             return Err(StoreError::NotAFile {
@@ -155,18 +155,36 @@ impl Store {
             return Ok(true);
         }
         let shard = target.parent().expect("a blob path has a shard directory");
-        fs::create_dir_all(shard).map_err(|e| write_err(shard, e))?;
+        if !shard.is_dir() {
+            // A new shard's name must be durable before the blob's is.
+            fs::create_dir_all(shard).map_err(|e| write_err(shard, e))?;
+            sync_dir(&self.blobs)?;
+        }
         temp.as_file()
             .set_permissions(Permissions::from_mode(0o444))
             .map_err(|e| write_err(temp.path(), e))?;
         temp.persist(&target)
             .map_err(|e| write_err(&target, e.error))?;
         // The rename is durable only once the directory holding the new name is.
-        File::open(shard)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| write_err(shard, e))?;
+        sync_dir(shard)?;
         Ok(false)
     }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| write_err(dir, e))
+}
+
+/// Opens `path` for reading without blocking: a FIFO given by mistake must be refused (it is
+/// not a regular file), not waited on until some writer turns up.
+pub(crate) fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
 }
 
 fn write_err(path: &Path, source: io::Error) -> StoreError {

@@ -9,6 +9,7 @@
 //! and costs no space or copying. The clone is then hashed, since a corrupt blob must never be
 //! handed out. Zstd blobs, and raw blobs where cloning is not possible (another filesystem, ext4,
 //! tmpfs), are decoded and copied through the checking [`BlobReader`](crate::BlobReader).
+//! Either way a blob found corrupt is moved aside (see [`crate::blob`]).
 
 use std::ffi::OsStr;
 use std::fs::{File, Permissions};
@@ -18,7 +19,7 @@ use std::path::Path;
 
 use tempfile::NamedTempFile;
 
-use crate::blob::{Encoding, CHUNK};
+use crate::blob::{quarantine, Encoding, CHUNK};
 use crate::pipe;
 use crate::{Corruption, Digest, Store, StoreError};
 
@@ -55,9 +56,12 @@ impl Store {
             source,
         };
         let temp = temp_beside(target).map_err(err)?;
-        let cloned = encoding == Encoding::Raw && clone_into(&blob, temp.as_file());
-        let method = if cloned {
-            check_clone(digest, &temp).map_err(|e| e.into_store_error(err))?;
+        let cloned = match encoding {
+            Encoding::Raw => clone_into(&blob, temp.as_file()),
+            Encoding::Zstd => None,
+        };
+        let method = if let Some(source) = cloned {
+            check_clone(digest, &temp, &blob, &source).map_err(|e| e.into_store_error(err))?;
             RestoreMethod::Reflink
         } else {
             // A failed clone should leave the file empty; make sure before copying.
@@ -130,22 +134,28 @@ fn short_name(name: &OsStr) -> String {
     name.to_string_lossy().chars().take(64).collect()
 }
 
-/// Clones the blob at `blob` into the empty file `dest`; false if the filesystem cannot.
-fn clone_into(blob: &Path, dest: &File) -> bool {
-    let Ok(src) = File::open(blob) else {
-        return false;
-    };
-    rustix::fs::ioctl_ficlone(dest, &src).is_ok()
+/// Clones the blob at `blob` into the empty file `dest` and returns the blob's open file;
+/// `None` if the filesystem cannot.
+fn clone_into(blob: &Path, dest: &File) -> Option<File> {
+    let src = File::open(blob).ok()?;
+    rustix::fs::ioctl_ficlone(dest, &src).is_ok().then_some(src)
 }
 
-/// Hashes a freshly cloned temp file: the bytes the user will get.
-fn check_clone(digest: &Digest, temp: &NamedTempFile) -> Result<(), Failure> {
+/// Hashes a freshly cloned temp file: the bytes the user will get. A mismatch moves the blob
+/// (`blob`, opened as `source`) aside.
+fn check_clone(
+    digest: &Digest,
+    temp: &NamedTempFile,
+    blob: &Path,
+    source: &File,
+) -> Result<(), Failure> {
     let mut hasher = blake3::Hasher::new();
     hasher
         .update_mmap_rayon(temp.path())
         .map_err(Failure::Target)?;
     let actual = Digest::from(hasher.finalize());
     if actual != *digest {
+        quarantine(digest, blob, source);
         return Err(Failure::Blob(StoreError::Corrupt {
             digest: *digest,
             reason: Corruption::Mismatch { actual },

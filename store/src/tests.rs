@@ -7,32 +7,34 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::blob::{blob_path, Encoding};
+pub(crate) use crate::blob::{blob_path, Encoding};
 use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError};
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Store,
+mod bad_input;
+
+pub(crate) struct Fixture {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) store: Store,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
     Fixture { dir, store }
 }
 
 impl Fixture {
-    fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let p = self.dir.path().join(name);
         fs::write(&p, bytes).unwrap();
         p
     }
 
-    fn blob_file(&self, digest: &Digest, enc: Encoding) -> PathBuf {
+    pub(crate) fn blob_file(&self, digest: &Digest, enc: Encoding) -> PathBuf {
         blob_path(&self.store.root().join("blobs"), digest, enc)
     }
 
-    fn tmp_entries(&self) -> usize {
+    pub(crate) fn tmp_entries(&self) -> usize {
         fs::read_dir(self.store.root().join("tmp")).unwrap().count()
     }
 }
@@ -89,6 +91,18 @@ fn same_content_twice_is_stored_once() {
     let all: Vec<Digest> = f.store.blobs().map(Result::unwrap).collect();
     assert_eq!(all, vec![a.digest]);
     assert_eq!(f.tmp_entries(), 0);
+}
+
+#[test]
+fn puts_give_the_pinned_file_digests() {
+    use crate::digest::tests::{vector_content, FILE_VECTORS};
+    let f = fixture();
+    for (pattern, times, hex) in FILE_VECTORS {
+        let content = vector_content(pattern, times);
+        let put = f.store.put_file(&f.file("vector", &content)).unwrap();
+        assert_eq!(put.digest.to_string(), hex);
+        assert_eq!(f.store.put_bytes(&content).unwrap().digest.to_string(), hex);
+    }
 }
 
 #[test]
@@ -217,62 +231,124 @@ fn truncate_half(path: &Path) {
         .unwrap();
 }
 
+impl Fixture {
+    /// Where a blob found corrupt is moved.
+    fn quarantined(&self, digest: &Digest, enc: Encoding) -> PathBuf {
+        let suffix = if enc == Encoding::Zstd { ".zst" } else { "" };
+        self.store
+            .root()
+            .join("corrupt")
+            .join(format!("{digest}{suffix}"))
+    }
+
+    /// The blob is out of the way and a new put of `content` stores a good copy.
+    fn assert_moved_aside_and_healed(&self, content: &[u8], enc: Encoding) {
+        let digest = Digest::of_bytes(content);
+        assert!(!self.store.contains(&digest));
+        assert!(self.quarantined(&digest, enc).is_file());
+        let again = self.store.put_bytes(content).unwrap();
+        assert!(!again.existed, "the damaged copy must not count as stored");
+        self.store.verify(&digest).unwrap();
+        assert_eq!(self.store.read_to_vec(&digest).unwrap(), content);
+    }
+}
+
+/// Each way of getting at a blob's content, applied to a blob with one flipped byte.
+#[allow(clippy::type_complexity)]
+fn access_paths() -> Vec<(
+    &'static str,
+    Box<dyn Fn(&Fixture, &Digest) -> Option<StoreError>>,
+)> {
+    vec![
+        ("verify", Box::new(|f, d| f.store.verify(d).err())),
+        ("read_to_vec", Box::new(|f, d| f.store.read_to_vec(d).err())),
+        (
+            "restore",
+            Box::new(|f, d| {
+                let target = f.file("target", b"precious");
+                let err = f.store.restore(d, &target, 0o644).err();
+                assert_eq!(fs::read(&target).unwrap(), b"precious");
+                err
+            }),
+        ),
+        (
+            "open_blob",
+            Box::new(|f, d| {
+                // A reader delivers bytes, but never a clean end of stream.
+                let mut reader = f.store.open_blob(d).unwrap();
+                let e = reader.read_to_end(&mut Vec::new()).unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+                let again = reader.read(&mut [0u8; 16]);
+                assert!(
+                    again.is_err(),
+                    "a second read must not end cleanly: {again:?}"
+                );
+                Some(reader.classify(e))
+            }),
+        ),
+    ]
+}
+
 #[test]
-fn a_flipped_byte_in_a_raw_blob_is_caught_everywhere() {
-    let f = fixture();
+fn a_flipped_byte_in_a_raw_blob_is_caught_everywhere_and_moved_aside() {
     let content = noise(300_000, 5);
-    let put = f.store.put_bytes(&content).unwrap();
-    let good = f.store.put_bytes(b"fine\n").unwrap();
-    flip_byte(&f.blob_file(&put.digest, Encoding::Raw));
     let mut damaged = content.clone();
     damaged[150_000] ^= 0x01;
     let actual = Digest::of_bytes(&damaged);
+    for (name, access) in access_paths() {
+        let f = fixture();
+        let put = f.store.put_bytes(&content).unwrap();
+        let good = f.store.put_bytes(b"fine\n").unwrap();
+        flip_byte(&f.blob_file(&put.digest, Encoding::Raw));
+        let err = access(&f, &put.digest).expect(name);
+        assert!(
+            matches!(&err, StoreError::Corrupt { digest, reason: Corruption::Mismatch { actual: a } }
+                if *digest == put.digest && *a == actual),
+            "{name}: {err:?}"
+        );
+        assert_eq!(err.to_string(), format!("blob {} is corrupt", put.digest));
+        let names: Vec<_> = fs::read_dir(f.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names.iter().all(|n| n == "store" || n == "target"),
+            "{name}: {names:?}"
+        );
+        f.store.verify(&good.digest).unwrap();
+        f.assert_moved_aside_and_healed(&content, Encoding::Raw);
+    }
+}
 
-    let err = f.store.verify(&put.digest).unwrap_err();
-    assert!(
-        matches!(&err, StoreError::Corrupt { digest, reason: Corruption::Mismatch { actual: a } }
-        if *digest == put.digest && *a == actual)
-    );
-    assert!(matches!(
-        f.store.read_to_vec(&put.digest),
-        Err(StoreError::Corrupt { .. })
-    ));
-    // A reader delivers bytes, but never a clean end of stream.
-    let mut sink = Vec::new();
-    let e = f
-        .store
-        .open_blob(&put.digest)
-        .unwrap()
-        .read_to_end(&mut sink)
-        .unwrap_err();
-    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
-
-    let target = f.file("target", b"precious");
-    let err = f.store.restore(&put.digest, &target, 0o644).unwrap_err();
-    assert!(matches!(err, StoreError::Corrupt { .. }));
-    assert_eq!(fs::read(&target).unwrap(), b"precious");
-    assert_eq!(
-        fs::read_dir(f.dir.path()).unwrap().count(),
-        2,
-        "store and target only"
-    );
-
+#[test]
+fn verify_all_names_each_corrupt_blob_once_then_the_store_is_clean() {
+    let f = fixture();
+    let content = noise(300_000, 5);
+    let put = f.store.put_bytes(&content).unwrap();
+    f.store.put_bytes(b"fine\n").unwrap();
+    flip_byte(&f.blob_file(&put.digest, Encoding::Raw));
+    let mut damaged = content.clone();
+    damaged[150_000] ^= 0x01;
     let report = f.store.verify_all().unwrap();
     assert_eq!(report.checked, 2);
     assert_eq!(report.corrupt.len(), 1);
     assert_eq!(report.corrupt[0].0, put.digest);
     assert_eq!(
         report.corrupt[0].1.summary(),
-        format!("content hashes to {actual}")
+        format!("content hashes to {}", Digest::of_bytes(&damaged))
     );
-    f.store.verify(&good.digest).unwrap();
+    let again = f.store.verify_all().unwrap();
+    assert_eq!((again.checked, again.corrupt.len()), (1, 0));
+    f.assert_moved_aside_and_healed(&content, Encoding::Raw);
 }
 
 #[test]
 fn truncated_blobs_are_corrupt_raw_or_zstd() {
     let f = fixture();
-    let raw = f.store.put_bytes(&noise(100_000, 11)).unwrap();
-    let zst = f.store.put_bytes(&csv(400_000)).unwrap();
+    let raw_content = noise(100_000, 11);
+    let zst_content = csv(400_000);
+    let raw = f.store.put_bytes(&raw_content).unwrap();
+    let zst = f.store.put_bytes(&zst_content).unwrap();
     assert!(zst.compressed);
     truncate_half(&f.blob_file(&raw.digest, Encoding::Raw));
     truncate_half(&f.blob_file(&zst.digest, Encoding::Zstd));
@@ -283,33 +359,62 @@ fn truncated_blobs_are_corrupt_raw_or_zstd() {
             ..
         })
     ));
+    let target = f.dir.path().join("never");
     assert!(matches!(
-        f.store.verify(&zst.digest),
+        f.store.restore(&zst.digest, &target, 0o644),
         Err(StoreError::Corrupt {
             reason: Corruption::Undecodable { .. },
             ..
         })
     ));
+    assert!(!target.exists());
+    assert_eq!(f.store.blobs().count(), 0);
+    f.assert_moved_aside_and_healed(&raw_content, Encoding::Raw);
+    f.assert_moved_aside_and_healed(&zst_content, Encoding::Zstd);
+}
+
+#[test]
+fn verify_all_reports_truncated_blobs_of_both_encodings() {
+    let f = fixture();
+    let raw = f.store.put_bytes(&noise(100_000, 11)).unwrap();
+    let zst = f.store.put_bytes(&csv(400_000)).unwrap();
+    truncate_half(&f.blob_file(&raw.digest, Encoding::Raw));
+    truncate_half(&f.blob_file(&zst.digest, Encoding::Zstd));
     let report = f.store.verify_all().unwrap();
     let mut named: Vec<Digest> = report.corrupt.iter().map(|c| c.0).collect();
     named.sort();
     let mut want = vec![raw.digest, zst.digest];
     want.sort();
     assert_eq!((report.checked, named), (2, want));
-    let target = f.dir.path().join("never");
-    assert!(f.store.restore(&zst.digest, &target, 0o644).is_err());
-    assert!(!target.exists());
 }
 
 #[test]
 fn a_flipped_byte_in_a_zstd_blob_is_corrupt() {
     let f = fixture();
-    let put = f.store.put_bytes(&csv(500_000)).unwrap();
+    let content = csv(500_000);
+    let put = f.store.put_bytes(&content).unwrap();
     flip_byte(&f.blob_file(&put.digest, Encoding::Zstd));
     assert!(matches!(
         f.store.verify(&put.digest),
         Err(StoreError::Corrupt { .. })
     ));
+    f.assert_moved_aside_and_healed(&content, Encoding::Zstd);
+}
+
+#[test]
+fn a_blob_replaced_by_a_good_copy_meanwhile_is_not_moved_aside() {
+    let f = fixture();
+    let content = noise(200_000, 13);
+    let put = f.store.put_bytes(&content).unwrap();
+    let path = f.blob_file(&put.digest, Encoding::Raw);
+    flip_byte(&path);
+    let mut reader = f.store.open_blob(&put.digest).unwrap();
+    // Another process heals the blob while this reader still holds the damaged file.
+    fs::remove_file(&path).unwrap();
+    assert!(!f.store.put_bytes(&content).unwrap().existed);
+    assert!(reader.read_to_end(&mut Vec::new()).is_err());
+    assert!(f.store.contains(&put.digest), "the good copy must stay");
+    f.store.verify(&put.digest).unwrap();
 }
 
 #[test]
@@ -535,52 +640,4 @@ fn stat_cache_errors_name_the_path() {
         err.to_string(),
         format!("stat cache {} failed", bad.display())
     );
-}
-
-/// The child half of the unreadable-input test, run as `nobody`.
-#[test]
-fn child_put_unreadable() {
-    let (Ok(root), Ok(file)) = (
-        std::env::var("SHARK_TEST_STORE"),
-        std::env::var("SHARK_TEST_UNREADABLE"),
-    ) else {
-        return;
-    };
-    let store = Store::open(Path::new(&root)).unwrap();
-    let err = store.put_file(Path::new(&file)).unwrap_err();
-    assert_eq!(err.to_string(), format!("cannot read {file}"));
-    assert!(matches!(&err, StoreError::ReadSource { source, .. }
-        if source.kind() == std::io::ErrorKind::PermissionDenied));
-    assert_eq!(store.blobs().count(), 0);
-    assert_eq!(
-        fs::read_dir(Path::new(&root).join("tmp")).unwrap().count(),
-        0
-    );
-}
-
-#[test]
-fn an_unreadable_input_is_named_for_an_unprivileged_user() {
-    use std::os::unix::fs::MetadataExt;
-    if fs::metadata("/proc/self").unwrap().uid() != 0 {
-        eprintln!("skipped: the unprivileged half runs through setpriv, which needs root");
-        return;
-    }
-    let f = fixture();
-    fs::set_permissions(f.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let secret = f.file("secret.csv", b"a,b\n");
-    fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
-    let root = f.dir.path().join("nobody-store");
-    fs::create_dir(&root).unwrap();
-    fs::set_permissions(&root, fs::Permissions::from_mode(0o777)).unwrap();
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", "tests::child_put_unreadable", "--test-threads=1"])
-        .env("SHARK_TEST_STORE", &root)
-        .env("SHARK_TEST_UNREADABLE", &secret)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("1 passed"), "the child ran nothing: {text}");
 }
