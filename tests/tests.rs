@@ -4,4 +4,5 @@ mod cli;
 mod common;
 mod man;
 mod reuse;
+mod script;
 mod store;

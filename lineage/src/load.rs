@@ -9,10 +9,10 @@ use crate::{Input, Output, ProcessRecord, Run, RunId};
 /// The columns [`run_from_row`] reads, qualified by the alias `r`, for `SELECT ... FROM runs r`.
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.command, r.argv, r.cwd, r.env_digest, r.weak_key,
     r.started_ns, r.duration_ns, r.exit_code, r.signal, r.user_ns, r.sys_ns, r.max_rss_kib,
-    r.stdout, r.stderr, r.reused_from, r.reusable, r.network, r.reason";
+    r.stdout, r.stderr, r.reused_from, r.reusable, r.network, r.reason, r.shell_state";
 
 /// The number of columns in [`RUN_COLUMNS`]; a query may select more after them.
-pub(crate) const RUN_COLUMN_COUNT: usize = 19;
+pub(crate) const RUN_COLUMN_COUNT: usize = 20;
 
 /// A run summary (empty lists) from a row that starts with [`RUN_COLUMNS`].
 pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -39,6 +39,7 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         reusable: row.get(16)?,
         network: row.get(17)?,
         reason: row.get(18)?,
+        shell_state: digest_opt(row.get(19)?),
         inputs: Vec::new(),
         outputs: Vec::new(),
         processes: Vec::new(),

@@ -157,6 +157,9 @@ pub struct NewRun {
     pub network: bool,
     /// Why it ran instead of being reused: opaque text chosen by the executor.
     pub reason: Option<String>,
+    /// The blob holding the shell state the command left behind, when it ran as a line of a
+    /// stateful shell (an interactive session or a script).
+    pub shell_state: Option<Digest>,
     /// What it read.
     pub inputs: Vec<Input>,
     /// What it changed, in the order to apply.
@@ -196,6 +199,7 @@ impl NewRun {
             reusable: false,
             network: false,
             reason: None,
+            shell_state: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
             processes: Vec::new(),
@@ -260,6 +264,9 @@ pub struct Run {
     /// Why it ran, as the executor recorded it.
     #[serde(skip)]
     pub reason: Option<String>,
+    /// The blob holding the shell state it left behind, if it ran as a line of a shell.
+    #[serde(skip)]
+    pub shell_state: Option<Digest>,
     /// What it read (empty in summaries).
     pub inputs: Vec<Input>,
     /// What it changed, in order (empty in summaries).

@@ -38,9 +38,9 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> rusqlite::Result<RunId> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO runs (command, argv, cwd, env_digest, weak_key, started, started_ns,
              duration_ns, exit_code, signal, user_ns, sys_ns, max_rss_kib, stdout, stderr,
-             reused_from, reusable, network, reason)
+             reused_from, reusable, network, reason, shell_state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19)",
+             ?18, ?19, ?20)",
     )?;
     stmt.execute(params![
         run.command,
@@ -62,6 +62,7 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> rusqlite::Result<RunId> {
         run.reusable,
         run.network,
         run.reason,
+        run.shell_state.as_ref().map(|d| d.as_bytes()),
     ])?;
     Ok(RunId(tx.last_insert_rowid()))
 }

@@ -23,7 +23,8 @@ SELECT digest FROM outputs
 UNION SELECT digest FROM inputs
     WHERE run_id IN kept AND kind IN ('file', 'stdin') AND digest IS NOT NULL
 UNION SELECT stdout FROM runs WHERE id IN kept AND stdout IS NOT NULL
-UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL";
+UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL
+UNION SELECT shell_state FROM runs WHERE id IN kept AND shell_state IS NOT NULL";
 
 impl Db {
     /// The digests of every blob that runs started at or after `since` (all runs when

@@ -22,7 +22,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -92,6 +92,12 @@ CREATE TABLE accesses (
     kind   TEXT    NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+";
+
+/// Version 2: the shell state a line left behind (variables, functions, options, cwd), so a
+/// reused line changes the interactive shell's state exactly as running it did.
+const V2: &str = "
+ALTER TABLE runs ADD COLUMN shell_state BLOB CHECK (length(shell_state) = 32);
 ";
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy

@@ -1,6 +1,7 @@
 //! The command-line interface: the single source of truth for `--help`, the man pages and the
 //! shell completions.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -28,7 +29,15 @@ pub struct Cli {
     #[arg(long, global = true, env = "SHARK_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// What to do.
+    /// Act as a login shell: read the profile (~/.config/shark/profile) first.
+    #[arg(short = 'l', long)]
+    pub login: bool,
+
+    /// Act as an interactive shell even if standard input is not a terminal.
+    #[arg(short = 'i', conflicts_with = "line")]
+    pub interactive: bool,
+
+    /// What to do (a subcommand, or a script to run with its arguments).
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -51,6 +60,9 @@ pub enum Command {
     /// Inspect and check the content-addressed store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// A script to run, step by step (`shark SCRIPT [ARGS...]`).
+    #[command(external_subcommand)]
+    Script(Vec<OsString>),
 }
 
 /// `shark store ...`

@@ -19,6 +19,8 @@ pub mod markdown;
 mod query_cmd;
 mod run_cmd;
 pub mod script;
+mod script_cmd;
+pub mod session;
 pub mod state;
 mod store_cmd;
 
@@ -44,6 +46,20 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         return man::completions(args.shell);
     }
     let home = home::Home::resolve(cli.home.as_deref())?;
+    if let Some(line) = cli.line {
+        // `shark -c LINE [$0 [ARGS...]]`, as bash.
+        let args = match cli.command {
+            None => Vec::new(),
+            Some(Command::Script(args)) => args,
+            Some(_) => {
+                return Err(CliError::usage(
+                    "-c LINE cannot be combined with a subcommand",
+                    Some("words after -c LINE are $0 and the positional parameters".into()),
+                ))
+            }
+        };
+        return run_cmd::line(&home, line, args, cli.fresh, cli.net);
+    }
     match cli.command {
         Some(Command::Store(cmd)) => store_cmd::run(&home, cmd),
         Some(Command::Run(args)) => run_cmd::argv(&home, args),
@@ -52,13 +68,16 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Lineage(args)) => query_cmd::lineage(&home, &args),
         Some(Command::Why(args)) => query_cmd::why(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
-        None if cli.line.is_some() => {
-            let line = cli.line.unwrap_or_default();
-            run_cmd::line(&home, line, cli.fresh, cli.net)
+        Some(Command::Script(mut args)) => {
+            let path = std::path::PathBuf::from(args.remove(0));
+            script_cmd::run_file(&home, &path, args)
         }
-        None => Err(CliError::usage(
-            "nothing to do",
-            Some("give a command (see shark --help) or -c LINE".into()),
-        )),
+        None if cli.interactive || std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
+            Err(CliError::usage(
+                "the interactive shell is not built into this shark",
+                Some("run a script (shark SCRIPT), a line (shark -c LINE) or a subcommand".into()),
+            ))
+        }
+        None => script_cmd::run_stdin(&home),
     }
 }

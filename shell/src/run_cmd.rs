@@ -12,14 +12,20 @@ use crate::home::Home;
 /// The shell that interprets a command line inside the sandbox.
 const BASH: &str = "/bin/bash";
 
-/// `shark -c LINE`: bash runs the line inside the sandbox.
-pub(crate) fn line(home: &Home, line: String, fresh: bool, net: bool) -> Result<i32, CliError> {
-    let req = Request {
-        argv: vec![BASH.into(), "-c".into(), line.clone().into()],
-        text: line,
-        fresh,
-        network: net,
-    };
+/// `shark -c LINE [$0 [ARGS...]]`: bash runs the line inside the sandbox.
+pub(crate) fn line(
+    home: &Home,
+    line: String,
+    args: Vec<OsString>,
+    fresh: bool,
+    net: bool,
+) -> Result<i32, CliError> {
+    let mut argv: Vec<OsString> = vec![BASH.into(), "-c".into(), line.clone().into()];
+    argv.extend(args);
+    let mut req = Request::here(line, argv)
+        .map_err(|e| CliError::failed("cannot read the current directory", e))?;
+    req.fresh = fresh;
+    req.network = net;
     execute(home, &req)
 }
 
@@ -30,12 +36,10 @@ pub(crate) fn argv(home: &Home, args: RunArgs) -> Result<i32, CliError> {
         eprintln!("shark: {}: command not found", prog.to_string_lossy());
         return Ok(127);
     }
-    let req = Request {
-        text: shell_words(&args.argv),
-        argv: args.argv,
-        fresh: args.fresh,
-        network: args.net,
-    };
+    let mut req = Request::here(shell_words(&args.argv), args.argv)
+        .map_err(|e| CliError::failed("cannot read the current directory", e))?;
+    req.fresh = args.fresh;
+    req.network = args.net;
     execute(home, &req)
 }
 

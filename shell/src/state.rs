@@ -37,6 +37,9 @@ pub struct ShellState {
     pub script: String,
     /// The working directory.
     pub cwd: PathBuf,
+    /// Whether the line that left this state ended the shell (`exit`, or a failure under
+    /// `set -e`) instead of running to its end.
+    pub exited: bool,
 }
 
 impl ShellState {
@@ -49,6 +52,7 @@ impl ShellState {
             env,
             script: String::new(),
             cwd: std::env::current_dir()?,
+            exited: false,
         })
     }
 
@@ -67,10 +71,12 @@ impl ShellState {
             .rev()
             .find_map(|l| l.strip_prefix("#cwd "))
             .map(|c| PathBuf::from(unescape_cwd(c)))?;
+        let exited = !script.lines().any(|l| l == "#end");
         Some(ShellState {
             env: parse_env(env),
             script,
             cwd,
+            exited,
         })
     }
 }
@@ -125,6 +131,11 @@ pub fn wrap(line: &str) -> String {
     builtin set +o
     __shark_v=${{PWD//\\/\\\\}}
     builtin printf '#cwd %s\n' "${{__shark_v//$'\n'/\\n}}"
+    if [[ -v __shark_end ]]; then
+      builtin printf 'builtin set --'
+      (( ${{#__shark_args[@]}} )) && builtin printf ' %q' "${{__shark_args[@]}}"
+      builtin printf '\n#end\n'
+    fi
   }} > {STATE_FILE} 2>/dev/null
   for __shark_v in $(compgen -e); do
     case $__shark_v in {NOT_CARRIED}) ;; *) builtin printf '%s=%s\0' "$__shark_v" "${{!__shark_v}}" ;; esac
@@ -135,6 +146,10 @@ builtin eval "${{{STATE_VAR}}}" 2>/dev/null
 builtin unset {STATE_VAR}
 builtin trap __shark_dump EXIT
 builtin eval -- {quoted}
+__shark_s=$?
+__shark_args=("$@")
+__shark_end=1
+builtin exit $__shark_s
 "#,
         quoted = single_quote(line),
     )
@@ -179,6 +194,7 @@ mod tests {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             script: String::new(),
             cwd: dir.path().to_path_buf(),
+            exited: false,
         };
         let (s1, _) = step(
             &s0,

@@ -29,6 +29,7 @@ fn full_run() -> NewRun {
         reusable: true,
         network: true,
         reason: Some(r#"{"kind":"no-earlier-run"}"#.into()),
+        shell_state: Some(d("state")),
         inputs: vec![
             file_in("/home/me/data/in.tif", "tif"),
             Input {
@@ -116,6 +117,7 @@ fn expected(id: RunId, new: &NewRun) -> Run {
         reusable: new.reusable,
         network: new.network,
         reason: new.reason.clone(),
+        shell_state: new.shell_state,
         inputs: new.inputs.clone(),
         outputs: new.outputs.clone(),
         processes: new.processes.clone(),

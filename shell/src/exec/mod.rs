@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use shark_lineage::{Db, Input, InputKind, NewRun, ProcessRecord, Run, RunId};
-use shark_sandbox::{Report, Spec, Status, Stdio};
+use shark_sandbox::{Change, Report, Spec, Status, Stdio};
 use shark_store::{Digest, StatCache, Store};
 
 use crate::error::CliError;
 use crate::home::Home;
+use crate::state::{ShellState, ENV_FILE, STATE_FILE};
 use reason::Reason;
 use stdio::{Live, StdinPlan, Tee};
 
@@ -43,37 +44,50 @@ pub struct Request {
     pub fresh: bool,
     /// Allow network access (the run is then never reused).
     pub network: bool,
+    /// The working directory.
+    pub cwd: PathBuf,
+    /// The complete environment.
+    pub env: Vec<(OsString, OsString)>,
+    /// The command is a [`state::wrap`]ped line that leaves the shell state behind; it is
+    /// taken out of the changes, recorded with the run and returned in the [`Outcome`].
+    pub stateful: bool,
+}
+
+impl Request {
+    /// A request to run `argv` in this process's working directory and environment.
+    pub fn here(text: String, argv: Vec<OsString>) -> std::io::Result<Request> {
+        Ok(Request {
+            text,
+            argv,
+            fresh: false,
+            network: false,
+            cwd: std::env::current_dir()?,
+            env: std::env::vars_os().collect(),
+            stateful: false,
+        })
+    }
 }
 
 /// What happened.
 #[derive(Debug)]
-pub enum Outcome {
-    /// The command ran.
-    Ran {
-        /// Its record.
-        run: RunId,
-        /// Its exit status, as a shell reports it.
-        code: i32,
-    },
-    /// A recorded run was reused.
-    Reused {
-        /// The record of this reuse.
-        run: RunId,
-        /// The run reused.
-        from: RunId,
-        /// Its recorded exit status.
-        code: i32,
-        /// How long the original took.
-        saved: Duration,
-    },
+pub struct Outcome {
+    /// The record of this execution.
+    pub run: RunId,
+    /// Its exit status, as a shell reports it.
+    pub code: i32,
+    /// For a reuse: the run reused and how long it had taken.
+    pub reused: Option<(RunId, Duration)>,
+    /// How long this execution took.
+    pub took: Duration,
+    /// For a stateful request: the shell state the line left (`None` if it left none, e.g.
+    /// when it was killed).
+    pub state: Option<ShellState>,
 }
 
 impl Outcome {
     /// The exit status to pass on.
     pub fn code(&self) -> i32 {
-        match self {
-            Outcome::Ran { code, .. } | Outcome::Reused { code, .. } => *code,
-        }
+        self.code
     }
 }
 
@@ -143,9 +157,8 @@ impl Executor {
     }
 
     fn invocation(&self, req: &Request) -> Result<Invocation, CliError> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| CliError::failed("cannot read the current directory", e))?;
-        let env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let cwd = req.cwd.clone();
+        let env = req.env.clone();
         let env_digest = key::env_digest(&env);
         let roots = writable_roots(&cwd);
         let stdin = StdinPlan::detect(&self.scratch, &self.cache)
@@ -219,6 +232,23 @@ impl Executor {
                 }
             }
         }
+        let state = match (req.stateful, run.shell_state) {
+            (true, Some(d)) => match self.store.read_to_vec(&d) {
+                Ok(bytes) => decode_state(&bytes),
+                Err(e) => {
+                    let detail = crate::error::chain(&e);
+                    eprintln!(
+                        "shark: warning: cannot reuse run {}: {detail}; running the command",
+                        run.id
+                    );
+                    return Err(Reason::RestoreFailed {
+                        run: run.id.0,
+                        detail,
+                    });
+                }
+            },
+            _ => None,
+        };
         let code = run.exit_code.unwrap_or(1);
         let record = NewRun {
             reused_from: Some(run.id),
@@ -231,17 +261,19 @@ impl Executor {
             exit_code: run.exit_code,
             stdout: run.stdout,
             stderr: run.stderr,
+            shell_state: run.shell_state,
             ..record
         };
         let id = self.db.record(&record).map_err(|e| Reason::RestoreFailed {
             run: run.id.0,
             detail: e.to_string(),
         })?;
-        Ok(Outcome::Reused {
+        Ok(Outcome {
             run: id,
-            from: run.id,
             code,
-            saved: run.duration,
+            reused: Some((run.id, run.duration)),
+            took: started.elapsed().unwrap_or_default(),
+            state,
         })
     }
 
@@ -269,6 +301,7 @@ impl Executor {
             reusable: false,
             network: req.network,
             reason: None,
+            shell_state: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
             processes: Vec::new(),
@@ -313,26 +346,51 @@ impl Executor {
         let out_file = out_tee.finish().map_err(io_fail)?;
         let err_file = err_tee.finish().map_err(io_fail)?;
         let report = report?;
-        let record = self.record_run(req, &inv, started, &report, [&out_file, &err_file], reason);
+        let (changes, dump) = take_state(&report.changes, req.stateful);
+        let state = dump.as_ref().and_then(|(s, e)| ShellState::from_dump(s, e));
+        let state_blob = match &dump {
+            Some((s, e)) => Some(
+                self.store
+                    .put_bytes(&encode_state(s, e))
+                    .map_err(|e| CliError::failed("cannot store the shell state", e))?
+                    .digest,
+            ),
+            None => None,
+        };
+        let record = self.record_run(
+            req,
+            &inv,
+            started,
+            &report,
+            &changes,
+            state_blob,
+            [&out_file, &err_file],
+            reason,
+        );
         let _ = std::fs::remove_file(&out_file);
         let _ = std::fs::remove_file(&err_file);
         let run = record?;
-        report
-            .apply()
+        shark_sandbox::apply_changes(&changes)
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
-        Ok(Outcome::Ran {
+        Ok(Outcome {
             run,
             code: report.status.code(),
+            reused: None,
+            took: report.wall,
+            state,
         })
     }
 
     /// Stores streams and outputs, computes inputs, and records the run in one transaction.
+    #[allow(clippy::too_many_arguments)]
     fn record_run(
         &mut self,
         req: &Request,
         inv: &Invocation,
         started: SystemTime,
         report: &Report,
+        changes: &[Change],
+        shell_state: Option<Digest>,
         streams: [&Path; 2],
         reason: Reason,
     ) -> Result<RunId, CliError> {
@@ -355,7 +413,7 @@ impl Executor {
                 digest: Some(d),
             });
         }
-        let (outputs, outputs_faithful) = outputs::record(&report.changes, &self.store)
+        let (outputs, outputs_faithful) = outputs::record(changes, &self.store)
             .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
         let status = &report.status;
         let mut run = self.new_run(req, inv, started);
@@ -371,6 +429,7 @@ impl Executor {
         run.stderr = Some(stderr);
         run.reusable = status.success() && !req.network && observed.faithful && outputs_faithful;
         run.reason = Some(reason.to_json());
+        run.shell_state = shell_state;
         run.inputs = inputs_list;
         run.outputs = outputs;
         run.processes = report
@@ -424,4 +483,52 @@ fn io_fail(e: std::io::Error) -> CliError {
 
 fn sandbox_fail(e: shark_sandbox::SandboxError) -> CliError {
     CliError::failed("cannot run the command in the sandbox", e)
+}
+
+/// The two files a stateful line's EXIT trap writes: the state script and the environment.
+type StateDump = (Vec<u8>, Vec<u8>);
+
+/// Splits the shell-state dump files off a stateful line's changes: they are not outputs.
+fn take_state(changes: &[Change], stateful: bool) -> (Vec<Change>, Option<StateDump>) {
+    if !stateful {
+        return (changes.to_vec(), None);
+    }
+    let (mut state, mut env) = (None, None);
+    let mut rest = Vec::with_capacity(changes.len());
+    for c in changes {
+        match c {
+            Change::File { path, source, .. } if path == Path::new(STATE_FILE) => {
+                state = std::fs::read(source).ok();
+            }
+            Change::File { path, source, .. } if path == Path::new(ENV_FILE) => {
+                env = std::fs::read(source).ok();
+            }
+            _ => rest.push(c.clone()),
+        }
+    }
+    (rest, state.zip(env))
+}
+
+/// The blob format of a recorded shell state: a header, the state script's length (8 bytes,
+/// little-endian), the script, then the NUL-separated environment.
+const STATE_MAGIC: &[u8] = b"shark-shell-state-v1\n";
+
+fn encode_state(state: &[u8], env: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STATE_MAGIC.len() + 8 + state.len() + env.len());
+    out.extend_from_slice(STATE_MAGIC);
+    out.extend_from_slice(&(state.len() as u64).to_le_bytes());
+    out.extend_from_slice(state);
+    out.extend_from_slice(env);
+    out
+}
+
+fn decode_state(blob: &[u8]) -> Option<ShellState> {
+    let rest = blob.strip_prefix(STATE_MAGIC)?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    if len > rest.len() {
+        return None;
+    }
+    let (state, env) = rest.split_at(len);
+    ShellState::from_dump(state, env)
 }

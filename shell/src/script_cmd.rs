@@ -1,0 +1,148 @@
+//! `shark SCRIPT [ARGS...]` (and `#!/usr/bin/env shark`): each top-level command of the
+//! script is a step, memoized on its own, with the shell state carried from step to step.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::error::CliError;
+use crate::home::Home;
+use crate::script;
+use crate::session::{LineOptions, Session};
+
+/// Runs the script at `path` with `$0` = `path` and `args` as positional parameters.
+pub(crate) fn run_file(home: &Home, path: &Path, args: Vec<OsString>) -> Result<i32, CliError> {
+    let text = match std::fs::read(path) {
+        Ok(text) => text,
+        Err(e) => {
+            // As bash: a script that cannot be read is "not found" (127) or "cannot execute" (126).
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            eprintln!("shark: {}: {}", path.display(), crate::error::chain(&e));
+            if code == 127 && path.components().count() == 1 {
+                eprintln!("hint: not a subcommand either; see shark --help");
+            }
+            return Ok(code);
+        }
+    };
+    let text = String::from_utf8(text).map_err(|_| {
+        CliError::usage(
+            format!("{} is not a text script (it is not UTF-8)", path.display()),
+            None,
+        )
+    })?;
+    let mut all = vec![path.as_os_str().to_owned()];
+    all.extend(args);
+    run_text(home, &text, &path.display().to_string(), all)
+}
+
+/// Runs a script read from standard input (`shark` with no arguments and stdin not a terminal).
+pub(crate) fn run_stdin(home: &Home) -> Result<i32, CliError> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| CliError::failed("cannot read a script from standard input", e))?;
+    run_text(home, &text, "<stdin>", vec!["shark".into()])
+}
+
+/// Runs `text` step by step; `args` are `$0` and the positional parameters.
+pub(crate) fn run_text(
+    home: &Home,
+    text: &str,
+    name: &str,
+    args: Vec<OsString>,
+) -> Result<i32, CliError> {
+    let steps = script::split(text).map_err(|e| {
+        CliError::usage(
+            format!("{name}: {e}"),
+            Some("fix the script's syntax".into()),
+        )
+    })?;
+    let mut session = Session::open(home, args)?;
+    let progress = Progress::new(steps.len());
+    let mut code = 0;
+    for (i, step) in steps.iter().enumerate() {
+        progress.start(i, &step.text);
+        let result = session.run_line(&step.text, LineOptions::default())?;
+        progress.done(
+            i,
+            &step.text,
+            result.reused.map(|(_, saved)| saved),
+            result.took,
+        );
+        code = result.code;
+        if result.exited {
+            break;
+        }
+    }
+    progress.finish();
+    Ok(code)
+}
+
+/// One status line on a terminal's stderr: which step, ran or reused, elapsed time.
+struct Progress {
+    enabled: bool,
+    total: usize,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        let enabled = std::io::stderr().is_terminal() && std::env::var_os("SHARK_QUIET").is_none();
+        Progress {
+            enabled,
+            total,
+            started: Instant::now(),
+        }
+    }
+
+    fn start(&self, i: usize, text: &str) {
+        if self.enabled {
+            eprint!(
+                "\r\x1b[K[{}/{}] running: {}",
+                i + 1,
+                self.total,
+                first_line(text)
+            );
+        }
+    }
+
+    fn done(&self, i: usize, text: &str, saved: Option<Duration>, took: Duration) {
+        if !self.enabled {
+            return;
+        }
+        let what = match saved {
+            Some(saved) => format!("reused (saved {})", crate::query_cmd::human_duration(saved)),
+            None => format!("ran {}", crate::query_cmd::human_duration(took)),
+        };
+        eprintln!(
+            "\r\x1b[K[{}/{}] {what}: {}",
+            i + 1,
+            self.total,
+            first_line(text)
+        );
+    }
+
+    fn finish(&self) {
+        if self.enabled {
+            eprintln!(
+                "shark: {} steps in {}",
+                self.total,
+                crate::query_cmd::human_duration(self.started.elapsed())
+            );
+        }
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    let mut short: String = line.chars().take(60).collect();
+    if short.len() < line.len() || text.lines().nth(1).is_some() {
+        short.push_str(" …");
+    }
+    short
+}
