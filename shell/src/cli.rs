@@ -55,6 +55,10 @@ pub enum Command {
     Lineage(LineageArgs),
     /// Explain why a command ran instead of being reused (or what it reused).
     Why(WhyArgs),
+    /// Re-execute a recorded computation from the store and compare its outputs.
+    Replay(ReplayArgs),
+    /// Run a Shark markdown document's blocks and write the processed document.
+    Md(MdArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
@@ -72,6 +76,51 @@ pub enum StoreCommand {
     Stats(StatsArgs),
     /// Re-hash every blob; exit 1 and name each blob whose content does not match its digest.
     Verify,
+    /// Remove blobs that no kept run refers to, and report what was freed.
+    Gc(GcArgs),
+}
+
+/// Options of `shark store gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Keep only runs started in the last N days (and the runs they reused); by default
+    /// every recorded run is kept and only unreferenced blobs go.
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u64>,
+    /// Only report what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Options of `shark replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A run id, or a file whose producing chain to replay.
+    #[arg(value_name = "RUN|PATH")]
+    pub target: String,
+    /// Where to build the scratch tree (default: a new temporary directory, removed after).
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark md`.
+#[derive(Debug, Args)]
+pub struct MdArgs {
+    /// The Shark markdown document.
+    #[arg(value_name = "DOC")]
+    pub doc: PathBuf,
+    /// Where to write the processed document [default: DOC's name with `.out.md`].
+    #[arg(short, long, value_name = "FILE", conflicts_with = "dot")]
+    pub output: Option<PathBuf>,
+    /// Print the document's dataflow graph (Graphviz) from the recorded runs instead.
+    #[arg(long)]
+    pub dot: bool,
+    /// Run every block even if a recorded run could be reused.
+    #[arg(long)]
+    pub fresh: bool,
 }
 
 /// Options of `shark store stats`.

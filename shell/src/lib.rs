@@ -16,7 +16,9 @@ pub mod exec;
 pub mod home;
 pub mod man;
 pub mod markdown;
+mod md_cmd;
 mod query_cmd;
+mod replay_cmd;
 mod run_cmd;
 pub mod script;
 mod script_cmd;
@@ -67,6 +69,8 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Show(args)) => query_cmd::show(&home, &args),
         Some(Command::Lineage(args)) => query_cmd::lineage(&home, &args),
         Some(Command::Why(args)) => query_cmd::why(&home, &args),
+        Some(Command::Replay(args)) => replay_cmd::run(&home, &args),
+        Some(Command::Md(args)) => md_cmd::run(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));

@@ -14,6 +14,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
     let written = match cmd {
         StoreCommand::Stats(args) => stats(&store, &args, &mut out),
         StoreCommand::Verify => verify(&store, &mut out),
+        StoreCommand::Gc(args) => return gc(home, &store, &args),
     };
     match written {
         Ok(code) => Ok(code),
@@ -155,4 +156,9 @@ mod tests {
             r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
         );
     }
+}
+
+/// `shark store gc`.
+fn gc(_home: &Home, _store: &Store, _args: &crate::cli::GcArgs) -> Result<i32, CliError> {
+    Err(CliError::usage("shark store gc is not built yet", None))
 }
