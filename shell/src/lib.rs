@@ -18,6 +18,7 @@ pub mod man;
 pub mod markdown;
 mod md_cmd;
 mod query_cmd;
+mod repl;
 mod replay_cmd;
 mod run_cmd;
 pub mod script;
@@ -77,10 +78,11 @@ fn run(cli: Cli) -> Result<i32, CliError> {
             script_cmd::run_file(&home, &path, args)
         }
         None if cli.interactive || std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
-            Err(CliError::usage(
-                "the interactive shell is not built into this shark",
-                Some("run a script (shark SCRIPT), a line (shark -c LINE) or a subcommand".into()),
-            ))
+            let login = cli.login
+                || std::env::args_os()
+                    .next()
+                    .is_some_and(|a| a.to_string_lossy().starts_with('-'));
+            repl::run(&home, login)
         }
         None => script_cmd::run_stdin(&home),
     }
