@@ -6,7 +6,7 @@ use std::ffi::CStr;
 use std::ptr::null;
 
 use crate::child::{check, Fail};
-use crate::plan::Plan;
+use crate::plan::{OverlayPlan, Plan};
 use crate::Stage;
 
 const NONE: *const libc::c_char = null();
@@ -48,6 +48,62 @@ fn set_read_only(path: &CStr, recursive: bool) -> libc::c_int {
     }
 }
 
+const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// Creates the overlay of writable root `overlay` as a detached mount and returns its fd.
+///
+/// This happens before the host root is bound under the scratch directory: overlayfs refuses
+/// a lower directory with (locked) mounts beneath it, and a writable root such as `/tmp` or
+/// `$HOME` usually contains the scratch directory, hence the new root's mounts.
+fn create_overlay(overlay: &OverlayPlan) -> libc::c_int {
+    let string = |fs: libc::c_long, key: &CStr, value: *const libc::c_char| {
+        // SAFETY: `fs` is an fs context; key and value are NUL-terminated and outlive the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value,
+                0,
+            )
+        }
+    };
+    // SAFETY: raw calls on valid C strings; every descriptor opened here is closed or returned.
+    unsafe {
+        let fs = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC);
+        if fs < 0 {
+            return -1;
+        }
+        let configured = string(fs, c"lowerdir", overlay.lower.as_ptr()) >= 0
+            && string(fs, c"upperdir", overlay.upper.as_ptr()) >= 0
+            && string(fs, c"workdir", overlay.work.as_ptr()) >= 0
+            && libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                FSCONFIG_SET_FLAG,
+                c"userxattr".as_ptr(),
+                NONE,
+                0,
+            ) >= 0
+            && libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NONE, NONE, 0) >= 0;
+        let mnt = if configured {
+            libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)
+        } else {
+            -1
+        };
+        let errno = nix::errno::Errno::last_raw();
+        libc::close(fs as libc::c_int);
+        nix::errno::Errno::set_raw(errno);
+        mnt as libc::c_int
+    }
+}
+
 /// Builds the whole mount tree under the new root.
 pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
     let root = plan.new_root.as_c_str();
@@ -56,6 +112,11 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         Stage::MakePrivate,
         0,
     )?;
+    for (i, overlay) in plan.overlays.iter().enumerate() {
+        let fd = create_overlay(overlay);
+        check(fd, Stage::MountOverlay, i as u32)?;
+        overlay.mount_fd.set(fd);
+    }
     check(
         mount(
             c"/".as_ptr(),
@@ -82,13 +143,22 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
     )?;
     dev(plan)?;
     for (i, overlay) in plan.overlays.iter().enumerate() {
-        let ret = mount(
-            c"overlay".as_ptr(),
-            &overlay.target,
-            c"overlay".as_ptr(),
-            0,
-            overlay.options.as_ptr(),
-        );
+        let fd = overlay.mount_fd.replace(-1);
+        // SAFETY: moves the detached mount `fd` (owned here) onto a valid path, then closes it.
+        let ret = unsafe {
+            let ret = libc::syscall(
+                libc::SYS_move_mount,
+                fd,
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                overlay.target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            ) as libc::c_int;
+            let errno = nix::errno::Errno::last_raw();
+            libc::close(fd);
+            nix::errno::Errno::set_raw(errno);
+            ret
+        };
         check(ret, Stage::MountOverlay, i as u32)?;
     }
     for (i, (host, target)) in plan.read_only.iter().enumerate() {

@@ -1,8 +1,10 @@
 //! Everything the sandbox's children need, computed by the supervisor before it clones, so the
 //! children only make system calls (no allocation, no locks) until `execve`.
 
+use std::cell::Cell;
 use std::ffi::{CString, OsString};
 use std::io;
+use std::os::fd::RawFd;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -57,11 +59,16 @@ pub(crate) struct DevPlan {
     pub(crate) links: Vec<(CString, CString)>,
 }
 
-/// One overlay mount over a writable root.
+/// One overlay mount over a writable root. It is created detached, before the new root exists
+/// (see [`crate::mounts`]), and moved onto `target` later.
 #[derive(Debug)]
 pub(crate) struct OverlayPlan {
     pub(crate) target: CString,
-    pub(crate) options: CString,
+    pub(crate) lower: CString,
+    pub(crate) upper: CString,
+    pub(crate) work: CString,
+    /// The detached mount, in the init process, between creating and attaching it.
+    pub(crate) mount_fd: Cell<RawFd>,
 }
 
 /// The precomputed setup of one run.
@@ -151,8 +158,13 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
     Ok(outermost)
 }
 
-fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<CString, SandboxError> {
-    for p in [upper, work] {
+fn overlay_plan(
+    root: &Path,
+    lower: &Path,
+    upper: &Path,
+    work: &Path,
+) -> Result<OverlayPlan, SandboxError> {
+    for p in [lower, upper, work] {
         if p.as_os_str()
             .as_bytes()
             .iter()
@@ -162,14 +174,13 @@ fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<CString, S
             return Err(SandboxError::InvalidSpec { reason });
         }
     }
-    let mut opts = OsString::from("lowerdir=");
-    opts.push(lower);
-    opts.push(",upperdir=");
-    opts.push(upper);
-    opts.push(",workdir=");
-    opts.push(work);
-    opts.push(",userxattr");
-    cstring(opts.as_bytes())
+    Ok(OverlayPlan {
+        target: under(root, lower)?,
+        lower: cpath(lower)?,
+        upper: cpath(upper)?,
+        work: cpath(work)?,
+        mount_fd: Cell::new(-1),
+    })
 }
 
 fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
@@ -243,11 +254,12 @@ impl Plan {
         let root = scratch.root();
         let mut overlays = Vec::new();
         for (i, lower) in roots.iter().enumerate() {
-            let options = overlay_options(lower, &scratch.upper(i), &scratch.work(i))?;
-            overlays.push(OverlayPlan {
-                target: under(&root, lower)?,
-                options,
-            });
+            overlays.push(overlay_plan(
+                &root,
+                lower,
+                &scratch.upper(i),
+                &scratch.work(i),
+            )?);
         }
         let mut read_only = Vec::new();
         for path in &spec.read_only {

@@ -171,3 +171,23 @@ both_legs!(apply_changes_standalone_replaces_atomically, |env: &Env| {
     assert_eq!(env.read("work/a/l"), "new");
     assert_eq!(mode(env, "work/f"), 0o600);
 });
+
+both_legs!(scratch_inside_a_writable_root, |env: &Env| {
+    // The usual configuration: shark's scratch space lives under $HOME or /tmp, which are
+    // writable roots themselves.
+    let mut spec = env.spec(&["sh", "-c", "echo x > $TMPDIR/out.txt && cat $HOME/in.txt"]);
+    spec.scratch_dir = env.tmp.join("scratch");
+    env.write("home/in.txt", "in");
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(env.changes(&report), ["file tmp/out.txt 644 \"x\\n\""]);
+    assert_eq!(
+        env.accesses(&report),
+        set(&[("tmp/out.txt", Create), ("home/in.txt", Read)])
+    );
+    report.apply().unwrap();
+    assert_eq!(env.read("tmp/out.txt"), "x\n");
+    drop(report);
+    let left: Vec<_> = fs::read_dir(env.tmp.join("scratch")).unwrap().collect();
+    assert!(left.is_empty(), "the scratch directory is cleaned up");
+});
