@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod gc;
 mod man;
 mod reuse;
 mod script;

@@ -44,3 +44,20 @@ impl Db {
         collect().map_err(query("list the blobs runs refer to"))
     }
 }
+
+/// Runs that are not kept at cutoff `?1` (see [`REFERENCED`]) but could still be reused.
+const RETIRE: &str = "
+UPDATE runs SET reusable = 0
+WHERE reusable = 1 AND started_ns < ?1
+  AND id NOT IN (SELECT reused_from FROM runs WHERE started_ns >= ?1 AND reused_from IS NOT NULL)";
+
+impl Db {
+    /// Makes runs that started before `cutoff` (and that no later reuse refers to) no longer
+    /// reusable, so that garbage collection may drop their blobs; their records stay for
+    /// lineage. Returns how many runs were retired.
+    pub fn retire_before(&mut self, cutoff: SystemTime) -> Result<usize, LineageError> {
+        self.conn
+            .execute(RETIRE, [to_nanos(cutoff)])
+            .map_err(query("retire old runs"))
+    }
+}

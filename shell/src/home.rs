@@ -67,6 +67,41 @@ impl Home {
     pub fn db_path(&self) -> PathBuf {
         self.root.join("lineage.db")
     }
+
+    /// Takes the home's lock: shared for anything that records runs (many at once), exclusive
+    /// for garbage collection, which must not delete a blob a run is about to record. The
+    /// lock is released when the returned guard is dropped (or the process dies).
+    pub fn lock(&self, exclusive: bool) -> Result<HomeLock, CliError> {
+        use nix::fcntl::{Flock, FlockArg};
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CliError::failed(format!("cannot open {}", path.display()), e))?;
+        let arg = match exclusive {
+            true => FlockArg::LockExclusiveNonblock,
+            false => FlockArg::LockShared,
+        };
+        match Flock::lock(file, arg) {
+            Ok(lock) => Ok(HomeLock { _lock: lock }),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Err(CliError::Usage {
+                message: format!("another shark is using {}", self.root.display()),
+                hint: Some("try again when the other shark processes have finished".into()),
+            }),
+            Err((_, errno)) => Err(CliError::failed(
+                format!("cannot lock {}", path.display()),
+                std::io::Error::from(errno),
+            )),
+        }
+    }
+}
+
+/// A held lock on a shark home (see [`Home::lock`]).
+#[derive(Debug)]
+pub struct HomeLock {
+    _lock: nix::fcntl::Flock<fs::File>,
 }
 
 fn tempfile_probe(dir: &Path) -> std::io::Result<()> {

@@ -158,7 +158,62 @@ mod tests {
     }
 }
 
-/// `shark store gc`.
-fn gc(_home: &Home, _store: &Store, _args: &crate::cli::GcArgs) -> Result<i32, CliError> {
-    Err(CliError::usage("shark store gc is not built yet", None))
+/// `shark store gc`: with the home locked against recording shark processes, retire runs
+/// older than the cutoff, then remove every blob no kept run refers to.
+fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliError> {
+    let _lock = home.lock(true)?;
+    let mut db = shark_lineage::Db::open(&home.db_path())
+        .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
+    let cutoff = match args.keep_days {
+        Some(days) => Some(
+            std::time::SystemTime::now()
+                .checked_sub(std::time::Duration::from_secs(days.saturating_mul(86_400)))
+                .unwrap_or(std::time::UNIX_EPOCH),
+        ),
+        None => None,
+    };
+    let mut retired = 0;
+    if let (Some(cutoff), false) = (cutoff, args.dry_run) {
+        retired = db
+            .retire_before(cutoff)
+            .map_err(|e| CliError::failed("cannot retire old runs", e))?;
+    }
+    let keep = db
+        .referenced_digests(cutoff)
+        .map_err(|e| CliError::failed("cannot list the blobs runs refer to", e))?;
+    let before = store.stats().map_err(store_err)?;
+    let mut doomed = Vec::new();
+    for digest in store.blobs() {
+        let digest = digest.map_err(store_err)?;
+        if !keep.contains(&digest) {
+            doomed.push(digest);
+        }
+    }
+    let mut out = io::stdout().lock();
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    if args.dry_run {
+        let _ = writeln!(out, "{verb} {} of {} blobs", doomed.len(), before.blobs);
+        return Ok(0);
+    }
+    for digest in &doomed {
+        match store.remove(digest) {
+            Ok(()) | Err(StoreError::NoSuchBlob { .. }) => {}
+            Err(e) => return Err(store_err(e)),
+        }
+    }
+    let after = store.stats().map_err(store_err)?;
+    let _ = writeln!(
+        out,
+        "{verb} {} of {} blobs, freeing {} ({} runs retired); {} blobs remain",
+        doomed.len(),
+        before.blobs,
+        human(before.stored_bytes.saturating_sub(after.stored_bytes)),
+        retired,
+        after.blobs
+    );
+    Ok(0)
 }

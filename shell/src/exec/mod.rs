@@ -94,6 +94,7 @@ impl Outcome {
 /// Everything a command is run against.
 #[derive(Debug)]
 pub struct Executor {
+    _lock: crate::home::HomeLock,
     home: Home,
     store: Store,
     cache: StatCache,
@@ -114,6 +115,7 @@ struct Invocation {
 impl Executor {
     /// Opens the store, stat cache and lineage database of `home`.
     pub fn open(home: &Home) -> Result<Executor, CliError> {
+        let lock = home.lock(false)?;
         let store = Store::open(&home.store_dir())
             .map_err(|e| CliError::failed("cannot open the store", e))?;
         let cache = StatCache::open(&home.root().join("statcache.db"))
@@ -124,6 +126,7 @@ impl Executor {
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         Ok(Executor {
+            _lock: lock,
             home: home.clone(),
             store,
             cache,
