@@ -141,8 +141,9 @@ impl Db {
         run_all().map_err(query("look up the producers of a digest"))
     }
 
-    /// The run that produced `digest`: the newest real execution that wrote it at `path`,
-    /// else the newest that wrote it anywhere. A summary.
+    /// The run that produced `digest` at `path`: the newest real execution that wrote that
+    /// content there. Content equal to what some run wrote elsewhere does not count: a
+    /// source file that happens to match an output was not produced by that run. A summary.
     pub fn producer_of(&self, path: &str, digest: &Digest) -> Result<Option<Run>, LineageError> {
         self.producer_before(path, digest, Before::END)
     }
@@ -154,16 +155,9 @@ impl Db {
         digest: &Digest,
         before: Before,
     ) -> Result<Option<Run>, LineageError> {
-        // Most content is either a source (no writer at all) or was last written at this
-        // very path, so look for any writer first: one query settles both cases.
-        let Some((newest, at)) = self.first_writer(digest, None, before)? else {
-            return Ok(None);
-        };
-        if at == path {
-            return Ok(Some(newest));
-        }
-        let at_path = self.first_writer(digest, Some(path), before)?;
-        Ok(Some(at_path.map_or(newest, |(run, _)| run)))
+        Ok(self
+            .first_writer(digest, Some(path), before)?
+            .map(|(run, _)| run))
     }
 
     /// The newest real execution before `before` that wrote `digest` (at `path` if given),
