@@ -60,24 +60,79 @@ pub fn weak_key(p: &KeyParts<'_>) -> Digest {
     Digest::from(h.finalize())
 }
 
-/// Digest of an environment: every variable but the volatile ones, sorted by name.
+/// Digest of an environment: every variable but the volatile ones, sorted by name. It is the
+/// BLAKE3 of [`env_blob`], which the executor stores so that a run can be replayed.
 pub fn env_digest(env: &[(OsString, OsString)]) -> Digest {
+    Digest::of_bytes(&env_blob(env))
+}
+
+/// The canonical encoding of an environment: a header, then each variable (volatile ones
+/// left out, sorted by name) as length-prefixed name and value.
+pub fn env_blob(env: &[(OsString, OsString)]) -> Vec<u8> {
     let mut vars: Vec<&(OsString, OsString)> = env
         .iter()
         .filter(|(k, _)| !VOLATILE_ENV.iter().any(|v| k.as_bytes() == v.as_bytes()))
         .collect();
     vars.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut h = blake3::Hasher::new();
-    field(&mut h, b"shark-env-v1");
+    let mut out = Vec::new();
+    push_field(&mut out, ENV_FORMAT);
     for (k, v) in vars {
-        field(&mut h, k.as_bytes());
-        field(&mut h, v.as_bytes());
+        push_field(&mut out, k.as_bytes());
+        push_field(&mut out, v.as_bytes());
     }
-    Digest::from(h.finalize())
+    out
+}
+
+/// Decodes [`env_blob`]; `None` if `blob` is not one.
+pub fn decode_env(blob: &[u8]) -> Option<Vec<(OsString, OsString)>> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut rest = blob;
+    let mut next = || -> Option<Vec<u8>> {
+        let (len, tail) = rest.split_first_chunk::<8>()?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+        if len > tail.len() {
+            return None;
+        }
+        let (field, tail) = tail.split_at(len);
+        rest = tail;
+        Some(field.to_vec())
+    };
+    if next()? != ENV_FORMAT {
+        return None;
+    }
+    let mut env = Vec::new();
+    while let Some(k) = next() {
+        let v = next()?;
+        env.push((OsString::from_vec(k), OsString::from_vec(v)));
+    }
+    Some(env)
+}
+
+const ENV_FORMAT: &[u8] = b"shark-env-v1";
+
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn env_blob_round_trips_without_volatile_variables() {
+        let env: Vec<(OsString, OsString)> = vec![
+            ("PATH".into(), "/bin".into()),
+            ("SHLVL".into(), "3".into()),
+            ("A".into(), "x=y\0z".into()),
+        ];
+        let back = decode_env(&env_blob(&env)).unwrap();
+        assert_eq!(
+            back,
+            vec![("A".into(), "x=y\0z".into()), ("PATH".into(), "/bin".into())]
+        );
+        assert_eq!(env_digest(&env), Digest::of_bytes(&env_blob(&env)));
+        assert!(decode_env(b"garbage").is_none());
+    }
+
     use super::*;
 
     fn parts<'a>(argv: &'a [OsString], roots: &'a [PathBuf]) -> KeyParts<'a> {

@@ -418,6 +418,10 @@ impl Executor {
         }
         let (outputs, outputs_faithful) = outputs::record(changes, &self.store)
             .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
+        let sources_faithful = self.keep_sources(&inputs_list, &inv.roots)?;
+        self.store
+            .put_bytes(&key::env_blob(&inv.env))
+            .map_err(|e| CliError::failed("cannot store the environment", e))?;
         let status = &report.status;
         let mut run = self.new_run(req, inv, started);
         run.duration = report.wall;
@@ -430,7 +434,11 @@ impl Executor {
         run.max_rss_kib = report.rusage.max_rss_kib;
         run.stdout = Some(stdout);
         run.stderr = Some(stderr);
-        run.reusable = status.success() && !req.network && observed.faithful && outputs_faithful;
+        run.reusable = status.success()
+            && !req.network
+            && observed.faithful
+            && outputs_faithful
+            && sources_faithful;
         run.reason = Some(reason.to_json());
         run.shell_state = shell_state;
         run.inputs = inputs_list;
@@ -461,6 +469,36 @@ impl Executor {
         self.db
             .record(&run)
             .map_err(|e| CliError::failed("cannot record the run", e))
+    }
+}
+
+impl Executor {
+    /// Stores the content of the files a run read under the writable roots (the user's data,
+    /// not system files) that the store does not hold yet, so that `shark replay` can
+    /// materialise them later. False if one changed since it was hashed: such a run is
+    /// recorded but not reused.
+    fn keep_sources(&self, inputs: &[Input], roots: &[PathBuf]) -> Result<bool, CliError> {
+        let mut faithful = true;
+        for input in inputs {
+            let (InputKind::File, Some(digest)) = (input.kind, input.digest) else {
+                continue;
+            };
+            let path = Path::new(&input.path);
+            if !roots.iter().any(|r| path.starts_with(r)) || self.store.contains(&digest) {
+                continue;
+            }
+            match self.store.put_file(path) {
+                Ok(put) if put.digest == digest => {}
+                Ok(put) => {
+                    // The file changed after the command read it; keep what is there now
+                    // (it is a valid blob) but do not trust the run.
+                    let _ = put;
+                    faithful = false;
+                }
+                Err(_) => faithful = false,
+            }
+        }
+        Ok(faithful)
     }
 }
 
