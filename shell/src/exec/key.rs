@@ -127,7 +127,10 @@ mod tests {
         let back = decode_env(&env_blob(&env)).unwrap();
         assert_eq!(
             back,
-            vec![("A".into(), "x=y\0z".into()), ("PATH".into(), "/bin".into())]
+            vec![
+                ("A".into(), "x=y\0z".into()),
+                ("PATH".into(), "/bin".into())
+            ]
         );
         assert_eq!(env_digest(&env), Digest::of_bytes(&env_blob(&env)));
         assert!(decode_env(b"garbage").is_none());
