@@ -16,6 +16,7 @@ pub mod exec;
 pub mod home;
 pub mod man;
 pub mod markdown;
+mod md;
 mod md_cmd;
 mod query_cmd;
 mod repl;

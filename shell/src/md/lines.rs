@@ -1,0 +1,88 @@
+//! The session lines that carry out `shark-import` and `shark-publish` blocks.
+//!
+//! They are ordinary shell lines, run and recorded like a `shark-run` command, so an imported
+//! or published file is the output of a run and `shark lineage` can name where it came from:
+//!
+//! - a local import of a file: `cat -- SOURCE > DEST`, reused while SOURCE is unchanged; of a
+//!   directory: `cp -RT -- SOURCE DEST`;
+//! - a URL import: `curl -fsSL -R -o DEST URL`, run with the network on and so never reused. When
+//!   DEST still holds exactly what the last fetch of that URL left, `-z DEST` turns the download
+//!   into a conditional request: an unchanged remote file costs one round trip, not a transfer;
+//! - a published path: the same copy to `OUT/NAME`, NAME being PATH's last component (as the
+//!   reference system's `rsync` into `_shark` does).
+//!
+//! Why `cat >` rather than `cp`, and why the caller creates DEST's directory beforehand rather
+//! than `mkdir -p` in the line: a run is reused only while every path it looked at is as it
+//! was, and `cp` and `mkdir -p` look at their destination first. The first run finds it absent
+//! and creates it, so the second would find it present and run again. A redirection creates its
+//! file without looking at what was there.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use crate::run_cmd::shell_words;
+
+/// Quotes one word for bash.
+fn quote(word: &str) -> String {
+    shell_words(&[OsString::from(word)])
+}
+
+/// The line that copies a local `source` (a directory when `dir`) to `dest`.
+pub(super) fn copy(source: &str, dest: &str, dir: bool) -> String {
+    if dir {
+        format!("cp -RT -- {} {}", quote(source), quote(dest))
+    } else {
+        format!("cat -- {} > {}", quote(source), quote(dest))
+    }
+}
+
+/// The line that downloads `url` to `dest`; `conditional` when DEST holds the last download.
+pub(super) fn fetch(url: &str, dest: &str, conditional: bool) -> String {
+    let since = if conditional {
+        format!("-z {} ", quote(dest))
+    } else {
+        String::new()
+    };
+    format!("curl -fsSL -R {since}-o {} {}", quote(dest), quote(url))
+}
+
+/// The name a published `path` gets in the output directory, or `None` for a path with no
+/// last component (`/`, `..`).
+pub(super) fn published_name(path: &str) -> Option<String> {
+    let trimmed = path.trim_end_matches('/');
+    let name = Path::new(trimmed).file_name()?;
+    Some(name.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_lines_quote_and_make_the_directory() {
+        assert_eq!(copy("in.csv", "x.csv", false), "cat -- in.csv > x.csv");
+        assert_eq!(
+            copy("/srv/my data", "data/in", true),
+            "cp -RT -- '/srv/my data' data/in"
+        );
+        assert_eq!(
+            fetch("http://h/a?b=1&c", "a.txt", false),
+            "curl -fsSL -R -o a.txt 'http://h/a?b=1&c'"
+        );
+        assert_eq!(
+            fetch("http://h/a", "d/a.txt", true),
+            "curl -fsSL -R -z d/a.txt -o d/a.txt http://h/a"
+        );
+    }
+
+    #[test]
+    fn published_names_are_last_components() {
+        assert_eq!(
+            published_name("out/slope.tif").as_deref(),
+            Some("slope.tif")
+        );
+        assert_eq!(published_name("out/tiles/").as_deref(), Some("tiles"));
+        assert_eq!(published_name("/"), None);
+        assert_eq!(published_name(".."), None);
+    }
+}
