@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod gc;
 mod man;
+mod replay;
 mod reuse;
 mod script;
 mod store;

@@ -121,57 +121,17 @@ fn human(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_sizes() {
-        assert_eq!(human(0), "0 B");
-        assert_eq!(human(1023), "1023 B");
-        assert_eq!(human(1024), "1.0 KiB");
-        assert_eq!(human(1536), "1.5 KiB");
-        assert_eq!(human(3 << 30), "3.0 GiB");
-    }
-
-    #[test]
-    fn stats_text_and_json() {
-        let s = StoreStats {
-            blobs: 3,
-            compressed_blobs: 1,
-            logical_bytes: 3 << 20,
-            stored_bytes: 1 << 20,
-        };
-        let mut text = Vec::new();
-        write_stats(&s, &mut text).unwrap();
-        assert_eq!(
-            String::from_utf8(text).unwrap(),
-            "blobs:        3 (1 compressed)\n\
-             logical size: 3.0 MiB (3145728 bytes)\n\
-             stored size:  1.0 MiB (1048576 bytes)\n\
-             ratio:        3.00x\n"
-        );
-        assert_eq!(
-            stats_json(&s).to_string(),
-            r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
-        );
-    }
-}
-
 /// `shark store gc`: with the home locked against recording shark processes, retire runs
 /// older than the cutoff, then remove every blob no kept run refers to.
 fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliError> {
     let _lock = home.lock(true)?;
     let mut db = shark_lineage::Db::open(&home.db_path())
         .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
-    let cutoff = match args.keep_days {
-        Some(days) => Some(
-            std::time::SystemTime::now()
-                .checked_sub(std::time::Duration::from_secs(days.saturating_mul(86_400)))
-                .unwrap_or(std::time::UNIX_EPOCH),
-        ),
-        None => None,
-    };
+    let cutoff = args.keep_days.map(|days| {
+        std::time::SystemTime::now()
+            .checked_sub(std::time::Duration::from_secs(days.saturating_mul(86_400)))
+            .unwrap_or(std::time::UNIX_EPOCH)
+    });
     let mut retired = 0;
     if let (Some(cutoff), false) = (cutoff, args.dry_run) {
         retired = db
@@ -216,4 +176,41 @@ fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliE
         after.blobs
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(1023), "1023 B");
+        assert_eq!(human(1024), "1.0 KiB");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 30), "3.0 GiB");
+    }
+
+    #[test]
+    fn stats_text_and_json() {
+        let s = StoreStats {
+            blobs: 3,
+            compressed_blobs: 1,
+            logical_bytes: 3 << 20,
+            stored_bytes: 1 << 20,
+        };
+        let mut text = Vec::new();
+        write_stats(&s, &mut text).unwrap();
+        assert_eq!(
+            String::from_utf8(text).unwrap(),
+            "blobs:        3 (1 compressed)\n\
+             logical size: 3.0 MiB (3145728 bytes)\n\
+             stored size:  1.0 MiB (1048576 bytes)\n\
+             ratio:        3.00x\n"
+        );
+        assert_eq!(
+            stats_json(&s).to_string(),
+            r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
+        );
+    }
 }

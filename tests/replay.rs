@@ -1,0 +1,116 @@
+//! `shark replay`: re-execute recorded runs from the store and compare their outputs.
+
+use crate::common::{stderr, stdout, TestEnv};
+
+fn chain(env: &TestEnv) {
+    env.write("in.txt", "b\na\nc\n");
+    for line in [
+        "sort in.txt > sorted.txt",
+        "head -2 sorted.txt > top.txt",
+        "tr a-z A-Z < top.txt > final.txt",
+    ] {
+        let out = env.line(line);
+        assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_deterministic_chain_replays_identically_from_the_store() {
+    let env = TestEnv::new();
+    chain(&env);
+    // The sources change after the recording: the replay must use the recorded versions.
+    env.write("in.txt", "zzz\n");
+    let into = env.work.parent().unwrap().join("replay");
+    let out = env.run(&[
+        "replay",
+        "final.txt",
+        "--json",
+        "--into",
+        into.to_str().unwrap(),
+    ]);
+    // final.txt is still the recorded content, so its chain is found.
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    let commands: Vec<&str> = runs
+        .iter()
+        .map(|r| r["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "sort in.txt > sorted.txt",
+            "head -2 sorted.txt > top.txt",
+            "tr a-z A-Z < top.txt > final.txt"
+        ]
+    );
+    for r in runs {
+        let outputs = r["outputs"].as_array().unwrap();
+        assert_eq!(outputs.len(), 1);
+        assert_eq!(outputs[0]["status"], "identical", "{r}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(into.join("in.txt")).unwrap(),
+        "b\na\nc\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("final.txt")).unwrap(),
+        "A\nB\n"
+    );
+    assert_eq!(
+        env.read("final.txt"),
+        "A\nB\n",
+        "the real tree is untouched"
+    );
+}
+
+#[test]
+fn nondeterministic_outputs_are_reported() {
+    let env = TestEnv::new();
+    let out = env.line("od -An -N8 -tx8 /dev/urandom > noise.txt; echo fixed > fixed.txt");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["replay", "1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("1 of 2 outputs identical"), "{text}");
+    assert!(
+        text.contains(&format!("differs: {}", env.path("noise.txt").display())),
+        "{text}"
+    );
+}
+
+#[test]
+fn runs_whose_inputs_left_the_store_say_so() {
+    let env = TestEnv::new();
+    chain(&env);
+    let gc = env.run(&["store", "gc", "--keep-days", "0"]);
+    assert_eq!(gc.status.code(), Some(0), "{}", stderr(&gc));
+    let out = env.run(&["replay", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("not replayed"), "{}", stdout(&out));
+}
+
+#[test]
+fn unknown_runs_and_paths_are_usage_errors() {
+    let env = TestEnv::new();
+    let out = env.run(&["replay", "42"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no run 42"), "{}", stderr(&out));
+    let out = env.run(&["replay", "nope.txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("nope.txt"), "{}", stderr(&out));
+    env.write("source.txt", "made by hand\n");
+    let out = env.run(&["replay", "source.txt"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no recorded run produced"),
+        "{}",
+        stderr(&out)
+    );
+}
