@@ -1,7 +1,8 @@
 //! Runs a command in the sandbox and prints a summary of the report to stderr.
 //!
-//! Usage: `sandbox-run [-q] [--net] [--apply] COMMAND [ARGS...]`. With `-q` only the counts are
-//! printed; with `--apply` the changes are applied to the real filesystem. Exits with the
+//! Usage: `sandbox-run [-q] [--net] [--apply] [--root DIR]... COMMAND [ARGS...]`. With `-q` only
+//! the counts are printed; with `--apply` the changes are applied to the real filesystem; each
+//! `--root` replaces the default writable roots (`$HOME`, the cwd, `/tmp`). Exits with the
 //! command's status. Used by `bench/sandbox.sh`.
 
 use std::ffi::OsString;
@@ -10,22 +11,27 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (mut quiet, mut net, mut apply) = (false, false, false);
+    let mut roots = Vec::new();
     while let Some(flag) = args.first().and_then(|a| a.to_str()).map(str::to_owned) {
         match flag.as_str() {
             "-q" => quiet = true,
             "--net" => net = true,
             "--apply" => apply = true,
+            "--root" if args.len() > 1 => roots.push(std::path::PathBuf::from(args.remove(1))),
             _ => break,
         }
         args.remove(0);
     }
     if args.is_empty() {
-        eprintln!("usage: sandbox-run [-q] [--net] [--apply] COMMAND [ARGS...]");
+        eprintln!("usage: sandbox-run [-q] [--net] [--apply] [--root DIR]... COMMAND [ARGS...]");
         return ExitCode::from(2);
     }
     let cwd = std::env::current_dir().expect("current directory");
     let mut spec = shark_sandbox::Spec::new(args, cwd);
     spec.network = net;
+    if !roots.is_empty() {
+        spec.writable_roots = roots;
+    }
     let report = match shark_sandbox::run(spec) {
         Ok(report) => report,
         Err(e) => {

@@ -125,6 +125,14 @@ pub enum InvalidSpec {
     RelativePath(PathBuf),
     /// A path contains a character overlayfs options cannot carry (`,`, `:` or `\`).
     UnmountablePath(PathBuf),
+    /// A mount point lies inside a writable root: overlayfs in a user namespace cannot cover a
+    /// directory with mounts beneath it.
+    MountInsideRoot {
+        /// The writable root.
+        root: PathBuf,
+        /// The mount point inside it.
+        mount: PathBuf,
+    },
 }
 
 impl fmt::Display for InvalidSpec {
@@ -135,6 +143,14 @@ impl fmt::Display for InvalidSpec {
                 f.write_str("an argument, variable or path contains a NUL byte")
             }
             InvalidSpec::RelativePath(p) => write!(f, "{} is not an absolute path", p.display()),
+            InvalidSpec::MountInsideRoot { root, mount } => write!(
+                f,
+                "{} is a mount point inside the writable root {}, which overlayfs in a user \
+                 namespace cannot cover; unmount it or leave {} out of the writable roots",
+                mount.display(),
+                root.display(),
+                root.display()
+            ),
             InvalidSpec::UnmountablePath(p) => {
                 write!(
                     f,

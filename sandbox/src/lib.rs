@@ -41,6 +41,7 @@ mod changes;
 mod child;
 mod error;
 mod landlock;
+mod mountinfo;
 mod mounts;
 mod plan;
 mod report;

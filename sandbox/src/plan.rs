@@ -155,6 +155,7 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
             return Err(SandboxError::InvalidSpec { reason });
         }
     }
+    crate::mountinfo::check_roots(&outermost)?;
     Ok(outermost)
 }
 

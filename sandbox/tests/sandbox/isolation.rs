@@ -81,3 +81,55 @@ both_legs!(own_loopback_works_without_network, |env: &Env| {
     let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", script])).unwrap();
     assert!(report.status.success());
 });
+
+const MOUNT_HELPER: &str = "SHARK_SANDBOX_TEST_MOUNT_INSIDE";
+
+/// Not a test on its own: run by `a_mount_inside_a_root_is_a_clear_error` in a mount namespace
+/// where the directory named by `SHARK_SANDBOX_TEST_MOUNT_INSIDE` has a tmpfs mounted on `mnt`.
+#[test]
+fn mount_inside_helper() {
+    let Some(dir) = std::env::var_os(MOUNT_HELPER) else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let mut spec = shark_sandbox::Spec::new(vec!["true".into()], dir.clone());
+    spec.writable_roots = vec![dir.clone()];
+    spec.scratch_dir = std::env::temp_dir();
+    let err = run(spec).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid sandbox spec: {0}/mnt is a mount point inside the writable root {0}, which \
+             overlayfs in a user namespace cannot cover; unmount it or leave {0} out of the \
+             writable roots",
+            dir.display()
+        )
+    );
+}
+
+both_legs!(a_mount_inside_a_root_is_a_clear_error, |env: &Env| {
+    std::fs::create_dir(env.work.join("mnt")).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let script =
+        r#"mount -t tmpfs none "$1/mnt" && exec "$2" --exact isolation::mount_inside_helper"#;
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(&env.work)
+        .arg(exe)
+        .env(MOUNT_HELPER, &env.work)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}"
+    );
+});
