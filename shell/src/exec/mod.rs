@@ -28,7 +28,7 @@ use crate::error::CliError;
 use crate::home::Home;
 use crate::state::{ShellState, ENV_FILE, STATE_FILE};
 use reason::Reason;
-use stdio::{Live, StdinPlan, Tee};
+use stdio::{Live, Outputs, StdinPlan};
 
 /// How many earlier runs with the same weak key are checked before running.
 const MAX_CANDIDATES: usize = 16;
@@ -320,8 +320,8 @@ impl Executor {
         reason: Reason,
     ) -> Result<Outcome, CliError> {
         let started = SystemTime::now();
-        let (out_fd, out_tee) = Tee::start(Live::Stdout, &self.scratch).map_err(io_fail)?;
-        let (err_fd, err_tee) = Tee::start(Live::Stderr, &self.scratch).map_err(io_fail)?;
+        let streams =
+            Outputs::start(matches!(inv.stdin, StdinPlan::Tty), &self.scratch).map_err(io_fail)?;
         let stdin = match std::mem::replace(&mut inv.stdin, StdinPlan::Null) {
             StdinPlan::Captured { file, digest } => {
                 inv.stdin = StdinPlan::File(digest);
@@ -330,7 +330,7 @@ impl Executor {
             StdinPlan::Null => Stdio::Null,
             other => {
                 inv.stdin = other;
-                Stdio::Inherit
+                streams.stdin.map_or(Stdio::Inherit, Stdio::Fd)
             }
         };
         let spec = Spec {
@@ -342,12 +342,11 @@ impl Executor {
             read_only: vec![self.home.root().to_path_buf()],
             network: req.network,
             stdin,
-            stdout: Stdio::Fd(out_fd),
-            stderr: Stdio::Fd(err_fd),
+            stdout: Stdio::Fd(streams.stdout),
+            stderr: Stdio::Fd(streams.stderr),
         };
         let report = shark_sandbox::run(spec).map_err(sandbox_fail);
-        let out_file = out_tee.finish().map_err(io_fail)?;
-        let err_file = err_tee.finish().map_err(io_fail)?;
+        let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;
         let report = report?;
         let (changes, dump) = take_state(&report.changes, req.stateful);
         let state = dump.as_ref().and_then(|(s, e)| ShellState::from_dump(s, e));

@@ -5,6 +5,18 @@
 //! any file: a regular file is hashed, a pipe is read to the end first (its content is what the
 //! command may read, so it must be known before a reuse is allowed), a terminal is handed over
 //! as it is.
+//!
+//! On a terminal, commands get a pseudo-terminal, so that programs that look at `isatty`
+//! (`ls` columns and colours, `less`, `vim`, `top`, a Python REPL) behave as in any shell while
+//! their output is still recorded ([`Outputs`]):
+//!
+//! - stdin and stdout both terminals: the command's three streams are one pty with the real
+//!   terminal's settings and size. The real terminal is put in raw mode (but keeps generating
+//!   signals, so Ctrl-C still interrupts the command, which shares shark's process group) and a
+//!   relay thread forwards keys to the pty; what the pty prints is copied live to shark's stdout
+//!   and recorded as stdout (stderr is merged into it, as on a screen);
+//! - only stdout or stderr a terminal: that stream alone is a raw pty (no output processing, the
+//!   real terminal does that) of the real terminal's size, copied and recorded as a pipe is.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
@@ -114,9 +126,13 @@ pub struct Tee {
 }
 
 impl Tee {
-    /// Makes a pipe; returns the write end for the command and the copier of the read end.
+    /// Makes a pipe (or a pty, when `live` is a terminal); returns the end for the command and
+    /// the copier of the other end.
     pub fn start(live: Live, scratch: &Path) -> io::Result<(OwnedFd, Tee)> {
-        let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (read, write) = match terminal_pair(live)? {
+            Some(pair) => pair,
+            None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?,
+        };
         let (file, path) = tempfile::NamedTempFile::new_in(scratch)?
             .keep()
             .map_err(|e| e.error)?;
@@ -132,6 +148,33 @@ impl Tee {
     }
 }
 
+/// A raw pty the size of shark's terminal, `(master, slave)`, when `live` is a terminal and
+/// `SHARK_NO_PTY` is not set.
+fn terminal_pair(live: Live) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
+    let size = match live {
+        Live::Stdout if io::stdout().is_terminal() => rustix::termios::tcgetwinsize(io::stdout()),
+        Live::Stderr if io::stderr().is_terminal() => rustix::termios::tcgetwinsize(io::stderr()),
+        _ => return Ok(None),
+    };
+    if std::env::var_os("SHARK_NO_PTY").is_some() {
+        return Ok(None);
+    }
+    let pty = nix::pty::openpty(None, None)?;
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
+    let mut termios = rustix::termios::tcgetattr(&pty.slave)?;
+    termios.make_raw();
+    rustix::termios::tcsetattr(&pty.slave, rustix::termios::OptionalActions::Now, &termios)?;
+    if let Ok(size) = size {
+        rustix::termios::tcsetwinsize(&pty.slave, size)?;
+    }
+    Ok(Some((pty.master, pty.slave)))
+}
+
 fn copy(mut from: File, mut to: File, live: Live) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 16];
     let mut live_ok = true;
@@ -140,6 +183,8 @@ fn copy(mut from: File, mut to: File, live: Live) -> io::Result<()> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A pty master reads EIO once every slave descriptor is closed: the end.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
             Err(e) => return Err(e),
         };
         to.write_all(&buf[..n])?;
@@ -160,5 +205,189 @@ pub fn write_live(live: Live, bytes: &[u8]) -> io::Result<()> {
             out.flush()
         }
         Live::Stderr => io::stderr().lock().write_all(bytes),
+    }
+}
+
+/// The command's output streams (and, on a terminal, its stdin) with their copiers.
+#[derive(Debug)]
+pub struct Outputs {
+    /// The command's stdin, when it is a pty; `None` to decide from the [`StdinPlan`].
+    pub stdin: Option<OwnedFd>,
+    /// The command's stdout.
+    pub stdout: OwnedFd,
+    /// The command's stderr.
+    pub stderr: OwnedFd,
+    /// What copies and records the streams; finish it after the command.
+    pub copiers: Copiers,
+}
+
+/// The threads that copy the command's streams, and the terminal relay if there is one.
+#[derive(Debug)]
+pub struct Copiers {
+    out: Tee,
+    err: Tee,
+    relay: Option<Relay>,
+}
+
+impl Outputs {
+    /// Sets up the streams; `tty_stdin` when the command is to read shark's terminal.
+    pub fn start(tty_stdin: bool, scratch: &Path) -> io::Result<Outputs> {
+        if tty_stdin && io::stdout().is_terminal() && std::env::var_os("SHARK_NO_PTY").is_none() {
+            if let Some(outputs) = Self::terminal(scratch)? {
+                return Ok(outputs);
+            }
+        }
+        let (stdout, out) = Tee::start(Live::Stdout, scratch)?;
+        let (stderr, err) = Tee::start(Live::Stderr, scratch)?;
+        Ok(Outputs {
+            stdin: None,
+            stdout,
+            stderr,
+            copiers: Copiers {
+                out,
+                err,
+                relay: None,
+            },
+        })
+    }
+
+    /// One pty for all three streams, relayed to and from the real terminal.
+    fn terminal(scratch: &Path) -> io::Result<Option<Outputs>> {
+        let stdin = io::stdin();
+        let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
+            return Ok(None);
+        };
+        let pty = nix::pty::openpty(None, None)?;
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )?;
+        }
+        rustix::termios::tcsetattr(&pty.slave, rustix::termios::OptionalActions::Now, &saved)?;
+        if let Ok(size) = rustix::termios::tcgetwinsize(io::stdout()) {
+            rustix::termios::tcsetwinsize(&pty.slave, size)?;
+        }
+        let (stderr_pipe, err) = Tee::start(Live::Stderr, scratch)?;
+        drop(stderr_pipe); // stderr goes to the pty: the recorded stderr is empty.
+        let out = Tee::from_fd(pty.master.try_clone()?, Live::Stdout, scratch)?;
+        let relay = Relay::start(pty.master, saved)?;
+        Ok(Some(Outputs {
+            stdin: Some(pty.slave.try_clone()?),
+            stdout: pty.slave.try_clone()?,
+            stderr: pty.slave,
+            copiers: Copiers {
+                out,
+                err,
+                relay: Some(relay),
+            },
+        }))
+    }
+}
+
+impl Copiers {
+    /// Waits for the end of both streams, stops the relay and gives the terminal back; returns
+    /// the files holding stdout and stderr.
+    pub fn finish(self) -> io::Result<(PathBuf, PathBuf)> {
+        let out = self.out.finish();
+        if let Some(relay) = self.relay {
+            relay.stop();
+        }
+        Ok((out?, self.err.finish()?))
+    }
+}
+
+impl Tee {
+    /// Copies an existing descriptor (a pty master) live and into a file.
+    fn from_fd(read: OwnedFd, live: Live, scratch: &Path) -> io::Result<Tee> {
+        let (file, path) = tempfile::NamedTempFile::new_in(scratch)?
+            .keep()
+            .map_err(|e| e.error)?;
+        let thread = std::thread::spawn(move || copy(File::from(read), file, live).map(|()| path));
+        Ok(Tee { thread })
+    }
+}
+
+/// Forwards the real terminal's keys to a pty while a command runs, and its size changes.
+#[derive(Debug)]
+struct Relay {
+    stop: OwnedFd,
+    thread: JoinHandle<()>,
+    saved: rustix::termios::Termios,
+}
+
+impl Relay {
+    /// Puts the real terminal in raw mode, keeping signal keys, and starts forwarding.
+    fn start(master: OwnedFd, saved: rustix::termios::Termios) -> io::Result<Relay> {
+        let mut raw = saved.clone();
+        raw.make_raw();
+        raw.local_modes |= rustix::termios::LocalModes::ISIG;
+        rustix::termios::tcsetattr(io::stdin(), rustix::termios::OptionalActions::Drain, &raw)?;
+        let (stop_read, stop) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let thread = std::thread::spawn(move || forward(&master, &stop_read));
+        Ok(Relay {
+            stop,
+            thread,
+            saved,
+        })
+    }
+
+    fn stop(self) {
+        let _ = nix::unistd::write(&self.stop, b"x");
+        let _ = self.thread.join();
+        let _ = rustix::termios::tcsetattr(
+            io::stdin(),
+            rustix::termios::OptionalActions::Drain,
+            &self.saved,
+        );
+    }
+}
+
+/// The relay loop: keys to the pty (dropped when the command does not take them), and the
+/// terminal's size to the pty, with a SIGWINCH to the foreground group so the command notices.
+fn forward(master: &OwnedFd, stop: &OwnedFd) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = io::stdin();
+    let mut buf = [0u8; 4096];
+    loop {
+        let mut fds = [
+            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+            PollFd::new(stop.as_fd(), PollFlags::POLLIN),
+        ];
+        if poll(&mut fds, PollTimeout::from(200u16)).is_err() {
+            continue;
+        }
+        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        if ready(&fds[1]) {
+            return;
+        }
+        resize(master);
+        if !ready(&fds[0]) {
+            continue;
+        }
+        let n = match nix::unistd::read(stdin.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut out = [PollFd::new(master.as_fd(), PollFlags::POLLOUT)];
+        if poll(&mut out, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
+            let _ = nix::unistd::write(master, &buf[..n]);
+        }
+    }
+}
+
+/// Gives the pty the real terminal's size when it changed.
+fn resize(master: &OwnedFd) {
+    let (Ok(real), Ok(pty)) = (
+        rustix::termios::tcgetwinsize(io::stdout()),
+        rustix::termios::tcgetwinsize(master),
+    ) else {
+        return;
+    };
+    if (real.ws_row, real.ws_col) != (pty.ws_row, pty.ws_col)
+        && rustix::termios::tcsetwinsize(master, real).is_ok()
+    {
+        // The pty is nobody's controlling terminal, so the kernel signals no one.
+        let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::SIGWINCH);
     }
 }
