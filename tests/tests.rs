@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod gc;
+mod gdal;
 mod man;
 mod replay;
 mod reuse;
