@@ -4,6 +4,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 
 const PAGE: u64 = 4096;
+/// The size of the first read of a string.
+const FIRST_READ: usize = 256;
 /// Longest path the kernel accepts, including the NUL.
 pub(crate) const PATH_MAX: usize = 4096;
 /// Bounds for argv: enough for any real command line, small enough to never stall.
@@ -39,8 +41,11 @@ pub(crate) fn read_cstr(pid: u32, addr: u64, max: usize, out: &mut Vec<u8>) -> b
     out.clear();
     let mut addr = addr;
     let mut chunk = [0u8; PAGE as usize];
+    // Most paths are short: copy a small first piece, then whole pages.
+    let mut want = FIRST_READ;
     while out.len() < max {
-        let len = (PAGE - addr % PAGE) as usize;
+        let len = ((PAGE - addr % PAGE) as usize).min(want);
+        want = PAGE as usize;
         let n = read(pid, addr, &mut chunk[..len]);
         if n == 0 {
             return false;
