@@ -5,6 +5,7 @@ mod common;
 mod gc;
 mod gdal;
 mod man;
+mod md;
 mod replay;
 mod reuse;
 mod script;

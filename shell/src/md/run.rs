@@ -23,6 +23,7 @@ pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
     refuse_build_blocks(&loaded)?;
     check_inputs(&loaded)?;
     let variables = variables(&loaded)?;
+    prepare_outputs(&loaded, &out)?;
     let mut runner = Runner::open(home, &loaded, args.fresh, variables)?;
     // Whatever happens, what did run is written down.
     let outcome = runner.run_blocks();
@@ -127,6 +128,24 @@ fn variables(loaded: &Loaded) -> Result<Vec<(OsString, OsString)>, CliError> {
         out.push((key.into(), value.into()));
     }
     Ok(out)
+}
+
+/// Creates the processed document (as a plain copy for now) and the publish directories
+/// before the first command runs. A command that lists the document's directory (Python does,
+/// to import from it) then sees the same listing on every run, where creating them at the end
+/// would make every such command run a second time before it could be reused.
+fn prepare_outputs(loaded: &Loaded, out: &Path) -> Result<(), CliError> {
+    if !out.exists() {
+        write_atomically(out, &markdown::render(&loaded.doc, &[]))?;
+    }
+    for block in loaded.doc.blocks() {
+        if let BlockKind::Publish { dir, .. } = &block.kind {
+            let dir = loaded.dir.join(dir.as_deref().unwrap_or("_shark"));
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Creates the directory `path` goes in, outside the sandbox: see [`lines`] for why.
