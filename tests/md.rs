@@ -228,7 +228,12 @@ fn a_failing_command_stops_the_document_and_passes_its_status() {
     assert!(exists(&env.path("one.txt")));
     assert!(!exists(&env.path("never.txt")));
     assert!(!exists(&env.path("later.txt")));
-    assert!(stderr(&out).contains("stopped"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fail.md:3: `sh -c 'echo partial; exit 3'` failed with status 3"),
+        "{err}"
+    );
+    assert!(err.contains("stopped"), "{err}");
     let doc = env.read("processed.md");
     assert!(doc.contains("# run 2 ran exit 3\npartial\n```\n"), "{doc}");
     assert_eq!(headers(&doc).len(), 2, "{doc}");

@@ -59,7 +59,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn import_lines_quote_and_make_the_directory() {
+    fn import_lines_quote_their_words() {
         assert_eq!(copy("in.csv", "x.csv", false), "cat -- in.csv > x.csv");
         assert_eq!(
             copy("/srv/my data", "data/in", true),

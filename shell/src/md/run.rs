@@ -258,6 +258,14 @@ impl<'a> Runner<'a> {
                 for command in commands {
                     let done = self.line(&command.text, false)?;
                     if let Some(code) = self.push(done, Vec::new()) {
+                        if code != 0 {
+                            eprintln!(
+                                "shark: {}:{}: `{}` failed with status {code}",
+                                self.loaded.name(),
+                                command.line,
+                                command.text
+                            );
+                        }
                         return Ok(Some(code));
                     }
                 }
