@@ -364,3 +364,110 @@ fn concurrent_sharks_share_one_home() {
         assert_eq!(env.read(&format!("f{i}")), format!("{i}\n"));
     }
 }
+
+#[test]
+fn a_200_mb_output_is_restored_byte_for_byte() {
+    let env = TestEnv::new();
+    // Random bytes do not compress: the blob is stored raw and restored by copy or reflink.
+    ok(
+        &env,
+        "head -c 200M /dev/urandom > big.bin; b3=$(cksum < big.bin); echo \"$b3\" > sum.txt",
+    );
+    let original = std::fs::read(env.path("big.bin")).unwrap();
+    assert_eq!(original.len(), 200 << 20);
+    std::fs::remove_file(env.path("big.bin")).unwrap();
+    ok(
+        &env,
+        "head -c 200M /dev/urandom > big.bin; b3=$(cksum < big.bin); echo \"$b3\" > sum.txt",
+    );
+    assert!(env.last_cached());
+    let restored = std::fs::read(env.path("big.bin")).unwrap();
+    assert!(restored == original, "the restored 200 MB file differs");
+}
+
+#[test]
+fn the_same_command_in_another_directory_runs_there() {
+    let env = TestEnv::new();
+    env.write("a/in.txt", "A\n");
+    env.write("b/in.txt", "A\n");
+    let run_in = |dir: &str| {
+        let out = env
+            .shark()
+            .current_dir(env.path(dir))
+            .args(["-c", "cat in.txt > out.txt"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    run_in("a");
+    run_in("b");
+    assert!(!env.last_cached(), "another cwd is another command");
+    assert_eq!(env.read("b/out.txt"), "A\n");
+}
+
+#[test]
+fn a_program_appearing_earlier_on_path_runs_again() {
+    let env = TestEnv::new();
+    let early = env.path("early");
+    std::fs::create_dir_all(&early).unwrap();
+    let path = format!("{}:/usr/bin:/bin", early.display());
+    let run = || {
+        env.shark()
+            .env("PATH", &path)
+            .args([
+                "-c",
+                "hostname -s >/dev/null; greet 2>/dev/null || echo none",
+            ])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(stdout(&run()), "none\n");
+    std::fs::write(early.join("greet"), "#!/bin/sh\necho hello from greet\n").unwrap();
+    std::fs::set_permissions(early.join("greet"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(stdout(&run()), "hello from greet\n");
+    assert!(!env.last_cached());
+    // And a changed program binary (here a script) runs again too.
+    std::fs::write(early.join("greet"), "#!/bin/sh\necho changed greet\n").unwrap();
+    assert_eq!(stdout(&run()), "changed greet\n");
+    assert!(!env.last_cached());
+    assert_eq!(stdout(&run()), "changed greet\n");
+    assert!(env.last_cached());
+}
+
+#[test]
+fn a_real_run_leaves_fresh_output_and_a_reuse_the_recorded_one() {
+    let env = TestEnv::new();
+    env.write("in.txt", "1\n");
+    ok(&env, "cat in.txt > out.txt; date +%s%N > stamp.txt");
+    let first = env.read("stamp.txt");
+    ok(&env, "cat in.txt > out.txt; date +%s%N > stamp.txt");
+    assert_eq!(
+        env.read("stamp.txt"),
+        first,
+        "a reuse restores the recorded stamp"
+    );
+    env.write("in.txt", "2\n");
+    ok(&env, "cat in.txt > out.txt; date +%s%N > stamp.txt");
+    assert_ne!(
+        env.read("stamp.txt"),
+        first,
+        "a changed input really ran the command"
+    );
+    assert_eq!(env.read("out.txt"), "2\n");
+}
+
+#[test]
+fn a_command_finding_its_own_output_in_place_is_reused_but_not_a_hand_edit() {
+    let env = TestEnv::new();
+    let line = "mkdir -p d; [ -e d/o ] || echo made > d/o; cat d/o";
+    assert_eq!(ok(&env, line), "made\n");
+    // Its own results are in place, exactly as it left them: a re-run would do the same.
+    assert_eq!(ok(&env, line), "made\n");
+    assert!(env.last_cached());
+    // A hand edit of that output is not what the run left: the command really runs, and
+    // like bash it keeps the edited file.
+    env.write("d/o", "mine\n");
+    assert_eq!(ok(&env, line), "mine\n");
+    assert!(!env.last_cached());
+    assert_eq!(env.read("d/o"), "mine\n");
+}

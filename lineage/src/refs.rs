@@ -24,13 +24,15 @@ UNION SELECT digest FROM inputs
     WHERE run_id IN kept AND kind IN ('file', 'stdin') AND digest IS NOT NULL
 UNION SELECT stdout FROM runs WHERE id IN kept AND stdout IS NOT NULL
 UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL
-UNION SELECT shell_state FROM runs WHERE id IN kept AND shell_state IS NOT NULL";
+UNION SELECT shell_state FROM runs WHERE id IN kept AND shell_state IS NOT NULL
+UNION SELECT env_digest FROM runs WHERE id IN kept";
 
 impl Db {
     /// The digests of every blob that runs started at or after `since` (all runs when
-    /// `None`) refer to: their file outputs, file and stdin inputs, stdout and stderr, and
-    /// those of the runs they reused. Symlink digests are included although the store may
-    /// hold no blob for them. Garbage collection must keep every blob in this set.
+    /// `None`) refer to: their file outputs, file and stdin inputs, stdout and stderr,
+    /// environment and shell state, and those of the runs they reused. Symlink digests are
+    /// included although the store may hold no blob for them. Garbage collection must keep
+    /// every blob in this set.
     pub fn referenced_digests(
         &self,
         since: Option<SystemTime>,

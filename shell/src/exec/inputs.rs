@@ -16,7 +16,7 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use shark_lineage::{Input, InputKind};
+use shark_lineage::{Input, InputKind, Output, OutputKind};
 use shark_sandbox::{Access, AccessKind};
 use shark_store::{Digest, EntryKind, StatCache};
 
@@ -246,6 +246,26 @@ pub fn check(input: &Input, cache: &StatCache, stdin: Option<&Digest>) -> Result
             was: was.to_string(),
             now: now.to_string(),
         })
+    }
+}
+
+/// Whether the path of an input now holds exactly what `run` itself left there (`output`),
+/// which counts as the input holding: a command that looks for its own output before
+/// writing it (`mkdir -p d`, GDAL opening an existing dataset to replace it) finds, on a
+/// re-run in place, the state it produced, and the reuse restores that same state. Only a
+/// command that behaves differently when its own result is already there (rare, and against
+/// the idempotence pipelines rely on) is affected; see the design notes.
+pub fn holds_as_output(output: &Output, cache: &StatCache) -> bool {
+    let path = Path::new(&output.path);
+    match output.kind {
+        OutputKind::File => match fs::symlink_metadata(path) {
+            Ok(m) if m.is_file() => cache.digest_file(path).ok() == output.digest,
+            _ => false,
+        },
+        OutputKind::Dir => fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()),
+        OutputKind::Symlink => fs::read_link(path)
+            .is_ok_and(|t| Some(Digest::of_symlink(t.as_os_str().as_bytes())) == output.digest),
+        OutputKind::Deleted => fs::symlink_metadata(path).is_err(),
     }
 }
 

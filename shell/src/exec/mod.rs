@@ -193,11 +193,21 @@ impl Executor {
         let mut first_mismatch = None;
         for run in candidates {
             let stdin = inv.stdin.digest();
-            match run
-                .inputs
-                .iter()
-                .try_for_each(|i| inputs::check(i, &self.cache, stdin.as_ref()))
-            {
+            let holds = |i: &Input| match inputs::check(i, &self.cache, stdin.as_ref()) {
+                Ok(()) => Ok(()),
+                // The run's own result in place counts, unless the run updated the file in
+                // place (an append): then its old content flows into the new one.
+                Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
+                    Some(o)
+                        if inputs::holds_as_output(o, &self.cache)
+                            && !self.db.accessed(run.id, &i.path, "Modify").unwrap_or(true) =>
+                    {
+                        Ok(())
+                    }
+                    _ => Err(m),
+                },
+            };
+            match run.inputs.iter().try_for_each(holds) {
                 Ok(()) => return Ok(Ok(run)),
                 Err(m) => {
                     first_mismatch.get_or_insert(Reason::InputChanged {
