@@ -224,6 +224,20 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Whether run `id` accessed `path` (as the sandbox named it) with access `kind` (as the
+    /// executor recorded it, e.g. `"Modify"`).
+    pub fn accessed(&self, id: RunId, path: &str, kind: &str) -> Result<bool, LineageError> {
+        let ask = || -> rusqlite::Result<bool> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM accesses WHERE run_id = ?1 AND path = ?2 AND kind = ?3)",
+            )?;
+            stmt.query_row(params![id.0, path, kind], |row| row.get(0))
+        };
+        ask().map_err(query("look up a run's accesses"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,19 +284,5 @@ mod tests {
                 assert!(!line.starts_with("SCAN"), "scans a table:\n{plan}");
             }
         }
-    }
-}
-
-impl Db {
-    /// Whether run `id` accessed `path` (as the sandbox named it) with access `kind` (as the
-    /// executor recorded it, e.g. `"Modify"`).
-    pub fn accessed(&self, id: RunId, path: &str, kind: &str) -> Result<bool, LineageError> {
-        let ask = || -> rusqlite::Result<bool> {
-            let mut stmt = self.conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM accesses WHERE run_id = ?1 AND path = ?2 AND kind = ?3)",
-            )?;
-            stmt.query_row(params![id.0, path, kind], |row| row.get(0))
-        };
-        ask().map_err(query("look up a run's accesses"))
     }
 }
