@@ -41,9 +41,9 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         let (wait_status, _) = init.wait()?;
         return Err(setup_error(&init.records()?, wait_status, &spec, &roots));
     };
-    notify::set_sync_wake_up(&listener);
+    let sync_wake_up = notify::set_sync_wake_up(&listener);
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
-    let trace = notify::trace(&listener)?;
+    let trace = notify::trace(&listener, sync_wake_up)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();

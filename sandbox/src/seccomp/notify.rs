@@ -30,63 +30,96 @@ pub(crate) struct Trace {
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
-/// harmless to skip on kernels without it.
-pub(crate) fn set_sync_wake_up(listener: &OwnedFd) {
+/// harmless to skip on kernels without it. Returns whether the kernel took it.
+pub(crate) fn set_sync_wake_up(listener: &OwnedFd) -> bool {
     // SAFETY: the ioctl reads a u64 flags value we pass by value.
-    unsafe {
+    let ret = unsafe {
         libc::ioctl(
             listener.as_raw_fd(),
             libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
             SYNC_WAKE_UP,
         )
     };
+    ret == 0
 }
 
 /// Serves notifications until every traced process is gone.
-pub(crate) fn trace(listener: &OwnedFd) -> Result<Trace, SandboxError> {
+///
+/// Per notification: `RECV`, the reads of the tracee's memory, `SEND`. With `blocking_recv`
+/// (kernels with synchronous wake-ups, 6.6+, whose `RECV` returns once the filter has no users
+/// left) there is no `poll` before each `RECV`; otherwise `poll` tells when the tree is gone.
+/// What was read is kept only if `SEND` succeeds: the tracee was still waiting, so its pid
+/// cannot have been reused while we read its memory (this replaces an `ID_VALID` call).
+pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, SandboxError> {
     let mut tracer = Tracer::default();
     let fd = listener.as_raw_fd();
+    let sys = |op| move |source| SandboxError::Sys { op, source };
     loop {
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue,
-            Err(source) => {
-                return Err(SandboxError::Sys {
-                    op: "poll the seccomp listener",
-                    source,
-                })
-            }
-            Ok(_) => {}
-        }
-        let revents = fds[0].revents().unwrap_or(PollFlags::empty());
-        if !revents.contains(PollFlags::POLLIN) {
-            break; // POLLHUP: no process uses the filter any more
+        if !blocking_recv
+            && !readable(listener, PollTimeout::NONE).map_err(sys("poll the seccomp listener"))?
+        {
+            break;
         }
         // SAFETY: seccomp_notif is plain data; RECV requires it zeroed.
         let mut notif: libc::seccomp_notif = unsafe { std::mem::zeroed() };
         // SAFETY: RECV writes one seccomp_notif into `notif`.
         if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_RECV, &mut notif) } < 0 {
             match Errno::last() {
-                Errno::EINTR | Errno::ENOENT => continue,
-                source => {
-                    return Err(SandboxError::Sys {
-                        op: "receive a seccomp notification",
-                        source,
-                    })
+                Errno::EINTR => continue,
+                // No notification: a tracee was killed while waiting, or nobody is left.
+                Errno::ENOENT if blocking_recv => {
+                    if readable(listener, PollTimeout::ZERO)
+                        .map_err(sys("poll the seccomp listener"))?
+                    {
+                        continue;
+                    }
+                    if hung_up(listener) {
+                        break;
+                    }
+                    continue;
                 }
+                Errno::ENOENT => continue,
+                source => return Err(sys("receive a seccomp notification")(source)),
             }
         }
-        tracer.handle(fd, &notif);
+        let mark = tracer.mark();
+        tracer.handle(&notif);
         let resp = libc::seccomp_notif_resp {
             id: notif.id,
             val: 0,
             error: 0,
             flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
         };
-        // SAFETY: SEND reads the response; ENOENT (the caller died meanwhile) is fine to ignore.
-        unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) };
+        // SAFETY: SEND reads the response.
+        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) } < 0 {
+            tracer.rollback(mark); // ENOENT: the tracee died meanwhile
+        }
     }
     Ok(tracer.finish())
+}
+
+/// Whether a notification is waiting (within `timeout`); false once no process uses the
+/// filter any more and none is waiting.
+fn readable(listener: &OwnedFd, timeout: PollTimeout) -> Result<bool, Errno> {
+    loop {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(_) => {
+                let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+                return Ok(revents.contains(PollFlags::POLLIN));
+            }
+        }
+    }
+}
+
+/// Whether no process uses the filter any more.
+fn hung_up(listener: &OwnedFd) -> bool {
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::ZERO);
+    let revents = fds[0].revents().unwrap_or(PollFlags::empty());
+    revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
 }
 
 /// One access as recorded on the hot path, before normalisation.
@@ -106,7 +139,18 @@ struct Tracer {
 }
 
 impl Tracer {
-    fn handle(&mut self, fd: i32, notif: &libc::seccomp_notif) {
+    /// Where the records stand, for [`Tracer::rollback`].
+    fn mark(&self) -> (usize, usize) {
+        (self.raw.len(), self.processes.len())
+    }
+
+    /// Forgets what was recorded since `mark`.
+    fn rollback(&mut self, (raw, processes): (usize, usize)) {
+        self.raw.truncate(raw);
+        self.processes.truncate(processes);
+    }
+
+    fn handle(&mut self, notif: &libc::seccomp_notif) {
         let tid = notif.pid;
         let args: [u64; 6] = notif.data.args;
         let (paths, argv) = match decode(notif.data.nr as i64, &args) {
@@ -123,12 +167,6 @@ impl Tracer {
             *slot = arg.and_then(|arg| self.path(tid, arg));
         }
         let argv = argv.map(|addr| read_argv(tid, addr));
-        // The pid may have been reused between RECV and our reads: only trust them if the
-        // notification is still pending.
-        // SAFETY: ID_VALID reads the u64 id we pass by pointer.
-        if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &notif.id) } < 0 {
-            return;
-        }
         let pid = self.tgid(tid);
         if let (Some(argv), Some((_, path))) = (argv, &found[0]) {
             self.exec(tid, pid, path, argv);
