@@ -1,9 +1,10 @@
 //! The supervisor's side of seccomp user notification: receive each traced call, record the
 //! paths it names, let it continue.
 //!
-//! The loop is the hot path of every traced command: per notification it does `poll`, `RECV`,
-//! one `process_vm_readv` per path (plus a `readlink` of the cwd or dirfd for relative paths),
-//! `ID_VALID` and `SEND`. Normalisation and deduplication happen once, after the run.
+//! The loop is the hot path of every traced command: per notification it does `RECV`, one
+//! `process_vm_readv` per path (plus a `readlink` of the cwd or dirfd for relative paths) and
+//! `SEND`, and a `poll` first on kernels older than 6.6. Normalisation and deduplication happen
+//! once, after the run.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
