@@ -125,6 +125,7 @@ impl Executor {
         let scratch = home.root().join("tmp");
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
+        sweep_scratch(&scratch);
         Ok(Executor {
             _lock: lock,
             home: home.clone(),
@@ -509,6 +510,49 @@ impl Executor {
         }
         Ok(faithful)
     }
+}
+
+/// Removes what killed shark processes left in the scratch directory: sandbox upper layers
+/// (`.shark-sandbox-PID-N`) and stream captures (`.shark-stream-PID-...`) of processes that
+/// no longer exist. Best effort: anything that cannot be removed is left for next time.
+fn sweep_scratch(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let pid = ["shark-sandbox-", ".shark-sandbox-", ".shark-stream-"]
+            .iter()
+            .find_map(|p| name.strip_prefix(p))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            let _ = make_removable(&path);
+            let _ = std::fs::remove_dir_all(&path);
+        } else {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+/// Overlay work directories can hold entries without write permission; open them up so that
+/// the sweep can delete them.
+fn make_removable(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700));
+            let _ = make_removable(&path);
+        }
+    }
+    Ok(())
 }
 
 /// The default writable roots: `$HOME`, the current directory and `/tmp`, nested ones dropped.

@@ -133,9 +133,7 @@ impl Tee {
             Some(pair) => pair,
             None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?,
         };
-        let (file, path) = tempfile::NamedTempFile::new_in(scratch)?
-            .keep()
-            .map_err(|e| e.error)?;
+        let (file, path) = stream_file(scratch)?.keep().map_err(|e| e.error)?;
         let thread = std::thread::spawn(move || copy(File::from(read), file, live).map(|()| path));
         Ok((write, Tee { thread }))
     }
@@ -300,9 +298,7 @@ impl Copiers {
 impl Tee {
     /// Copies an existing descriptor (a pty master) live and into a file.
     fn from_fd(read: OwnedFd, live: Live, scratch: &Path) -> io::Result<Tee> {
-        let (file, path) = tempfile::NamedTempFile::new_in(scratch)?
-            .keep()
-            .map_err(|e| e.error)?;
+        let (file, path) = stream_file(scratch)?.keep().map_err(|e| e.error)?;
         let thread = std::thread::spawn(move || copy(File::from(read), file, live).map(|()| path));
         Ok(Tee { thread })
     }
@@ -390,4 +386,12 @@ fn resize(master: &OwnedFd) {
         // The pty is nobody's controlling terminal, so the kernel signals no one.
         let _ = nix::sys::signal::killpg(nix::unistd::getpgrp(), nix::sys::signal::SIGWINCH);
     }
+}
+
+/// A capture file in the scratch directory, named after this process so that files left by
+/// a killed shark can be recognised and swept (see `Executor::open`).
+fn stream_file(scratch: &Path) -> io::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".shark-stream-{}-", std::process::id()))
+        .tempfile_in(scratch)
 }
