@@ -96,3 +96,18 @@ fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
     );
     assert!(std::error::Error::source(&err).is_some());
 }
+
+/// Closing does not checkpoint: the WAL (with the runs in it) outlives the process, so the
+/// next short-lived shark process neither recreates it nor waits for a checkpoint's fsyncs.
+#[test]
+fn closing_leaves_the_wal_for_the_next_process() {
+    let (_dir, path, mut db) = fresh();
+    let id = db.record(&ok_run("echo a", "k", 1)).unwrap();
+    drop(db);
+    let wal = path.with_extension("db-wal");
+    let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(len > 0, "{} is gone or empty after close", wal.display());
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.run(id).unwrap().command, "echo a");
+    assert_eq!(db.integrity_check().unwrap(), ["ok"]);
+}
