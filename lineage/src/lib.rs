@@ -100,3 +100,9 @@ impl Db {
         check().map_err(error::query("check integrity"))
     }
 }
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        schema::trim_wal(&self.conn);
+    }
+}

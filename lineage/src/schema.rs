@@ -108,8 +108,7 @@ ALTER TABLE runs ADD COLUMN shell_state BLOB CHECK (length(shell_state) = 32);
 /// into the database, fsyncs both and deletes the WAL, and the next process creates a new
 /// one and fsyncs its directory. Each shark command is its own short process, so that cost
 /// (about 10 ms on a virtual disk) was paid by every command, reuses included. The WAL now
-/// stays between processes and is checkpointed when it grows past SQLite's automatic
-/// threshold (1,000 pages), which costs the same fsyncs once per many runs.
+/// stays between processes, and [`trim_wal`] empties it once it has grown.
 pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
@@ -117,6 +116,30 @@ pub(crate) fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     Ok(())
+}
+
+/// The WAL size past which closing a connection checkpoints it. A process that opens the
+/// database first rebuilds SQLite's WAL index by reading every frame (the index lives in
+/// shared memory that does not outlive the last connection), and it cannot tell which
+/// frames an earlier process already copied into the database, so an unbounded WAL would
+/// make every open slower and every automatic checkpoint copy it all again.
+const WAL_LIMIT: u64 = 1 << 20;
+
+/// Checkpoints the WAL and truncates it to nothing when it has grown past [`WAL_LIMIT`]:
+/// the fsyncs of a checkpoint, once per many runs. Best effort, for a connection about to
+/// close: when another connection is busy the WAL is left for a later close.
+pub(crate) fn trim_wal(conn: &Connection) {
+    let Some(db) = conn.path().filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let wal_len = std::fs::metadata(format!("{db}-wal")).map_or(0, |m| m.len());
+    if wal_len <= WAL_LIMIT {
+        return;
+    }
+    // Never wait at exit for another process: a busy checkpoint is simply skipped.
+    if conn.busy_timeout(Duration::ZERO).is_ok() {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
 }
 
 /// How long a connection waits for another one's lock before giving up.

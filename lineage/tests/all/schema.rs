@@ -1,7 +1,7 @@
 //! Opening, migrating and refusing databases.
 
 use rusqlite::Connection;
-use shark_lineage::{Db, LineageError, SCHEMA_VERSION};
+use shark_lineage::{Db, LineageError, NewRun, SCHEMA_VERSION};
 
 use crate::common::{fresh, ok_run};
 
@@ -109,5 +109,27 @@ fn closing_leaves_the_wal_for_the_next_process() {
     assert!(len > 0, "{} is gone or empty after close", wal.display());
     let db = Db::open(&path).unwrap();
     assert_eq!(db.run(id).unwrap().command, "echo a");
+    assert_eq!(db.integrity_check().unwrap(), ["ok"]);
+}
+
+/// A WAL that has grown is checkpointed and emptied on close, so it never grows without
+/// bound and the next process's open (which reads the whole WAL) stays cheap.
+#[test]
+fn closing_empties_a_wal_that_has_grown() {
+    let (_dir, path, mut db) = fresh();
+    let wal = path.with_extension("db-wal");
+    let mut ids = Vec::new();
+    while std::fs::metadata(&wal).unwrap().len() <= 1 << 20 {
+        let command = format!("step {}", ids.len());
+        let run = NewRun {
+            command: command.repeat(200),
+            ..ok_run(&command, "k", ids.len() as u64)
+        };
+        ids.push(db.record(&run).unwrap());
+    }
+    drop(db);
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    let db = Db::open(&path).unwrap();
+    assert_eq!(db.stats().unwrap().runs, ids.len() as u64);
     assert_eq!(db.integrity_check().unwrap(), ["ok"]);
 }
