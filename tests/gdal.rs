@@ -200,8 +200,9 @@ fn re_running_in_place_settles_and_keeps_outputs() {
     let env = example_env();
     run_pipeline(&env);
     let made = outputs(&env);
-    // BUG: the strict form of this, every step reused on the first re-run in place, fails;
-    // see `re_running_in_place_reuses_every_step` below. The outputs are right whatever runs.
+    // BUG: the strict form of this, every step reused on the first re-run in place, fails
+    // for gdalwarp; see `re_running_in_place_reuses_every_step` below. The outputs are right
+    // whatever runs.
     run_pipeline(&env);
     assert_same_outputs(
         &made,
@@ -213,15 +214,18 @@ fn re_running_in_place_settles_and_keeps_outputs() {
     assert_same_outputs(&made, &outputs(&env), "a reuse changed an output");
 }
 
-/// BUG: a step that looks for its own output before writing it (GDAL stats the output path
-/// and opens an existing one to delete it; `mkdir -p out` stats `out`) records "absent" or
-/// the old content as an input, so the first re-run in place, with the outputs present and
-/// exactly as the step left them, matches nothing and runs again: here `mkdir -p out` and
-/// every GDAL step. After an input change the same happens twice over: the step that re-ran
-/// read its previous output, so the next unchanged run misses again. Minimal reproduction:
-/// `printf 'mkdir -p d\n' > s.sh; shark s.sh; shark s.sh` runs `mkdir -p d` both times.
+/// BUG: on the first re-run in place `gdalwarp` runs again although its output is exactly
+/// what it left there. Before creating `out/dem_4326.tif` it tries `openat(O_RDWR)` on it
+/// (`-overwrite`: is there a dataset to update?), which fails with ENOENT; the sandbox records
+/// that as a `Modify` access, and the executor's rule that a run's own output in place counts
+/// as its input holding (commit 163a61c) refuses runs with a `Modify` of the path, as if the
+/// run had appended to old content. A failed open, or a Modify before the run's own Create,
+/// carries no old content. Minimal reproduction, run twice in place (the second run should be
+/// reused and is not):
+/// `python3 -c 'import os` / `try: os.open("f", os.O_RDWR)` /
+/// `except FileNotFoundError: pass` / `open("f", "w").write("x")'`
 #[test]
-#[ignore = "BUG: steps that probe their own output re-run on the first in-place re-run"]
+#[ignore = "BUG: a failed O_RDWR open of a run's own output blocks reuse in place (gdalwarp)"]
 fn re_running_in_place_reuses_every_step() {
     let env = example_env();
     run_pipeline(&env);
