@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmarks of shark's store against the tools it stands in for (issue 2), in one run on one
+# machine. Writes bench/results-store.md with medians and ratios.
+#
+# Needs: cargo, hyperfine, b3sum (cargo install b3sum), zstd, python3, /usr/bin/time (GNU).
+# As root it also drops the page cache before each restore run (so the blob and cp's source
+# are both cold) and measures restores on btrfs and xfs loop mounts (btrfs-progs, xfsprogs).
+#
+# Usage: bench/store.sh [WORKDIR]   (default /tmp; needs ~16 GB free there). Everything goes in
+# a fresh directory inside WORKDIR, removed at the end. RUNS=N sets hyperfine's run count
+# (default 5).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+parent=${1:-/tmp}
+[ -d "$parent" ] || { echo "bench/store.sh: $parent is not a directory" >&2; exit 2; }
+work=$(mktemp -d "$parent/shark-bench-store.XXXXXX")
+runs=${RUNS:-5}
+out="$repo/bench/results-store.md"
+
+cleanup() {
+    for m in "$work"/mnt-*; do mountpoint -q "$m" 2>/dev/null && umount "$m"; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+for tool in hyperfine b3sum zstd python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "bench/store.sh: $tool is missing" >&2; exit 2; }
+done
+root=false; [ "$(id -u)" = 0 ] && root=true
+
+cargo build --release --quiet -p shark-store --example store-tool --manifest-path "$repo/Cargo.toml"
+tool="$repo/target/release/examples/store-tool"
+mkdir -p "$work" && cd "$work"
+
+cold="sync"
+$root && cold="sync; echo 3 >/proc/sys/vm/drop_caches"
+
+echo "== inputs"
+head -c 1G /dev/urandom >rand.bin
+# 500 MB of sensor readings: 400 stations with fixed coordinates, hourly timestamps, readings
+# with one or two decimals -- the kind of CSV the store sees from data pipelines.
+python3 - <<'PY'
+import random
+random.seed(7)
+stations = [(f"ST{i:04d}", round(random.uniform(-60, 70), 4), round(random.uniform(-180, 180), 4)) for i in range(400)]
+with open("data.csv", "w") as f:
+    f.write("station,lat,lon,time,temperature_c,humidity_pct,pressure_hpa,status\n")
+    size, hour, rows = 0, 0, []
+    while size < 500_000_000:
+        day, h = divmod(hour, 24)
+        ts = f"2023-{1 + day // 28 % 12:02d}-{1 + day % 28:02d}T{h:02d}:00:00Z"
+        for sid, lat, lon in stations:
+            line = f"{sid},{lat},{lon},{ts},{random.gauss(12, 8):.1f},{random.randint(20, 100)},{random.gauss(1013, 9):.1f},{'ok' if random.random() < 0.97 else 'suspect'}\n"
+            rows.append(line)
+            size += len(line)
+        hour += 1
+        if len(rows) > 50_000:
+            f.write("".join(rows)); rows = []
+    f.write("".join(rows))
+PY
+csv_size=$(stat -c %s data.csv)
+
+hf() { hyperfine --style basic --runs "$runs" "$@"; }
+
+echo "== hashing 1 GiB"
+hf --warmup 1 --export-json hash.json "$tool hash rand.bin" "b3sum rand.bin"
+
+echo "== storing 1 GiB of random bytes"
+hf --prepare "rm -rf st cp.bin; sync" --export-json put.json \
+    "$tool put st rand.bin" "cp rand.bin cp.bin" "cp rand.bin cp.bin && sync cp.bin"
+
+echo "== storing 500 MB of CSV"
+hf --prepare "rm -rf stc data.csv.zst; sync" --export-json csv.json \
+    "$tool put stc data.csv" "zstd -1 -q -f data.csv -o data.csv.zst"
+rm -rf stc && "$tool" put stc data.csv >/dev/null
+csv_stored=$(find stc/blobs -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
+zstd_size=$(stat -c %s data.csv.zst)
+
+echo "== restoring 1 GiB"
+rm -rf st && "$tool" put st rand.bin >/dev/null
+digest=$("$tool" hash rand.bin)
+hf --prepare "rm -f restored.bin cp.bin; $cold" \
+    --export-json restore.json \
+    "$tool restore st $digest restored.bin" "cp rand.bin cp.bin" "cp rand.bin cp.bin && sync cp.bin"
+rm -f restored.bin cp.bin
+
+reflink_rows=""
+for fs in btrfs xfs; do
+    if ! $root || ! command -v "mkfs.$fs" >/dev/null; then
+        reflink_rows+="| $fs | skipped (needs root and mkfs.$fs) | | |"$'\n'; continue
+    fi
+    echo "== restore on $fs"
+    truncate -s 3G "$fs.img" && "mkfs.$fs" -q "$fs.img" && mkdir -p "mnt-$fs"
+    mount -o loop "$fs.img" "mnt-$fs"
+    "$tool" put "mnt-$fs/st" rand.bin >/dev/null
+    hf --warmup 1 --prepare "rm -f mnt-$fs/r.bin; sync" --export-json "reflink-$fs.json" \
+        "$tool restore mnt-$fs/st $digest mnt-$fs/r.bin"
+    how=$("$tool" restore "mnt-$fs/st" "$digest" "mnt-$fs/r.bin")
+    shared=$(filefrag -v "mnt-$fs/r.bin" | grep -c shared || true)
+    median=$(python3 -c "import json,statistics;print(f\"{statistics.median(json.load(open('reflink-$fs.json'))['results'][0]['times']):.3f}\")")
+    reflink_rows+="| $fs | $how | ${median} s | $shared extents marked shared (filefrag -v) |"$'\n'
+    umount "mnt-$fs"; rm -f "$fs.img"
+done
+
+echo "== peak memory storing 4 GiB"
+for i in 1 2 3 4; do cat rand.bin; done >big.bin
+# (not `| head -c 4G`: cat's SIGPIPE would fail the pipeline under pipefail)
+for i in $(seq 9); do cat data.csv; done >big.csv && truncate -s 4G big.csv
+rss() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2}'; }
+rss_raw=$(rss "$tool" put st4 big.bin)
+rss_csv=$(rss "$tool" put st4 big.csv)
+rm -f big.bin big.csv
+
+python3 - "$out" "$csv_size" "$csv_stored" "$zstd_size" "$rss_raw" "$rss_csv" "$runs" <<PY
+import json, statistics, sys, platform, os, subprocess
+out, csv_size, csv_stored, zstd_size, rss_raw, rss_csv, runs = sys.argv[1:]
+def med(f):
+    return [statistics.median(r["times"]) for r in json.load(open(f))["results"]]
+h, p, c, r = med("hash.json"), med("put.json"), med("csv.json"), med("restore.json")
+gib = 1 << 30
+cpu = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+lines = [
+ "# Store benchmarks",
+ "",
+ f"Produced by \`bench/store.sh\` ({runs} runs each, medians). Machine: {os.cpu_count()} cores, {cpu},",
+ f"kernel {platform.release()}, work directory on \`{subprocess.run(['df','--output=fstype','.'],capture_output=True,text=True).stdout.split()[-1]}\`.",
+ "",
+ "| benchmark | shark store | reference | ratio | goal |",
+ "|---|---|---|---|---|",
+ f"| hash 1 GiB | {h[0]:.3f} s ({gib/h[0]/1e9:.2f} GB/s) | b3sum {h[1]:.3f} s ({gib/h[1]/1e9:.2f} GB/s) | {h[1]/h[0]:.2f}x b3sum's throughput | >= 0.9x |",
+ f"| store 1 GiB random (fsynced) | {p[0]:.3f} s | cp {p[1]:.3f} s; cp + sync {p[2]:.3f} s | {p[0]/p[1]:.2f}x cp; {p[0]/p[2]:.2f}x cp+sync | <= 1.3x cp |",
+ f"| store {int(csv_size)/1e6:.0f} MB CSV | {c[0]:.3f} s, {int(csv_stored)/1e6:.1f} MB stored ({int(csv_size)/int(csv_stored):.2f}x smaller) | zstd -1 {c[1]:.3f} s, {int(zstd_size)/1e6:.1f} MB ({int(csv_size)/int(zstd_size):.2f}x) | {c[0]/c[1]:.2f}x zstd's time | >= 3x smaller |",
+ f"| restore 1 GiB (fsynced) | {r[0]:.3f} s | cp {r[1]:.3f} s; cp + sync {r[2]:.3f} s | {r[0]/r[1]:.2f}x cp; {r[0]/r[2]:.2f}x cp+sync | <= 1.3x cp |",
+ f"| peak RSS storing 4 GiB random | {int(rss_raw)/1024:.1f} MiB | | | < 64 MiB |",
+ f"| peak RSS storing 4 GiB CSV (zstd, 2 workers) | {int(rss_csv)/1024:.1f} MiB | | | < 64 MiB |",
+ "",
+ "Restore of an uncompressed 1 GiB blob on a loop-mounted filesystem:",
+ "",
+ "| filesystem | method | median time | evidence |",
+ "|---|---|---|---|",
+]
+notes = [
+ "",
+ "Notes: a store or restore is fsynced before it returns (the blob, or the restored file, is",
+ "durable), plain \`cp\` is not, so both cp and cp + sync are shown. Restores start from a cold",
+ "page cache when run as root. The reflink restore hashes the clone before renaming it into place",
+ "(a corrupt blob is never handed out), so its time is about one read and hash of 1 GiB. Times",
+ "are wall-clock medians; on a busy machine compare the ratios of one run, not figures across runs.",
+]
+open(out, "w").write("\n".join(lines) + "\n" + """$reflink_rows""" + "\n".join(notes) + "\n")
+PY
+echo "wrote $out"
+cat "$out"
