@@ -62,6 +62,8 @@ pub(crate) fn run(home: &Home, login: bool) -> Result<i32, CliError> {
         let prompt = SharkPrompt::new(&shell.session.state, shell.last);
         match editor.read_line(&prompt) {
             Ok(Signal::Success(text)) => {
+                // Written before the line runs, so it is kept even if shark is killed meanwhile.
+                let _ = editor.sync_history();
                 if let Some(code) = shell.act(input::classify(&text)) {
                     return Ok(code);
                 }
