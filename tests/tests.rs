@@ -7,6 +7,7 @@ mod gc;
 mod gdal;
 mod man;
 mod md;
+mod queries;
 mod repl;
 mod replay;
 mod reuse;

@@ -225,6 +225,22 @@ impl Db {
 }
 
 impl Db {
+    /// The newest real, successful execution of this command text in `cwd`, whatever its
+    /// weak key: what `shark why` compares a miss against. A summary.
+    pub fn last_run_of_command(
+        &self,
+        command: &str,
+        cwd: &str,
+    ) -> Result<Option<Run>, LineageError> {
+        let runs = self.summaries(
+            "WHERE r.command = ?1 AND r.cwd = ?2 AND r.reused_from IS NULL AND r.exit_code = 0
+             ORDER BY r.id DESC LIMIT 1",
+            params![command, cwd],
+            "look up earlier runs of a command",
+        )?;
+        Ok(runs.into_iter().next())
+    }
+
     /// Whether run `id` accessed `path` (as the sandbox named it) with access `kind` (as the
     /// executor recorded it, e.g. `"Modify"`).
     pub fn accessed(&self, id: RunId, path: &str, kind: &str) -> Result<bool, LineageError> {

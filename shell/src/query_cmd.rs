@@ -222,6 +222,15 @@ pub(crate) fn lineage(home: &Home, args: &LineageArgs) -> Result<i32, CliError> 
         max_depth: args.depth,
     };
     let tree = db.lineage(&path, &digest, &opts).map_err(db_fail)?;
+    if tree.run.is_none()
+        && db.runs_reading(&path).map_err(db_fail)?.is_empty()
+        && db.runs_writing(&path).map_err(db_fail)?.is_empty()
+    {
+        return Err(CliError::usage(
+            format!("{path}: no recorded run has read or written it"),
+            Some("shark records files that commands run through it read or write".into()),
+        ));
+    }
     let text = if args.json {
         format!("{}\n", lineage_json(&tree))
     } else if args.dot {
@@ -318,10 +327,10 @@ pub(crate) fn why(home: &Home, args: &WhyArgs) -> Result<i32, CliError> {
                 db.last_run_of(&r.weak_key).map_err(db_fail)?.unwrap_or(r)
             }
             None => {
-                emit(&format!(
-                    "{path}: no recorded run produced its current content\n"
-                ))?;
-                return Ok(1);
+                return Err(CliError::usage(
+                    format!("{path}: no recorded run produced its current content"),
+                    Some("see `shark lineage` for what is known about it".into()),
+                ))
             }
         }
     };

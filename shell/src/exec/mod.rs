@@ -149,7 +149,7 @@ impl Executor {
         } else if req.network {
             Reason::Network
         } else {
-            match self.lookup(&inv)? {
+            match self.lookup(req, &inv)? {
                 Ok(run) => match self.reuse(req, &inv, &run) {
                     Ok(outcome) => return Ok(outcome),
                     Err(reason) => reason,
@@ -186,7 +186,7 @@ impl Executor {
     }
 
     /// The newest recorded run whose inputs all hold, or why there is none.
-    fn lookup(&self, inv: &Invocation) -> Result<Result<Run, Reason>, CliError> {
+    fn lookup(&self, req: &Request, inv: &Invocation) -> Result<Result<Run, Reason>, CliError> {
         let candidates = self
             .db
             .candidates(&inv.key, MAX_CANDIDATES)
@@ -220,7 +220,49 @@ impl Executor {
                 }
             }
         }
-        Ok(Err(first_mismatch.unwrap_or(Reason::NoEarlierRun)))
+        if let Some(m) = first_mismatch {
+            return Ok(Err(m));
+        }
+        Ok(Err(self.key_change(req, inv)))
+    }
+
+    /// Why no earlier run matched the weak key: what differs from the newest earlier run of
+    /// the same command text in the same directory, if there is one.
+    fn key_change(&self, req: &Request, inv: &Invocation) -> Reason {
+        let cwd = inv.cwd.to_string_lossy();
+        let Ok(Some(prev)) = self.db.last_run_of_command(&req.text, &cwd) else {
+            return Reason::NoEarlierRun;
+        };
+        let mut what = Vec::new();
+        let argv: Vec<String> = req
+            .argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if argv != prev.argv {
+            what.push("its arguments differ".to_owned());
+        }
+        if prev.network != req.network {
+            what.push("network access differs".to_owned());
+        }
+        if prev.env_digest != inv.env_digest {
+            let before = self
+                .store
+                .read_to_vec(&prev.env_digest)
+                .ok()
+                .and_then(|b| key::decode_env(&b));
+            match before {
+                Some(before) => what.extend(reason::env_changes(&before, &inv.env)),
+                None => what.push("the environment differs".to_owned()),
+            }
+        }
+        if what.is_empty() {
+            what.push("standard input or the writable directories differ".to_owned());
+        }
+        Reason::KeyChanged {
+            run: prev.id.0,
+            what,
+        }
     }
 
     /// Restores `run`'s outputs and replays its streams; a blob that cannot be restored

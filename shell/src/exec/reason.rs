@@ -1,7 +1,7 @@
 //! Why a run ran (or which run it reused), as recorded for `shark why`.
 //!
 //! Stored as a small JSON object in the run's `reason` column, with a `kind` field:
-//! `fresh`, `network`, `no-earlier-run`, `input-changed` (with `run`, `path`, `was`, `now`),
+//! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed` (with `run`, `path`, `was`, `now`),
 //! `restore-failed` (with `run`, `detail`), `reused` (with `run`).
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,14 @@ pub enum Reason {
     Network,
     /// No earlier successful run of this command (same weak key) was recorded.
     NoEarlierRun,
+    /// No earlier successful run had this weak key, but the newest earlier run of the same
+    /// command text did: what differs between the two invocations.
+    KeyChanged {
+        /// That earlier run.
+        run: i64,
+        /// What differs, in words (e.g. "variable SRC changed").
+        what: Vec<String>,
+    },
     /// The newest earlier run read something that has changed since.
     InputChanged {
         /// The earlier run.
@@ -58,6 +66,15 @@ impl Reason {
             Reason::Fresh => "it was run with --fresh".into(),
             Reason::Network => "it had network access, and networked runs are never reused".into(),
             Reason::NoEarlierRun => "there was no earlier successful run of this command".into(),
+            Reason::KeyChanged { run, what } if what.is_empty() => {
+                format!("it was invoked differently from run {run}")
+            }
+            Reason::KeyChanged { run, what } => {
+                format!(
+                    "it was invoked differently from run {run}: {}",
+                    what.join("; ")
+                )
+            }
             Reason::InputChanged {
                 run,
                 path,
@@ -72,6 +89,119 @@ impl Reason {
             Reason::Reused { run } => format!("it reused run {run}"),
         }
     }
+}
+
+/// The differences between two environments, in words: variables added, removed or
+/// changed, and for shark's carried shell state, the shell variables, functions, aliases and
+/// options that differ.
+pub fn env_changes(
+    before: &[(std::ffi::OsString, std::ffi::OsString)],
+    after: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let volatile = |k: &str| matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME");
+    let map = |env: &[(std::ffi::OsString, std::ffi::OsString)]| -> BTreeMap<String, String> {
+        env.iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.to_string_lossy().into_owned(),
+                )
+            })
+            .filter(|(k, _)| !volatile(k))
+            .collect()
+    };
+    let (b, a) = (map(before), map(after));
+    let mut out = Vec::new();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => out.push(format!("variable {k} is new")),
+            Some(old) if old != v && k == crate::state::STATE_VAR => {
+                out.extend(state_changes(old, v));
+            }
+            Some(old) if old != v => out.push(format!("variable {k} changed")),
+            Some(_) => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(format!("variable {k} was unset"));
+    }
+    out
+}
+
+/// What differs between two carried shell states, by the names they define.
+fn state_changes(before: &str, after: &str) -> Vec<String> {
+    use std::collections::BTreeMap;
+    // Each item of a state dump starts on a line of its own; name it by what it defines.
+    let items = |text: &str| -> BTreeMap<String, String> {
+        let mut items = BTreeMap::new();
+        let mut current: Option<(String, String)> = None;
+        for line in text.lines() {
+            let name = item_name(line);
+            match (name, current.as_mut()) {
+                (Some(name), _) => {
+                    if let Some((k, v)) = current.take() {
+                        items.insert(k, v);
+                    }
+                    current = Some((name, line.to_owned()));
+                }
+                (None, Some((_, v))) => {
+                    v.push('\n');
+                    v.push_str(line);
+                }
+                (None, None) => {}
+            }
+        }
+        if let Some((k, v)) = current {
+            items.insert(k, v);
+        }
+        items
+    };
+    let (b, a) = (items(before), items(after));
+    let mut out = Vec::new();
+    for (k, v) in &a {
+        match b.get(k) {
+            None => out.push(format!("{k} is new")),
+            Some(old) if old != v => out.push(format!("{k} changed")),
+            Some(_) => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(*k)) {
+        out.push(format!("{k} is gone"));
+    }
+    if out.is_empty() {
+        out.push("the shell state differs".into());
+    }
+    out
+}
+
+/// The thing a line of a state dump starts to define, in words, if it starts one.
+fn item_name(line: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix("declare ") {
+        let mut words = rest.splitn(2, ' ');
+        let _flags = words.next()?;
+        let name = words.next()?.split('=').next()?;
+        return Some(format!("shell variable {name}"));
+    }
+    if let Some(rest) = line.strip_prefix("alias ") {
+        return Some(format!("alias {}", rest.split('=').next()?));
+    }
+    if let Some(rest) = line.strip_prefix("shopt ") {
+        return Some(format!("shell option {}", rest.split(' ').nth(1)?));
+    }
+    if let Some(rest) = line.strip_prefix("set ") {
+        return Some(format!("shell option {}", rest.split(' ').nth(1)?));
+    }
+    if let Some(name) = line.strip_suffix(" () ") {
+        return Some(format!("function {name}"));
+    }
+    if line.starts_with("builtin set --") {
+        return Some("the positional parameters".into());
+    }
+    if line.starts_with("#cwd ") || line == "#end" {
+        return Some("the working directory".into()).filter(|_| line != "#end");
+    }
+    None
 }
 
 #[cfg(test)]
