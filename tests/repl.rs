@@ -306,7 +306,6 @@ fn less_works_and_quits() {
 }
 
 #[test]
-#[ignore = "until the sandbox reports terminal input"]
 fn a_line_that_read_the_terminal_is_never_reused() {
     let t = Term::start("");
     t.line("true");

@@ -174,6 +174,10 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// Whether Landlock was enforced.
     pub landlock: LandlockStatus,
+    /// Whether the command read from a terminal: a read of descriptor 0, 1 or 2 while it
+    /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
+    /// reading. Its result then depends on what someone typed, which no input records.
+    pub terminal_input: bool,
     pub(crate) _upper_layers: Option<Scratch>,
 }
 

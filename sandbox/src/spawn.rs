@@ -66,6 +66,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         processes: trace.processes,
         changes,
         landlock,
+        terminal_input: trace.terminal_input,
         _upper_layers: Some(scratch),
     })
 }

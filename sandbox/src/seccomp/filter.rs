@@ -4,6 +4,10 @@
 //! (glibc implements `fstat` that way), so they are allowed without a notification: the file was
 //! recorded when it was opened. Foreign architectures (32-bit `int 0x80`) are killed, because their
 //! calls would bypass the table; x32 calls fail with `ENOSYS`.
+//!
+//! Reads (`read`, `readv`, `pread64`, `preadv`, `preadv2`) notify only when the descriptor is 0,
+//! 1 or 2, so the supervisor can tell whether the command read a terminal; reads of any other
+//! descriptor, the bulk of all I/O, never leave the kernel.
 
 use super::syscalls::TRACED;
 
@@ -29,7 +33,17 @@ enum Label {
     Notify,
     EmptyPathArg3,
     EmptyPathArg2,
+    StdFdArg0,
 }
+
+/// The reads that notify when their descriptor is 0..2.
+pub(crate) const STD_READS: [i64; 5] = [
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_preadv,
+    libc::SYS_preadv2,
+];
 
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -51,6 +65,9 @@ fn source() -> Vec<Op> {
     ops.push(Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     ops.push(Jump(JEQ, libc::SYS_newfstatat as u32, EmptyPathArg3, Next));
     ops.push(Jump(JEQ, libc::SYS_statx as u32, EmptyPathArg2, Next));
+    for nr in STD_READS {
+        ops.push(Jump(JEQ, nr as u32, StdFdArg0, Next));
+    }
     for nr in TRACED {
         if nr != libc::SYS_newfstatat && nr != libc::SYS_statx {
             ops.push(Jump(JEQ, nr as u32, Notify, Next));
@@ -67,6 +84,12 @@ fn source() -> Vec<Op> {
             Stmt(RET, libc::SECCOMP_RET_USER_NOTIF),
         ]);
     }
+    ops.extend([Mark(StdFdArg0), Stmt(LD_W_ABS, offset_arg(0))]);
+    ops.push(Jump(JGE, 3, Next, SkipOne));
+    ops.extend([
+        Stmt(RET, libc::SECCOMP_RET_ALLOW),
+        Stmt(RET, libc::SECCOMP_RET_USER_NOTIF),
+    ]);
     ops
 }
 

@@ -28,6 +28,7 @@ const SYNC_WAKE_UP: u64 = 1;
 pub(crate) struct Trace {
     pub(crate) accesses: Vec<Access>,
     pub(crate) processes: Vec<Process>,
+    pub(crate) terminal_input: bool,
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
@@ -137,6 +138,7 @@ struct Tracer {
     processes: Vec<Process>,
     tgids: HashMap<u32, u32>,
     buf: Vec<u8>,
+    terminal_input: bool,
 }
 
 impl Tracer {
@@ -154,6 +156,12 @@ impl Tracer {
     fn handle(&mut self, notif: &libc::seccomp_notif) {
         let tid = notif.pid;
         let args: [u64; 6] = notif.data.args;
+        if super::filter::STD_READS.contains(&(notif.data.nr as i64)) {
+            if !self.terminal_input {
+                self.terminal_input = is_terminal(tid, args[0] as u32);
+            }
+            return;
+        }
         let (paths, argv) = match decode(notif.data.nr as i64, &args) {
             Call::Paths(paths) => (paths, None),
             Call::OpenHow { mut arg, how } => {
@@ -240,11 +248,33 @@ impl Tracer {
         // deterministic. The sort is stable, so a process that execs twice keeps its order.
         let mut processes = self.processes;
         processes.sort_by_key(|p| p.pid);
+        let opened_terminal = accesses
+            .iter()
+            .any(|a| a.kind == AccessKind::Read && is_terminal_path(&a.path));
         Trace {
             accesses,
             processes,
+            terminal_input: self.terminal_input || opened_terminal,
         }
     }
+}
+
+/// Whether descriptor `fd` of thread `tid` is a terminal.
+fn is_terminal(tid: u32, fd: u32) -> bool {
+    std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).is_ok_and(|p| is_terminal_path(&p))
+}
+
+/// Whether a path names a terminal device: a pty, the controlling terminal, a console.
+fn is_terminal_path(path: &Path) -> bool {
+    path.starts_with("/dev/pts")
+        && path != Path::new("/dev/pts/ptmx")
+        && path != Path::new("/dev/pts")
+        || path == Path::new("/dev/tty")
+        || path == Path::new("/dev/console")
+        || path
+            .to_str()
+            .and_then(|p| p.strip_prefix("/dev/tty"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn mode_executable(meta: &std::fs::Metadata) -> bool {
@@ -279,5 +309,21 @@ mod tests {
         );
         assert_eq!(shebang(b"\x7fELF"), None);
         assert_eq!(shebang(b"#!sh\n"), None);
+    }
+
+    #[test]
+    fn terminal_paths() {
+        for p in ["/dev/pts/3", "/dev/tty", "/dev/tty1", "/dev/console"] {
+            assert!(is_terminal_path(Path::new(p)), "{p}");
+        }
+        for p in [
+            "/dev/null",
+            "/dev/pts/ptmx",
+            "/dev/ttyS",
+            "/tmp/dev/pts/1",
+            "pipe:[12]",
+        ] {
+            assert!(!is_terminal_path(Path::new(p)), "{p}");
+        }
     }
 }

@@ -323,3 +323,41 @@ both_legs!(paths_through_symlinks_are_reported_as_named, |env: &Env| {
     ]);
     assert_eq!(env.accesses(&report), expected);
 });
+
+/// Runs `argv` with `stdin` and returns whether the report says it read a terminal.
+fn read_terminal(env: &Env, argv: &[&str], stdin: shark_sandbox::Stdio) -> bool {
+    let mut spec = env.spec(argv);
+    spec.stdin = stdin;
+    let report = run(spec).unwrap();
+    assert!(report.status.success(), "{:?}", report.status);
+    report.terminal_input
+}
+
+both_legs!(reading_a_terminal_is_reported, |env: &Env| {
+    use shark_sandbox::Stdio;
+    let typed = || {
+        let pty = nix::pty::openpty(None, None).unwrap();
+        nix::unistd::write(&pty.master, b"typed\n").unwrap();
+        pty
+    };
+    // stdin a pty: reading it counts, not reading it does not.
+    let pty = typed();
+    assert!(read_terminal(
+        env,
+        &["head", "-c", "1"],
+        Stdio::Fd(pty.slave)
+    ));
+    let pty = typed();
+    assert!(!read_terminal(env, &["true"], Stdio::Fd(pty.slave)));
+    // stdin a pipe with the same bytes: not a terminal.
+    let (read, write) = nix::unistd::pipe().unwrap();
+    nix::unistd::write(&write, b"typed\n").unwrap();
+    drop(write);
+    assert!(!read_terminal(env, &["head", "-c", "1"], Stdio::Fd(read)));
+    // Opening a pty by name for reading counts too, whatever stdin is.
+    let pty = typed();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&pty.slave);
+    let name = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    let script = format!("head -c 1 < {}", name.display());
+    assert!(read_terminal(env, &["sh", "-c", &script], Stdio::Null));
+});

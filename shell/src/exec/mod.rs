@@ -486,8 +486,10 @@ impl Executor {
         run.max_rss_kib = report.rusage.max_rss_kib;
         run.stdout = Some(stdout);
         run.stderr = Some(stderr);
+        // A run that read the terminal depends on what was typed, which no input records.
         run.reusable = status.success()
             && !req.network
+            && !report.terminal_input
             && observed.faithful
             && outputs_faithful
             && sources_faithful;
