@@ -155,7 +155,12 @@ struct Mount {
 
 impl Mount {
     fn new(args: &[&str], source: &str) -> Mount {
-        let dir = tempfile::tempdir().unwrap();
+        // Not under /tmp: shark commands that other tests run at the same time make /tmp a
+        // writable root, and the sandbox refuses a root with a mount point inside it.
+        let dir = tempfile::Builder::new()
+            .prefix("shark-test-mount-")
+            .tempdir_in("/var/tmp")
+            .unwrap();
         let st = Command::new("mount")
             .args(args)
             .arg(source)
