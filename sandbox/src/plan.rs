@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::error::InvalidSpec;
 use crate::landlock;
 use crate::scratch::Scratch;
-use crate::{SandboxError, Spec};
+use crate::{SandboxError, Spec, Stdio};
 
 /// Device files bound from the host into the sandbox's `/dev`.
 pub(crate) const DEVICES: [&str; 7] = ["null", "zero", "full", "random", "urandom", "tty", "ptmx"];
@@ -287,7 +287,27 @@ impl Plan {
                 Some(abi) => landlock::rules(roots, abi, cpath)?,
                 None => Vec::new(),
             },
-            filter: crate::seccomp::filter::program(),
+            filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
         })
     }
+}
+
+/// Whether any of the command's standard streams is a terminal: only then are its reads of
+/// descriptors 0..2 watched (see [`crate::Report::terminal_input`]), since a notification per
+/// read slows down byte-at-a-time readers such as bash's `while read` on a pipe.
+fn stdio_on_terminal(spec: &Spec) -> bool {
+    use std::os::fd::AsFd;
+    let own = [
+        std::io::stdin().as_fd().try_clone_to_owned().ok(),
+        std::io::stdout().as_fd().try_clone_to_owned().ok(),
+        std::io::stderr().as_fd().try_clone_to_owned().ok(),
+    ];
+    [&spec.stdin, &spec.stdout, &spec.stderr]
+        .into_iter()
+        .zip(own)
+        .any(|(stdio, own)| match stdio {
+            Stdio::Null => false,
+            Stdio::Fd(fd) => nix::unistd::isatty(fd).unwrap_or(false),
+            Stdio::Inherit => own.is_some_and(|fd| nix::unistd::isatty(&fd).unwrap_or(false)),
+        })
 }

@@ -5,9 +5,9 @@
 //! recorded when it was opened. Foreign architectures (32-bit `int 0x80`) are killed, because their
 //! calls would bypass the table; x32 calls fail with `ENOSYS`.
 //!
-//! Reads (`read`, `readv`, `pread64`, `preadv`, `preadv2`) notify only when the descriptor is 0,
-//! 1 or 2, so the supervisor can tell whether the command read a terminal; reads of any other
-//! descriptor, the bulk of all I/O, never leave the kernel.
+//! When a standard stream is a terminal, reads (`read`, `readv`, `pread64`, `preadv`,
+//! `preadv2`) notify if the descriptor is 0, 1 or 2, so the supervisor can tell whether the
+//! command read a terminal; reads of any other descriptor never leave the kernel.
 
 use super::syscalls::TRACED;
 
@@ -52,7 +52,7 @@ enum Op {
     Mark(Label),
 }
 
-fn source() -> Vec<Op> {
+fn source(watch_reads: bool) -> Vec<Op> {
     use Label::*;
     use Op::*;
     let mut ops = vec![
@@ -65,8 +65,10 @@ fn source() -> Vec<Op> {
     ops.push(Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     ops.push(Jump(JEQ, libc::SYS_newfstatat as u32, EmptyPathArg3, Next));
     ops.push(Jump(JEQ, libc::SYS_statx as u32, EmptyPathArg2, Next));
-    for nr in STD_READS {
-        ops.push(Jump(JEQ, nr as u32, StdFdArg0, Next));
+    if watch_reads {
+        for nr in STD_READS {
+            ops.push(Jump(JEQ, nr as u32, StdFdArg0, Next));
+        }
     }
     for nr in TRACED {
         if nr != libc::SYS_newfstatat && nr != libc::SYS_statx {
@@ -132,8 +134,8 @@ fn assemble(ops: &[Op]) -> Vec<libc::sock_filter> {
 }
 
 /// The filter program.
-pub(crate) fn program() -> Vec<libc::sock_filter> {
-    assemble(&source())
+pub(crate) fn program(watch_reads: bool) -> Vec<libc::sock_filter> {
+    assemble(&source(watch_reads))
 }
 
 #[cfg(test)]
@@ -142,7 +144,7 @@ mod tests {
 
     #[test]
     fn jumps_stay_inside_the_program() {
-        let prog = program();
+        let prog = program(true);
         for (i, insn) in prog.iter().enumerate() {
             if insn.code & 0x07 == libc::BPF_JMP as u16 {
                 assert!(
