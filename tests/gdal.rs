@@ -195,42 +195,17 @@ fn changing_the_light_reruns_only_the_hillshade_and_what_reads_it() {
     );
 }
 
+/// Re-running in place, with every output exactly as the pipeline left it, reuses every step
+/// (a step that looks for its own output first, as `gdalwarp -overwrite` does with a failed
+/// `O_RDWR` open, finds what it left there), and after one changed input the next run settles.
 #[test]
-fn re_running_in_place_settles_and_keeps_outputs() {
-    let env = example_env();
-    run_pipeline(&env);
-    let made = outputs(&env);
-    // BUG: the strict form of this, every step reused on the first re-run in place, fails
-    // for gdalwarp; see `re_running_in_place_reuses_every_step` below. The outputs are right
-    // whatever runs.
-    run_pipeline(&env);
-    assert_same_outputs(
-        &made,
-        &outputs(&env),
-        "an in-place re-run changed an output",
-    );
-    let third = run_pipeline(&env);
-    assert_eq!(ran(&third), Vec::<&str>::new(), "{third:?}");
-    assert_same_outputs(&made, &outputs(&env), "a reuse changed an output");
-}
-
-/// BUG: on the first re-run in place `gdalwarp` runs again although its output is exactly
-/// what it left there. Before creating `out/dem_4326.tif` it tries `openat(O_RDWR)` on it
-/// (`-overwrite`: is there a dataset to update?), which fails with ENOENT; the sandbox records
-/// that as a `Modify` access, and the executor's rule that a run's own output in place counts
-/// as its input holding (commit 163a61c) refuses runs with a `Modify` of the path, as if the
-/// run had appended to old content. A failed open, or a Modify before the run's own Create,
-/// carries no old content. Minimal reproduction, run twice in place (the second run should be
-/// reused and is not):
-/// `python3 -c 'import os` / `try: os.open("f", os.O_RDWR)` /
-/// `except FileNotFoundError: pass` / `open("f", "w").write("x")'`
-#[test]
-#[ignore = "BUG: a failed O_RDWR open of a run's own output blocks reuse in place (gdalwarp)"]
 fn re_running_in_place_reuses_every_step() {
     let env = example_env();
     run_pipeline(&env);
+    let made = outputs(&env);
     let second = run_pipeline(&env);
     assert_eq!(ran(&second), Vec::<&str>::new(), "{second:?}");
+    assert_same_outputs(&made, &outputs(&env), "a reuse changed an output");
 
     env.write("sun.params", "135 30\n");
     let steps = run_pipeline(&env);

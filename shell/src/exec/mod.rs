@@ -196,12 +196,16 @@ impl Executor {
             let stdin = inv.stdin.digest();
             let holds = |i: &Input| match inputs::check(i, &self.cache, stdin.as_ref()) {
                 Ok(()) => Ok(()),
-                // The run's own result in place counts, unless the run updated the file in
-                // place (an append): then its old content flows into the new one.
+                // The run's own result in place counts, unless the run updated an existing
+                // file in place (an append): then its old content flows into the new one.
                 Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
                     Some(o)
                         if inputs::holds_as_output(o, &self.cache)
-                            && !self.db.accessed(run.id, &i.path, "Modify").unwrap_or(true) =>
+                            && (i.kind != InputKind::File
+                                || !self
+                                    .db
+                                    .accessed(run.id, &i.path, "Modify")
+                                    .unwrap_or(true)) =>
                     {
                         Ok(())
                     }
