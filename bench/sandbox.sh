@@ -136,6 +136,7 @@ echo data >"$work/file"
 file="$work/file"
 
 hf() { hyperfine --style basic -N "$@"; }
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== fixed cost of true"
 hf --warmup 20 --runs $((runs * 10)) --export-json true.json \
@@ -160,7 +161,7 @@ hf --warmup 1 --runs "$((runs / 3 > 5 ? runs / 3 : 5))" --export-json compute.js
     "$py -c '$compute'" "$sandbox $py -c '$compute'" "strace -f -o /dev/null $py -c '$compute'"
 
 accesses=$($sandbox $py -c "$imports" 2>&1 | grep -o '[0-9]* accesses')
-RUNS_USED=$runs N=$n ACCESSES=$accesses KERNEL=$(uname -r) python3 - "$out" <<'PY'
+LOAD="$load_before -> $(cut -d' ' -f1-3 /proc/loadavg)" RUNS_USED=$runs N=$n ACCESSES=$accesses KERNEL=$(uname -r) python3 - "$out" <<'PY'
 import json, os, platform, statistics, sys
 def med(f):
     return [statistics.median(r["times"]) for r in json.load(open(f))["results"]]
@@ -179,7 +180,8 @@ lines = [
     "# Sandbox benchmarks",
     "",
     f"Produced by `bench/sandbox.sh` (hyperfine medians; {os.environ['RUNS_USED']} runs per workload, 10x for `true`).",
-    f"Machine: {os.cpu_count()} cores, {cpu}, Linux {os.environ['KERNEL']}. `sandbox` is",
+    f"Machine: {os.cpu_count()} cores, {cpu}, Linux {os.environ['KERNEL']}; load average (1, 5, 15 min)",
+    f"{os.environ['LOAD']} from start to end of the run. `sandbox` is",
     "`target/release/examples/sandbox-run -q` (user/mount/pid/ipc/uts/net namespaces, three",
     "overlays standing in for `$HOME`, the cwd and `/tmp`, Landlock, seccomp user-notification",
     "tracing with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`).",

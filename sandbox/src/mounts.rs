@@ -74,23 +74,34 @@ fn create_overlay(overlay: &OverlayPlan) -> libc::c_int {
             )
         }
     };
+    let flag = |fs: libc::c_long, key: &CStr| {
+        // SAFETY: `fs` is an fs context; key is NUL-terminated and outlives the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs,
+                FSCONFIG_SET_FLAG,
+                key.as_ptr(),
+                NONE,
+                0,
+            )
+        }
+    };
     // SAFETY: raw calls on valid C strings; every descriptor opened here is closed or returned.
     unsafe {
         let fs = libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC);
         if fs < 0 {
             return -1;
         }
+        // No sync of the upper layer's whole filesystem at unmount (milliseconds on a busy
+        // disk): the layer is only read, or renamed into place, afterwards, and a command's
+        // output is no more durable outside the sandbox. Kernels before 5.10 lack the option
+        // and simply sync.
+        flag(fs, c"volatile");
         let configured = string(fs, c"lowerdir", overlay.lower.as_ptr()) >= 0
             && string(fs, c"upperdir", overlay.upper.as_ptr()) >= 0
             && string(fs, c"workdir", overlay.work.as_ptr()) >= 0
-            && libc::syscall(
-                libc::SYS_fsconfig,
-                fs,
-                FSCONFIG_SET_FLAG,
-                c"userxattr".as_ptr(),
-                NONE,
-                0,
-            ) >= 0
+            && flag(fs, c"userxattr") >= 0
             && libc::syscall(libc::SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NONE, NONE, 0) >= 0;
         let mnt = if configured {
             libc::syscall(libc::SYS_fsmount, fs, FSMOUNT_CLOEXEC, 0)
