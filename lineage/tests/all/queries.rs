@@ -208,6 +208,7 @@ fn referenced_digests_cover_kept_runs_and_what_they_reused() {
             digest: Some(d("in")),
         }],
         stderr: Some(d("new stderr")),
+        shell_state: Some(d("state")),
         ..ok_run("new", "new", 100)
     };
     db.record(&recent).unwrap(); // 3
@@ -219,10 +220,19 @@ fn referenced_digests_cover_kept_runs_and_what_they_reused() {
 
     let since = crate::common::at(50);
     let kept = db.referenced_digests(Some(since)).unwrap();
-    let want: HashSet<_> = ["old in", "old out", "old stdout", "in", "new stderr"]
-        .iter()
-        .map(|t| d(t))
-        .collect();
+    // Every run here has the environment digest d("env"), kept with them.
+    let want: HashSet<_> = [
+        "old in",
+        "old out",
+        "old stdout",
+        "in",
+        "new stderr",
+        "env",
+        "state",
+    ]
+    .iter()
+    .map(|t| d(t))
+    .collect();
     assert_eq!(kept, want);
     let all = db.referenced_digests(None).unwrap();
     assert_eq!(all.len(), want.len() + 1);
