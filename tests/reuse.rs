@@ -324,6 +324,14 @@ fn network_runs_are_not_reused() {
         assert_eq!(stdout(&out), "n\n");
     }
     assert!(!env.last_cached());
+    // Unless the user vouches for what it fetches.
+    for _ in 0..2 {
+        let out = env.run(&["--net", "--reuse-net", "-c", "echo m"]);
+        assert_eq!(stdout(&out), "m\n");
+    }
+    assert!(env.last_cached());
+    let out = env.run(&["--reuse-net", "-c", "echo m"]);
+    assert_eq!(out.status.code(), Some(2), "--reuse-net needs --net");
 }
 
 #[test]

@@ -24,6 +24,10 @@ pub struct Cli {
     #[arg(long, requires = "line")]
     pub net: bool,
 
+    /// With --net: reuse the run like any other (you vouch that what it fetches is fixed).
+    #[arg(long, requires = "net")]
+    pub reuse_net: bool,
+
     /// Where shark keeps its store and lineage database [default: $XDG_DATA_HOME/shark, else
     /// ~/.local/share/shark]
     #[arg(long, global = true, env = "SHARK_HOME", value_name = "DIR")]
@@ -140,6 +144,9 @@ pub struct RunArgs {
     /// Allow network access (such runs are recorded but never reused).
     #[arg(long)]
     pub net: bool,
+    /// With --net: reuse the run like any other (you vouch that what it fetches is fixed).
+    #[arg(long, requires = "net")]
+    pub reuse_net: bool,
     /// The program and its arguments.
     #[arg(
         required = true,

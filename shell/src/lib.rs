@@ -62,7 +62,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 ))
             }
         };
-        return run_cmd::line(&home, line, args, cli.fresh, cli.net);
+        return run_cmd::line(&home, line, args, cli.fresh, cli.net, cli.reuse_net);
     }
     match cli.command {
         Some(Command::Store(cmd)) => store_cmd::run(&home, cmd),

@@ -19,6 +19,7 @@ pub(crate) fn line(
     args: Vec<OsString>,
     fresh: bool,
     net: bool,
+    reuse_net: bool,
 ) -> Result<i32, CliError> {
     let mut argv: Vec<OsString> = vec![BASH.into(), "-c".into(), line.clone().into()];
     argv.extend(args);
@@ -26,6 +27,7 @@ pub(crate) fn line(
         .map_err(|e| CliError::failed("cannot read the current directory", e))?;
     req.fresh = fresh;
     req.network = net;
+    req.reuse_network = reuse_net;
     execute(home, &req)
 }
 
@@ -40,6 +42,7 @@ pub(crate) fn argv(home: &Home, args: RunArgs) -> Result<i32, CliError> {
         .map_err(|e| CliError::failed("cannot read the current directory", e))?;
     req.fresh = args.fresh;
     req.network = args.net;
+    req.reuse_network = args.reuse_net;
     execute(home, &req)
 }
 

@@ -80,6 +80,7 @@ impl Session {
             argv,
             fresh: opts.fresh,
             network: opts.network,
+            reuse_network: false,
             cwd: self.state.cwd.clone(),
             env: self.state.line_env(),
             stateful: true,

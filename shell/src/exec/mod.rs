@@ -42,8 +42,11 @@ pub struct Request {
     pub argv: Vec<OsString>,
     /// Run even if a recorded run could be reused.
     pub fresh: bool,
-    /// Allow network access (the run is then never reused).
+    /// Allow network access (the run is then never reused, unless `reuse_network`).
     pub network: bool,
+    /// With `network`: the user vouches that what the command fetches does not change, so
+    /// the run may be reused like any other (and may reuse an earlier networked run).
+    pub reuse_network: bool,
     /// The working directory.
     pub cwd: PathBuf,
     /// The complete environment.
@@ -61,6 +64,7 @@ impl Request {
             argv,
             fresh: false,
             network: false,
+            reuse_network: false,
             cwd: std::env::current_dir()?,
             env: std::env::vars_os().collect(),
             stateful: false,
@@ -146,7 +150,7 @@ impl Executor {
         let inv = self.invocation(req)?;
         let reason = if req.fresh {
             Reason::Fresh
-        } else if req.network {
+        } else if req.network && !req.reuse_network {
             Reason::Network
         } else {
             match self.lookup(req, &inv)? {
@@ -492,7 +496,7 @@ impl Executor {
         run.stderr = Some(stderr);
         // A run that read the terminal depends on what was typed, which no input records.
         run.reusable = status.success()
-            && !req.network
+            && (!req.network || req.reuse_network)
             && !report.terminal_input
             && observed.faithful
             && outputs_faithful
