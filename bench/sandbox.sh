@@ -23,11 +23,12 @@ runs=${RUNS:-30}
 out="$repo/bench/results-sandbox.md"
 
 cargo build --release --quiet -p shark-sandbox --example sandbox-run --manifest-path "$repo/Cargo.toml"
-# Three writable roots, as shark uses ($HOME, the cwd, /tmp), but inside the work directory so a
-# foreign mount under the real /tmp or $HOME cannot get in the way.
-mkdir -p "$work/home" "$work/cwd" "$work/tmp"
-sandbox="$repo/target/release/examples/sandbox-run -q --root $work/home --root $work/cwd --root $work/tmp"
-cd "$work/cwd"
+# Shark's default writable roots ($HOME, the cwd, /tmp) in the common case of a cwd inside $HOME
+# (so two overlays), but inside the work directory so a foreign mount under the real /tmp or
+# $HOME cannot get in the way.
+mkdir -p "$work/home/project" "$work/tmp"
+sandbox="$repo/target/release/examples/sandbox-run -q --root $work/home --root $work/home/project --root $work/tmp"
+cd "$work/home/project"
 
 # openloop N PATH: open and close PATH N times (one openat each).
 cat >openloop.c <<'C'
@@ -182,9 +183,10 @@ lines = [
     f"Produced by `bench/sandbox.sh` (hyperfine medians; {os.environ['RUNS_USED']} runs per workload, 10x for `true`).",
     f"Machine: {os.cpu_count()} cores, {cpu}, Linux {os.environ['KERNEL']}; load average (1, 5, 15 min)",
     f"{os.environ['LOAD']} from start to end of the run. `sandbox` is",
-    "`target/release/examples/sandbox-run -q` (user/mount/pid/ipc/uts/net namespaces, three",
-    "overlays standing in for `$HOME`, the cwd and `/tmp`, Landlock, seccomp user-notification",
-    "tracing with `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`).",
+    "`target/release/examples/sandbox-run -q` (user/mount/pid/ipc/uts/net namespaces, fresh",
+    "`/proc`, minimal `/dev`, overlays standing in for `$HOME` with the cwd inside it and `/tmp`",
+    "(two overlays), Landlock, seccomp user-notification tracing with",
+    "`SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`).",
     "",
     "## Fixed cost of `true`",
     "",

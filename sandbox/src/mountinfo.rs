@@ -5,6 +5,7 @@
 //! So a writable root with a mount point inside gets a clear error before anything starts.
 
 use std::ffi::OsString;
+use std::io::Read;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -13,9 +14,12 @@ use crate::SandboxError;
 
 /// Fails if a mount point lies strictly inside one of `roots`.
 pub(crate) fn check_roots(roots: &[PathBuf]) -> Result<(), SandboxError> {
-    let Ok(table) = std::fs::read("/proc/self/mountinfo") else {
+    let mut table = Vec::with_capacity(16 * 1024); // one read for most tables
+    let read =
+        std::fs::File::open("/proc/self/mountinfo").and_then(|mut f| f.read_to_end(&mut table));
+    if read.is_err() {
         return Ok(()); // no /proc: the overlay mount itself will report the problem
-    };
+    }
     for mount in mount_points(&table) {
         if let Some(root) = roots.iter().find(|r| mount != **r && mount.starts_with(r)) {
             let reason = InvalidSpec::MountInsideRoot {

@@ -221,8 +221,12 @@ impl Tracer {
     /// The thread group (process) id of thread `tid`.
     fn tgid(&mut self, tid: u32) -> u32 {
         *self.tgids.entry(tid).or_insert_with(|| {
-            let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
-            status
+            // "Tgid:" is the fourth line, well within the first read.
+            let mut head = [0u8; 512];
+            let n = std::fs::File::open(format!("/proc/{tid}/status"))
+                .and_then(|mut f| f.read(&mut head))
+                .unwrap_or(0);
+            String::from_utf8_lossy(&head[..n])
                 .lines()
                 .find_map(|l| l.strip_prefix("Tgid:"))
                 .and_then(|v| v.trim().parse().ok())
