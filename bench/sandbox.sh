@@ -7,8 +7,7 @@
 # /usr/bin/python3, and unprivileged user namespaces (or root).
 #
 # Usage: bench/sandbox.sh [WORKDIR]   (default /tmp). Everything goes in a fresh directory inside
-# WORKDIR, removed at the end. RUNS=N sets hyperfine's run count for the slow workloads
-# (default 30; the fixed-cost benchmark does 10x as many).
+# WORKDIR, removed at the end. RUNS=N sets the number of interleaved rounds (default 30).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -136,16 +135,41 @@ echo data >"$work/file"
 # the tracing, not overlayfs.
 file="$work/file"
 
-hf() { hyperfine --style basic -N "$@"; }
+# rounds NAME ROUNDS RUNS WARMUP COMMAND...: hyperfine ROUNDS times, RUNS runs of each command
+# per round, times merged into NAME.json. On a shared machine the load drifts; short rounds
+# spread that drift evenly over the commands compared, instead of biasing whichever ran last.
+rounds() {
+    local name=$1 count=$2 each=$3 warmup=$4
+    shift 4
+    for r in $(seq "$count"); do
+        hyperfine --style none -N --warmup "$warmup" --runs "$each" --export-json "$name-$r.json" "$@" >/dev/null
+    done
+    python3 - "$name" "$count" <<'PY'
+import json, sys
+name, count = sys.argv[1], int(sys.argv[2])
+merged = None
+for r in range(1, count + 1):
+    results = json.load(open(f"{name}-{r}.json"))["results"]
+    if merged is None:
+        merged = results
+    else:
+        for m, x in zip(merged, results):
+            m["times"] += x["times"]
+json.dump({"results": merged}, open(f"{name}.json", "w"))
+for m in merged:
+    times = sorted(m["times"])
+    print(f"  {times[len(times) // 2] * 1000:9.1f} ms  {m['command']}")
+PY
+}
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== fixed cost of true"
-hf --warmup 20 --runs $((runs * 10)) --export-json true.json \
+rounds true "$runs" 10 3 \
     "/usr/bin/true" "$sandbox /usr/bin/true" "bwrap --unshare-all --ro-bind / / /usr/bin/true"
 
 echo "== 100k openat of one file"
 n=100000
-hf --warmup 2 --runs "$runs" --export-json open.json \
+rounds open "$runs" 1 0 \
     "./openloop 0 $file" "./openloop $n $file" \
     "./notify-bare 0 $file" "./notify-bare $n $file" \
     "$sandbox ./openloop 0 $file" "$sandbox ./openloop $n $file" \
@@ -155,10 +179,10 @@ py=/usr/bin/python3
 imports="import email, json, http.client, asyncio, decimal, xml.dom.minidom"
 compute="sum(i*i for i in range(10**7))"
 echo "== import-heavy Python"
-hf --warmup 3 --runs "$runs" --export-json import.json \
+rounds import "$runs" 2 1 \
     "$py -c '$imports'" "$sandbox $py -c '$imports'" "strace -f -o /dev/null $py -c '$imports'"
 echo "== compute-bound Python"
-hf --warmup 1 --runs "$((runs / 3 > 5 ? runs / 3 : 5))" --export-json compute.json \
+rounds compute "$(( runs / 2 ))" 1 0 \
     "$py -c '$compute'" "$sandbox $py -c '$compute'" "strace -f -o /dev/null $py -c '$compute'"
 
 accesses=$($sandbox $py -c "$imports" 2>&1 | grep -o '[0-9]* accesses')
@@ -180,7 +204,9 @@ goal = lambda ok: "met" if ok else "**missed**"
 lines = [
     "# Sandbox benchmarks",
     "",
-    f"Produced by `bench/sandbox.sh` (hyperfine medians; {os.environ['RUNS_USED']} runs per workload, 10x for `true`).",
+    f"Produced by `bench/sandbox.sh`: medians of hyperfine runs taken in {os.environ['RUNS_USED']} interleaved rounds",
+    "(10 runs of each command per round for `true`, 2 for the Python import, 1 otherwise; half the",
+    "rounds for the compute-bound command), so load drift on a shared machine hits every column alike.",
     f"Machine: {os.cpu_count()} cores, {cpu}, Linux {os.environ['KERNEL']}; load average (1, 5, 15 min)",
     f"{os.environ['LOAD']} from start to end of the run. `sandbox` is",
     "`target/release/examples/sandbox-run -q` (user/mount/pid/ipc/uts/net namespaces, fresh",
