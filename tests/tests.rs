@@ -13,3 +13,4 @@ mod replay;
 mod reuse;
 mod script;
 mod store;
+mod unprivileged;
