@@ -48,8 +48,10 @@ impl Home {
                 "not a directory",
             )));
         }
-        // Prove we can write here now, rather than failing halfway through recording a run.
-        tempfile_probe(&root).map_err(home_err)?;
+        // Find out now that we cannot write here, rather than halfway through recording a run.
+        // access(2) answers from the mode, the owner and the mount (a read-only filesystem is
+        // EROFS) without creating anything.
+        writable(&root).map_err(home_err)?;
         Ok(Home { root })
     }
 
@@ -104,10 +106,9 @@ pub struct HomeLock {
     _lock: nix::fcntl::Flock<fs::File>,
 }
 
-fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".probe-{}", std::process::id()));
-    fs::write(&probe, b"")?;
-    fs::remove_file(&probe)
+fn writable(dir: &Path) -> std::io::Result<()> {
+    use nix::unistd::{access, AccessFlags};
+    access(dir, AccessFlags::W_OK | AccessFlags::X_OK).map_err(std::io::Error::from)
 }
 
 fn absolute(p: &Path) -> PathBuf {

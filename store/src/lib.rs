@@ -5,8 +5,9 @@
 //! - [`Digest`], the BLAKE3 name of a file's content, of a directory listing or of a symlink
 //!   target (formats in [`digest`]).
 //! - [`Store`], a directory of blobs named by digest, each stored raw or as zstd
-//!   (layout in [`blob`], the choice in [`compress`]). Puts are streaming and atomic
-//!   ([`Store::put_file`]); reads and restores check the content against the digest, so a
+//!   (layout in [`blob`], the choice in [`compress`]). Puts are atomic, small ones from
+//!   memory and large ones streaming ([`Store::put_file`]); a [`Store::batched`] handle makes
+//!   them durable together at [`Store::sync`] instead of one by one ([`durable`]); reads and restores check the content against the digest, so a
 //!   corrupt blob is never handed out ([`BlobReader`], [`Store::restore`]); restores of raw
 //!   blobs are reflinks on btrfs and xfs.
 //! - [`StatCache`], a persistent `(dev, ino, size, mtime, ctime) -> digest` map so that an
@@ -33,6 +34,7 @@
 pub mod blob;
 pub mod compress;
 pub mod digest;
+pub mod durable;
 mod error;
 mod pipe;
 mod put;

@@ -1,13 +1,23 @@
-//! Putting content into the store: streaming, hashed while written, atomic.
+//! Putting content into the store: hashed, atomic, and for large content streaming.
 //!
-//! A put reads the first [`SAMPLE_SIZE`](crate::compress::SAMPLE_SIZE) bytes, chooses the
-//! encoding from them, then streams the whole content through the hasher and (for zstd blobs)
-//! the encoder into a fresh temp file under `root/tmp`. The temp file is fsynced, made
-//! read-only and renamed to its blob name, and the shard directory is fsynced. Until that
-//! rename nothing is visible under the digest, so a crash, a full disk or a read error leaves
-//! at most a temp file, which is removed on the way out (or, after a crash, by a later
-//! [`Store::open`]). Two puts of the same content at once both succeed: each renames a
-//! complete, identical file onto the same name.
+//! Content under [`SMALL_MAX`] bytes (a file is measured when it is opened) is put from
+//! memory: it is read whole and hashed first, so when its blob is already stored nothing is
+//! written at all; otherwise it is encoded in memory and written to a fresh temp file under
+//! `root/tmp` on the calling thread.
+//!
+//! Larger content streams: the first [`SAMPLE_SIZE`](crate::compress::SAMPLE_SIZE) bytes
+//! choose the encoding, then the whole content flows through the hasher and (for zstd blobs)
+//! the encoder into a temp file, written by a second thread (see [`crate::pipe`]), so memory
+//! does not grow with the content's size.
+//!
+//! Either way the temp file is made read-only and renamed to its blob name. Until that rename
+//! nothing is visible under the digest, so a crash, a full disk or a read error leaves at most
+//! a temp file, which is removed on the way out (or, after a crash, by a later
+//! [`Store::open`]). Whether the put also waits for the disk (fsync of the file before the
+//! rename and of the shard directory after it) depends on the handle: see
+//! [`crate::durable`]. Two puts of the same content at once both succeed: each renames a
+//! complete, identical file onto the same name. A blob found under the name is trusted only
+//! when its size fits the content (see [`crate::durable`] for why one might not).
 
 use std::fs::{self, File, Permissions};
 use std::io::{self, Read, Write};
@@ -16,10 +26,13 @@ use std::path::Path;
 
 use tempfile::NamedTempFile;
 
-use crate::blob::{blob_path, hash, Encoding, CHUNK};
+use crate::blob::{blob_path, hash, zstd_content_size, Encoding, CHUNK};
 use crate::compress::{self, LEVEL, MULTITHREAD_MIN, SAMPLE_SIZE};
 use crate::pipe::{self, Feeder};
 use crate::{Digest, Store, StoreError};
+
+/// Content under this many bytes is put from memory, without a writer thread.
+pub(crate) const SMALL_MAX: u64 = CHUNK as u64;
 
 /// What a put did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,8 +49,8 @@ pub struct PutOutcome {
     pub existed: bool,
 }
 
-/// Why a streaming put failed, before the caller names the source.
-enum Failure {
+/// Why a put failed, before the caller names the source.
+pub(crate) enum Failure {
     Source(io::Error),
     Changed {
         actual: u64,
@@ -86,11 +99,16 @@ impl Store {
                 path: path.to_owned(),
             });
         }
-        self.put_stream(file, meta.len()).map_err(|f| match f {
+        let size = meta.len();
+        let put = match size < SMALL_MAX {
+            true => read_whole(file, size).and_then(|b| self.put_small(&b).map_err(Failure::Store)),
+            false => self.put_stream(file, size),
+        };
+        put.map_err(|f| match f {
             Failure::Source(source) => read_err(source),
             Failure::Changed { actual } => StoreError::SourceChanged {
                 path: path.to_owned(),
-                expected: meta.len(),
+                expected: size,
                 actual,
             },
             Failure::Store(e) => e,
@@ -100,6 +118,9 @@ impl Store {
 
     /// Stores `bytes`.
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
+        if (bytes.len() as u64) < SMALL_MAX {
+            return self.put_small(bytes);
+        }
         self.put_stream(bytes, bytes.len() as u64)
             .map_err(|f| match f {
                 Failure::Store(e) => e,
@@ -109,14 +130,54 @@ impl Store {
             })
     }
 
+    /// Stores content held in memory: nothing is written when its blob is already stored.
+    pub(crate) fn put_small(&self, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
+        let digest = Digest::of_bytes(bytes);
+        let size = bytes.len() as u64;
+        if let Some((encoding, stored)) = self.stored(&digest, size) {
+            return Ok(PutOutcome {
+                digest,
+                size,
+                stored,
+                compressed: encoding == Encoding::Zstd,
+                existed: true,
+            });
+        }
+        let encoding = compress::choose(&bytes[..bytes.len().min(SAMPLE_SIZE)]);
+        let temp = self.temp_file().map_err(|e| write_err(&self.tmp, e))?;
+        let temp_err = |e| write_err(temp.path(), e);
+        let stored = match encoding {
+            Encoding::Raw => {
+                temp.as_file().write_all(bytes).map_err(temp_err)?;
+                size
+            }
+            Encoding::Zstd => {
+                let mut sink = Sink::new(Vec::new(), encoding, size).map_err(temp_err)?;
+                sink.write_all(bytes).map_err(temp_err)?;
+                let packed = sink.finish().map_err(temp_err)?;
+                temp.as_file().write_all(&packed).map_err(temp_err)?;
+                packed.len() as u64
+            }
+        };
+        // Looked for a moment ago: a concurrent put of the same content renames an identical
+        // file onto the same name, which is harmless.
+        self.commit(temp, &digest, encoding)?;
+        Ok(PutOutcome {
+            digest,
+            size,
+            stored,
+            compressed: encoding == Encoding::Zstd,
+            existed: false,
+        })
+    }
+
     /// Streams `size` bytes from `src` into a blob.
-    fn put_stream(&self, mut src: impl Read, size: u64) -> Result<PutOutcome, Failure> {
+    pub(crate) fn put_stream(&self, mut src: impl Read, size: u64) -> Result<PutOutcome, Failure> {
         let mut first = Vec::with_capacity(CHUNK);
         fill(&mut src, &mut first, SAMPLE_SIZE).map_err(Failure::Source)?;
         let encoding = compress::choose(&first);
-        let temp = tempfile::Builder::new()
-            .prefix("put-")
-            .tempfile_in(&self.tmp)
+        let temp = self
+            .temp_file()
             .map_err(|e| Failure::Store(write_err(&self.tmp, e)))?;
         let temp_err = |e| Failure::Store(write_err(temp.path(), e));
         let sink = Sink::new(temp.as_file(), encoding, size).map_err(temp_err)?;
@@ -127,12 +188,14 @@ impl Store {
         let sink = written.map_err(temp_err)?;
         let hasher = hashed?;
         sink.finish().map_err(temp_err)?;
-        temp.as_file().sync_all().map_err(temp_err)?;
         let stored = temp.as_file().metadata().map_err(temp_err)?.len();
         let digest = Digest::from(hasher.finalize());
-        let existed = self
-            .persist(temp, &digest, encoding)
-            .map_err(Failure::Store)?;
+        // The digest is known only now: a blob already stored makes the temp file garbage.
+        let existed = self.stored(&digest, size).is_some();
+        if !existed {
+            self.commit(temp, &digest, encoding)
+                .map_err(Failure::Store)?;
+        }
         Ok(PutOutcome {
             digest,
             size,
@@ -142,32 +205,85 @@ impl Store {
         })
     }
 
-    /// Renames a complete temp file to its blob name; returns whether the blob already existed
-    /// (then the temp file is dropped, which removes it).
-    fn persist(
+    fn temp_file(&self) -> io::Result<NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix("put-")
+            .tempfile_in(&self.tmp)
+    }
+
+    /// The encoding and stored size of `digest`'s blob, if one is stored whose size fits
+    /// content of `size` bytes. A blob that does not fit (left empty or short by a power
+    /// loss before it was synced) is not trusted: the put writes a good copy over it.
+    fn stored(&self, digest: &Digest, size: u64) -> Option<(Encoding, u64)> {
+        [Encoding::Raw, Encoding::Zstd].into_iter().find_map(|enc| {
+            let path = blob_path(&self.blobs, digest, enc);
+            let stored = path.symlink_metadata().ok()?.len();
+            let fits = match enc {
+                Encoding::Raw => stored == size,
+                Encoding::Zstd => File::open(&path)
+                    .and_then(|mut f| zstd_content_size(&mut f))
+                    .is_ok_and(|s| s == size),
+            };
+            fits.then_some((enc, stored))
+        })
+    }
+
+    /// Makes a complete temp file the blob `digest`, replacing any file of that name (durably,
+    /// for an immediate handle).
+    fn commit(
         &self,
         temp: NamedTempFile,
         digest: &Digest,
         encoding: Encoding,
-    ) -> Result<bool, StoreError> {
-        let target = blob_path(&self.blobs, digest, encoding);
-        if target.symlink_metadata().is_ok() {
-            return Ok(true);
+    ) -> Result<(), StoreError> {
+        let immediate = self.durability.immediate();
+        let temp_err = |e| write_err(temp.path(), e);
+        if immediate {
+            temp.as_file().sync_all().map_err(temp_err)?;
         }
-        let shard = target.parent().expect("a blob path has a shard directory");
-        if !shard.is_dir() {
+        let target = blob_path(&self.blobs, digest, encoding);
+        let shard = target
+            .parent()
+            .expect("a blob path has a shard directory")
+            .to_owned();
+        let shard = shard.as_path();
+        let new_shard = !shard.is_dir();
+        if new_shard {
             // A new shard's name must be durable before the blob's is.
             fs::create_dir_all(shard).map_err(|e| write_err(shard, e))?;
-            sync_dir(&self.blobs)?;
+            if immediate {
+                sync_dir(&self.blobs)?;
+            }
         }
         temp.as_file()
             .set_permissions(Permissions::from_mode(0o444))
-            .map_err(|e| write_err(temp.path(), e))?;
+            .map_err(temp_err)?;
         temp.persist(&target)
             .map_err(|e| write_err(&target, e.error))?;
-        // The rename is durable only once the directory holding the new name is.
-        sync_dir(shard)?;
-        Ok(false)
+        if immediate {
+            // The rename is durable only once the directory holding the new name is.
+            sync_dir(shard)?;
+        } else {
+            let blobs = self.blobs.as_path();
+            let dirs: &[&Path] = if new_shard { &[blobs, shard] } else { &[shard] };
+            self.durability.defer(target, dirs);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the whole of a small file that should hold `size` bytes.
+fn read_whole(file: File, size: u64) -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::with_capacity(size as usize + 1);
+    // One byte more than expected reveals a file that grew.
+    file.take(size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Failure::Source)?;
+    match bytes.len() as u64 == size {
+        true => Ok(bytes),
+        false => Err(Failure::Changed {
+            actual: bytes.len() as u64,
+        }),
     }
 }
 
@@ -194,18 +310,19 @@ fn write_err(path: &Path, source: io::Error) -> StoreError {
     }
 }
 
-/// Where a put's bytes go: the temp file itself, or a zstd encoder in front of it.
-enum Sink<'a> {
-    Raw(&'a File),
-    Zstd(Box<zstd::stream::write::Encoder<'static, &'a File>>),
+/// Where a put's bytes go: the blob's file (or a buffer) itself, or a zstd encoder in front
+/// of it.
+enum Sink<W: Write> {
+    Raw(W),
+    Zstd(Box<zstd::stream::write::Encoder<'static, W>>),
 }
 
-impl<'a> Sink<'a> {
-    fn new(file: &'a File, encoding: Encoding, size: u64) -> io::Result<Self> {
+impl<W: Write> Sink<W> {
+    fn new(out: W, encoding: Encoding, size: u64) -> io::Result<Self> {
         if encoding == Encoding::Raw {
-            return Ok(Sink::Raw(file));
+            return Ok(Sink::Raw(out));
         }
-        let mut enc = zstd::stream::write::Encoder::new(file, LEVEL)?;
+        let mut enc = zstd::stream::write::Encoder::new(out, LEVEL)?;
         enc.include_checksum(false)?; // the BLAKE3 digest checks the content
         enc.include_contentsize(true)?;
         enc.set_pledged_src_size(Some(size))?;
@@ -215,25 +332,25 @@ impl<'a> Sink<'a> {
         Ok(Sink::Zstd(Box::new(enc)))
     }
 
-    fn finish(self) -> io::Result<()> {
+    fn finish(self) -> io::Result<W> {
         match self {
-            Sink::Raw(_) => Ok(()),
-            Sink::Zstd(enc) => enc.finish().map(drop),
+            Sink::Raw(out) => Ok(out),
+            Sink::Zstd(enc) => enc.finish(),
         }
     }
 }
 
-impl Write for Sink<'_> {
+impl<W: Write> Write for Sink<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::Raw(file) => file.write(bytes),
+            Sink::Raw(out) => out.write(bytes),
             Sink::Zstd(enc) => enc.write(bytes),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::Raw(file) => file.flush(),
+            Sink::Raw(out) => out.flush(),
             Sink::Zstd(enc) => enc.flush(),
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! # Design
 //!
-//! A SQLite database (WAL journal, 5 s busy timeout, so concurrent shark processes share it)
-//! with one table, `stat_v1`, keyed by `(dev, ino)` and holding the `size`, `mtime_ns`,
+//! A SQLite database (WAL journal, 5 s busy timeout, so concurrent shark processes share it;
+//! the WAL stays between processes and is checkpointed only once it is large, see
+//! [`StatCache`]'s `Drop`) with one table, `stat_v1`, keyed by `(dev, ino)` and holding the `size`, `mtime_ns`,
 //! `ctime_ns` the file had when it was hashed, its digest, and its path for humans. A lookup
 //! trusts a row only when all five stat fields are equal to the file's now. SQLite makes every
 //! write atomic, so a crash loses at most recent entries (which only costs a re-hash), never
@@ -36,6 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::{Digest, StoreError};
@@ -113,6 +115,8 @@ impl StatCache {
         };
         let conn = Connection::open(path).map_err(db_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+            .map_err(db_err)?;
         set_wal(&conn).map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(StatCache {
@@ -212,6 +216,38 @@ impl StatCache {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+impl Drop for StatCache {
+    fn drop(&mut self) {
+        let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
+        trim_wal(conn, &self.path);
+    }
+}
+
+/// The WAL size past which closing the cache checkpoints it (see [`trim_wal`]).
+const WAL_LIMIT: u64 = 1 << 20;
+
+/// Checkpoints the WAL and empties it once it has grown past [`WAL_LIMIT`]; best effort, for
+/// a connection about to close.
+///
+/// Closing does not checkpoint (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`): by default the last
+/// connection to close copies the WAL into the database, fsyncs both and deletes the WAL and
+/// its index, and the next shark process creates them again, so every command paid for
+/// files created, flushed and deleted. Left in place, the WAL would grow without bound and
+/// every open would re-read all of it to rebuild its index, so once it is large it is
+/// checkpointed, once per many commands.
+fn trim_wal(conn: &Connection, db: &Path) {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_len = fs::metadata(&wal).map_or(0, |m| m.len());
+    if wal_len <= WAL_LIMIT {
+        return;
+    }
+    // Never wait at exit for another process: a busy checkpoint is left for a later close.
+    if conn.busy_timeout(Duration::ZERO).is_ok() {
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     }
 }
 

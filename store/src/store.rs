@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use rustix::fs::Access;
 
 use crate::blob::{blob_path, parse_blob_name, BlobReader, Encoding};
+use crate::durable::Durability;
 use crate::{Digest, StoreError};
 
 /// Temp files older than this are left over from a crash and removed when a store is opened.
@@ -22,10 +23,12 @@ pub struct Store {
     root: PathBuf,
     pub(crate) blobs: PathBuf,
     pub(crate) tmp: PathBuf,
+    pub(crate) durability: Durability,
 }
 
 impl Store {
-    /// Opens the store at `root`, creating it (and `root/blobs`, `root/tmp`) if needed.
+    /// Opens the store at `root`, creating it (and `root/blobs`, `root/tmp`) if needed. The
+    /// handle's puts are durable when they return; see [`Store::batched`] for a faster kind.
     ///
     /// Fails with [`StoreError::Root`] naming the directory when one cannot be created or is
     /// not readable, writable and searchable by this process.
@@ -34,6 +37,7 @@ impl Store {
             root: root.to_owned(),
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
+            durability: Durability::Immediate,
         };
         for dir in [&store.root, &store.blobs, &store.tmp] {
             let root_err = |source| StoreError::Root {
@@ -75,15 +79,22 @@ impl Store {
     /// A reader of `digest`'s content that decodes and checks it as it goes (see
     /// [`BlobReader`]).
     pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, StoreError> {
-        let (path, encoding) = self.find(digest)?;
-        BlobReader::open(*digest, path.clone(), encoding).map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => StoreError::NoSuchBlob { digest: *digest },
-            _ => StoreError::ReadBlob {
-                digest: *digest,
-                path,
-                source,
-            },
-        })
+        // Opening each possible name is one call where looking first would be two.
+        for encoding in [Encoding::Raw, Encoding::Zstd] {
+            let path = blob_path(&self.blobs, digest, encoding);
+            match BlobReader::open(*digest, path.clone(), encoding) {
+                Ok(reader) => return Ok(reader),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(StoreError::ReadBlob {
+                        digest: *digest,
+                        path,
+                        source,
+                    })
+                }
+            }
+        }
+        Err(StoreError::NoSuchBlob { digest: *digest })
     }
 
     /// The whole content of `digest`'s blob, checked against its digest.

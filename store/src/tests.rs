@@ -11,6 +11,7 @@ pub(crate) use crate::blob::{blob_path, Encoding};
 use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError};
 
 mod bad_input;
+mod durable;
 
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,

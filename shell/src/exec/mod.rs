@@ -120,8 +120,10 @@ impl Executor {
     /// Opens the store, stat cache and lineage database of `home`.
     pub fn open(home: &Home) -> Result<Executor, CliError> {
         let lock = home.lock(false)?;
+        // Batched: a run's blobs are flushed together by one sync before it is recorded.
         let store = Store::open(&home.store_dir())
-            .map_err(|e| CliError::failed("cannot open the store", e))?;
+            .map_err(|e| CliError::failed("cannot open the store", e))?
+            .batched();
         let cache = StatCache::open(&home.root().join("statcache.db"))
             .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
         let db = Db::open(&home.db_path())
@@ -288,8 +290,10 @@ impl Executor {
                 detail,
             });
         }
+        let empty = Digest::of_bytes(b"");
         for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
-            if let Some(d) = digest {
+            // Most streams are empty: nothing to read or replay.
+            if let Some(d) = digest.filter(|d| *d != empty) {
                 // The blobs were stored by the original run; a missing one only loses replay.
                 if let Ok(bytes) = self.store.read_to_vec(&d) {
                     let _ = stdio::write_live(live, &bytes);
@@ -528,6 +532,10 @@ impl Executor {
                 )
             })
             .collect();
+        // Every blob the record names must be on disk before the record is.
+        self.store
+            .sync()
+            .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
         self.db
             .record(&run)
             .map_err(|e| CliError::failed("cannot record the run", e))
