@@ -57,6 +57,9 @@ pub(crate) fn run(home: &Home, login: bool) -> Result<i32, CliError> {
             return Ok(code);
         }
     }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(shell.piped());
+    }
     let mut editor = editor(home, context)?;
     loop {
         let prompt = SharkPrompt::new(&shell.session.state, shell.last);
@@ -109,6 +112,29 @@ impl Shell {
                 network,
             } => self.line(&text, LineOptions { fresh, network }),
         }
+    }
+
+    /// `shark -i` with stdin not a terminal: no editor or prompt; each complete command read
+    /// from stdin is classified and acted on as if typed. The commands read `/dev/null`: all
+    /// of stdin is the shell's input. Returns the status to exit with.
+    fn piped(&mut self) -> i32 {
+        let text = std::io::read_to_string(std::io::stdin()).unwrap_or_default();
+        if let Ok(null) = std::fs::File::open("/dev/null") {
+            let _ = nix::unistd::dup2_stdin(null);
+        }
+        let mut pending = String::new();
+        for line in text.lines() {
+            pending.push_str(line);
+            if !script::is_complete(&pending) {
+                pending.push('\n');
+                continue;
+            }
+            let text = std::mem::take(&mut pending);
+            if let Some(code) = self.act(input::classify(&text)) {
+                return code;
+            }
+        }
+        self.last.code
     }
 
     /// Runs one line in the session; `Some(code)` when it ended the shell.
