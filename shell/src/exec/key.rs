@@ -33,6 +33,11 @@ pub struct KeyParts<'a> {
     pub writable_roots: &'a [PathBuf],
     /// How stdin was given ("null", "file", "pipe", "tty").
     pub stdin_mode: &'a str,
+    /// Whether stdout is a terminal: programs format differently for one (`ls` columns,
+    /// colours), so the same command's output differs.
+    pub stdout_tty: bool,
+    /// Whether stderr is a terminal.
+    pub stderr_tty: bool,
 }
 
 /// Hashes one field: its length then its bytes, so no two field lists encode alike.
@@ -57,6 +62,7 @@ pub fn weak_key(p: &KeyParts<'_>) -> Digest {
         field(&mut h, r.as_os_str().as_bytes());
     }
     field(&mut h, p.stdin_mode.as_bytes());
+    field(&mut h, &[u8::from(p.stdout_tty), u8::from(p.stderr_tty)]);
     Digest::from(h.finalize())
 }
 
@@ -146,6 +152,8 @@ mod tests {
             network: false,
             writable_roots: roots,
             stdin_mode: "null",
+            stdout_tty: false,
+            stderr_tty: false,
         }
     }
 
@@ -176,6 +184,12 @@ mod tests {
         assert_ne!(weak_key(&p), k);
         let mut p = base.clone();
         p.stdin_mode = "tty";
+        assert_ne!(weak_key(&p), k);
+        let mut p = base.clone();
+        p.stdout_tty = true;
+        assert_ne!(weak_key(&p), k);
+        let mut p = base.clone();
+        p.stderr_tty = true;
         assert_ne!(weak_key(&p), k);
         let mut p = base.clone();
         p.env = env_digest(&[("A".into(), "1".into())]);

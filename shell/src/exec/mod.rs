@@ -180,6 +180,8 @@ impl Executor {
             network: req.network,
             writable_roots: &roots,
             stdin_mode: stdin.mode(),
+            stdout_tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            stderr_tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         });
         Ok(Invocation {
             cwd,
