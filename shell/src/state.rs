@@ -121,10 +121,15 @@ pub fn wrap(line: &str) -> String {
     format!(
         r#"__shark_dump() {{
   local __shark_s=$? __shark_v
+  local -a __shark_n=() __shark_e=()
+  for __shark_v in {ALL_NAMES}; do
+    case $__shark_v in
+      {NOT_CARRIED}) ;;
+      *) __shark_n+=("$__shark_v"); [[ ${{!__shark_v@a}} == *x* ]] && __shark_e+=("$__shark_v") ;;
+    esac
+  done
   {{
-    for __shark_v in $(compgen -v); do
-      case $__shark_v in {NOT_CARRIED}) ;; *) builtin declare -p "$__shark_v" 2>/dev/null ;; esac
-    done
+    (( ${{#__shark_n[@]}} )) && builtin declare -p "${{__shark_n[@]}}"
     builtin declare -f
     builtin alias -p
     builtin shopt -p
@@ -137,9 +142,11 @@ pub fn wrap(line: &str) -> String {
       builtin printf '\n#end\n'
     fi
   }} > {STATE_FILE} 2>/dev/null
-  for __shark_v in $(compgen -e); do
-    case $__shark_v in {NOT_CARRIED}) ;; *) builtin printf '%s=%s\0' "$__shark_v" "${{!__shark_v}}" ;; esac
-  done > {ENV_FILE} 2>/dev/null
+  {{
+    for __shark_v in "${{__shark_e[@]}}"; do
+      builtin printf '%s=%s\0' "$__shark_v" "${{!__shark_v}}"
+    done
+  }} > {ENV_FILE} 2>/dev/null
   return $__shark_s
 }}
 builtin eval "${{{STATE_VAR}}}" 2>/dev/null
@@ -154,6 +161,13 @@ builtin exit $__shark_s
         quoted = single_quote(line),
     )
 }
+
+/// Every variable name, by initial character, expanded inside bash without a subshell.
+const ALL_NAMES: &str = "${!A@} ${!B@} ${!C@} ${!D@} ${!E@} ${!F@} ${!G@} ${!H@} ${!I@} ${!J@} \
+${!K@} ${!L@} ${!M@} ${!N@} ${!O@} ${!P@} ${!Q@} ${!R@} ${!S@} ${!T@} ${!U@} ${!V@} ${!W@} \
+${!X@} ${!Y@} ${!Z@} ${!a@} ${!b@} ${!c@} ${!d@} ${!e@} ${!f@} ${!g@} ${!h@} ${!i@} ${!j@} \
+${!k@} ${!l@} ${!m@} ${!n@} ${!o@} ${!p@} ${!q@} ${!r@} ${!s@} ${!t@} ${!u@} ${!v@} ${!w@} \
+${!x@} ${!y@} ${!z@} ${!_@}";
 
 /// Quotes `s` as one bash word.
 pub fn single_quote(s: &str) -> String {
