@@ -1,8 +1,9 @@
 //! Runs a command in the sandbox and prints a summary of the report to stderr.
 //!
-//! Usage: `sandbox-run [-q] [--net] [--apply] [--root DIR]... COMMAND [ARGS...]`. With `-q` only
-//! the counts are printed; with `--apply` the changes are applied to the real filesystem; each
-//! `--root` replaces the default writable roots (`$HOME`, the cwd, `/tmp`). Exits with the
+//! Usage: `sandbox-run [-q] [--net] [--apply] [--root DIR]... [--scratch DIR] COMMAND [ARGS...]`.
+//! With `-q` only the counts are printed; with `--apply` the changes are applied to the real
+//! filesystem; each `--root` replaces the default writable roots (`$HOME`, the cwd, `/tmp`);
+//! `--scratch` puts the upper layers in DIR instead of the temporary directory. Exits with the
 //! command's status. Used by `bench/sandbox.sh`.
 
 use std::ffi::OsString;
@@ -12,18 +13,24 @@ fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let (mut quiet, mut net, mut apply) = (false, false, false);
     let mut roots = Vec::new();
+    let mut scratch = None;
     while let Some(flag) = args.first().and_then(|a| a.to_str()).map(str::to_owned) {
         match flag.as_str() {
             "-q" => quiet = true,
             "--net" => net = true,
             "--apply" => apply = true,
             "--root" if args.len() > 1 => roots.push(std::path::PathBuf::from(args.remove(1))),
+            "--scratch" if args.len() > 1 => {
+                scratch = Some(std::path::PathBuf::from(args.remove(1)))
+            }
             _ => break,
         }
         args.remove(0);
     }
     if args.is_empty() {
-        eprintln!("usage: sandbox-run [-q] [--net] [--apply] [--root DIR]... COMMAND [ARGS...]");
+        eprintln!(
+            "usage: sandbox-run [-q] [--net] [--apply] [--root DIR]... [--scratch DIR] COMMAND [ARGS...]"
+        );
         return ExitCode::from(2);
     }
     let cwd = std::env::current_dir().expect("current directory");
@@ -31,6 +38,9 @@ fn main() -> ExitCode {
     spec.network = net;
     if !roots.is_empty() {
         spec.writable_roots = roots;
+    }
+    if let Some(scratch) = scratch {
+        spec.scratch_dir = scratch;
     }
     let report = match shark_sandbox::run(spec) {
         Ok(report) => report,
