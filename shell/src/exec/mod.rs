@@ -28,7 +28,7 @@ use crate::error::CliError;
 use crate::home::Home;
 use crate::state::{ShellState, ENV_FILE, STATE_FILE};
 use reason::Reason;
-use stdio::{Live, Outputs, StdinPlan};
+use stdio::{Captured, Live, Outputs, StdinPlan};
 
 /// How many earlier runs with the same weak key are checked before running.
 const MAX_CANDIDATES: usize = 16;
@@ -436,8 +436,7 @@ impl Executor {
             [&out_file, &err_file],
             reason,
         );
-        let _ = std::fs::remove_file(&out_file);
-        let _ = std::fs::remove_file(&err_file);
+        drop((out_file, err_file)); // removes capture files, if there were any
         let run = record?;
         shark_sandbox::apply_changes(&changes)
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
@@ -460,10 +459,10 @@ impl Executor {
         report: &Report,
         changes: &[Change],
         shell_state: Option<Digest>,
-        streams: [&Path; 2],
+        streams: [&Captured; 2],
         reason: Reason,
     ) -> Result<RunId, CliError> {
-        let put = |p: &Path| self.store.put_file(p).map(|o| o.digest);
+        let put = |c: &Captured| c.put(&self.store);
         let stdout = put(streams[0]).map_err(|e| CliError::failed("cannot store stdout", e))?;
         let stderr = put(streams[1]).map_err(|e| CliError::failed("cannot store stderr", e))?;
         let mut ignore = vec![

@@ -1,7 +1,8 @@
 //! Standard streams of a recorded command.
 //!
 //! stdout and stderr pass through pipes: a thread per stream copies the bytes live to shark's
-//! own stream and into a temporary file that becomes a blob. Standard input is an input like
+//! own stream and captures them for a blob, in memory up to a MiB and in a temporary file
+//! past that ([`Captured`]), so a run with little or no output creates no file for it. Standard input is an input like
 //! any file: a regular file is hashed, a pipe is read to the end first (its content is what the
 //! command may read, so it must be known before a reuse is allowed), a terminal is handed over
 //! as it is.
@@ -25,7 +26,7 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use shark_store::{Digest, StatCache};
+use shark_store::{Digest, StatCache, Store, StoreError};
 
 /// How standard input reaches the command.
 #[derive(Debug)]
@@ -119,10 +120,86 @@ pub enum Live {
     Stderr,
 }
 
-/// A stream being copied live and into a file.
+/// Output up to this size is kept in memory; past it, the capture moves to a file.
+const MEMORY_MAX: usize = 1 << 20;
+
+/// Everything a command wrote to one stream: in memory when small (most output, and every
+/// empty stream, costs no file), else in a file in the scratch directory, removed on drop.
+#[derive(Debug)]
+pub enum Captured {
+    /// The bytes themselves.
+    Memory(Vec<u8>),
+    /// A capture file holding them.
+    File(PathBuf),
+}
+
+impl Captured {
+    /// Puts the captured bytes into `store`.
+    pub fn put(&self, store: &Store) -> Result<Digest, StoreError> {
+        match self {
+            Captured::Memory(bytes) => store.put_bytes(bytes),
+            Captured::File(path) => store.put_file(path),
+        }
+        .map(|put| put.digest)
+    }
+}
+
+impl Drop for Captured {
+    fn drop(&mut self) {
+        if let Captured::File(path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A capture being written: memory first, a file once it outgrows [`MEMORY_MAX`].
+struct Capture {
+    scratch: PathBuf,
+    memory: Vec<u8>,
+    file: Option<(File, PathBuf)>,
+}
+
+impl Capture {
+    fn new(scratch: &Path) -> Capture {
+        Capture {
+            scratch: scratch.to_owned(),
+            memory: Vec::new(),
+            file: None,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if self.file.is_none() && self.memory.len() + bytes.len() > MEMORY_MAX {
+            let (mut file, path) = stream_file(&self.scratch)?.keep().map_err(|e| e.error)?;
+            file.write_all(&std::mem::take(&mut self.memory))?;
+            self.file = Some((file, path));
+        }
+        match &mut self.file {
+            Some((file, _)) => file.write_all(bytes),
+            None => {
+                self.memory.extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> io::Result<Captured> {
+        match self.file {
+            Some((mut file, path)) => {
+                // Named before the flush, so that a failed flush still removes the file.
+                let captured = Captured::File(path);
+                file.flush()?;
+                Ok(captured)
+            }
+            None => Ok(Captured::Memory(self.memory)),
+        }
+    }
+}
+
+/// A stream being copied live and captured.
 #[derive(Debug)]
 pub struct Tee {
-    thread: JoinHandle<io::Result<PathBuf>>,
+    thread: JoinHandle<io::Result<Captured>>,
 }
 
 impl Tee {
@@ -133,13 +210,13 @@ impl Tee {
             Some(pair) => pair,
             None => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?,
         };
-        let (file, path) = stream_file(scratch)?.keep().map_err(|e| e.error)?;
-        let thread = std::thread::spawn(move || copy(File::from(read), file, live).map(|()| path));
+        let capture = Capture::new(scratch);
+        let thread = std::thread::spawn(move || copy(File::from(read), capture, live));
         Ok((write, Tee { thread }))
     }
 
-    /// Waits for the end of the stream; returns the file holding every byte.
-    pub fn finish(self) -> io::Result<PathBuf> {
+    /// Waits for the end of the stream; returns every byte it carried.
+    pub fn finish(self) -> io::Result<Captured> {
         self.thread
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("output copier panicked")))
@@ -173,7 +250,7 @@ fn terminal_pair(live: Live) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
     Ok(Some((pty.master, pty.slave)))
 }
 
-fn copy(mut from: File, mut to: File, live: Live) -> io::Result<()> {
+fn copy(mut from: File, mut to: Capture, live: Live) -> io::Result<Captured> {
     let mut buf = vec![0u8; 1 << 16];
     let mut live_ok = true;
     loop {
@@ -185,13 +262,13 @@ fn copy(mut from: File, mut to: File, live: Live) -> io::Result<()> {
             Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
             Err(e) => return Err(e),
         };
-        to.write_all(&buf[..n])?;
+        to.write(&buf[..n])?;
         // A reader that went away (`shark -c ... | head`) stops the live copy, not the record.
         if live_ok {
             live_ok = write_live(live, &buf[..n]).is_ok();
         }
     }
-    to.flush()
+    to.finish()
 }
 
 /// Writes to shark's own stdout or stderr, unbuffered.
@@ -285,8 +362,8 @@ impl Outputs {
 
 impl Copiers {
     /// Waits for the end of both streams, stops the relay and gives the terminal back; returns
-    /// the files holding stdout and stderr.
-    pub fn finish(self) -> io::Result<(PathBuf, PathBuf)> {
+    /// what was captured of stdout and stderr.
+    pub fn finish(self) -> io::Result<(Captured, Captured)> {
         let out = self.out.finish();
         if let Some(relay) = self.relay {
             relay.stop();
@@ -296,10 +373,10 @@ impl Copiers {
 }
 
 impl Tee {
-    /// Copies an existing descriptor (a pty master) live and into a file.
+    /// Copies an existing descriptor (a pty master) live and captures it.
     fn from_fd(read: OwnedFd, live: Live, scratch: &Path) -> io::Result<Tee> {
-        let (file, path) = stream_file(scratch)?.keep().map_err(|e| e.error)?;
-        let thread = std::thread::spawn(move || copy(File::from(read), file, live).map(|()| path));
+        let capture = Capture::new(scratch);
+        let thread = std::thread::spawn(move || copy(File::from(read), capture, live));
         Ok(Tee { thread })
     }
 }
@@ -394,4 +471,32 @@ fn stream_file(scratch: &Path) -> io::Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
         .prefix(&format!(".shark-stream-{}-", std::process::id()))
         .tempfile_in(scratch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_output_stays_in_memory_and_large_output_spills_to_a_removed_file() {
+        let scratch = tempfile::tempdir().unwrap();
+        let mut small = Capture::new(scratch.path());
+        small.write(b"hello\n").unwrap();
+        assert!(matches!(&small.finish().unwrap(), Captured::Memory(b) if b == b"hello\n"));
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+
+        let chunk = vec![7u8; 300_000];
+        let mut large = Capture::new(scratch.path());
+        for _ in 0..4 {
+            large.write(&chunk).unwrap();
+        }
+        let captured = large.finish().unwrap();
+        let Captured::File(path) = &captured else {
+            panic!("1.2 MB kept in memory");
+        };
+        assert_eq!(std::fs::read(path).unwrap(), chunk.repeat(4));
+        let path = path.clone();
+        drop(captured);
+        assert!(!path.exists(), "the capture file outlived its capture");
+    }
 }
