@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::SandboxError;
 
-/// A run's scratch directory: `root/` (mount point), `upper-N/` and `work-N/` per writable root.
+/// A run's scratch directory (also the new root's mount point): `upper-N/` and `work-N/` per
+/// writable root.
 #[derive(Debug)]
 pub(crate) struct Scratch {
     dir: PathBuf,
@@ -33,7 +34,7 @@ impl Scratch {
         let scratch = Scratch { dir };
         fs::set_permissions(&scratch.dir, fs::Permissions::from_mode(0o700))
             .map_err(io_err("chmod scratch directory", &scratch.dir))?;
-        let mut subdirs = vec![scratch.root()];
+        let mut subdirs = Vec::new();
         for i in 0..roots {
             subdirs.push(scratch.upper(i));
             subdirs.push(scratch.work(i));
@@ -44,9 +45,11 @@ impl Scratch {
         Ok(scratch)
     }
 
-    /// The mount point of the sandbox's root.
+    /// The mount point of the sandbox's root: the scratch directory itself. The overlays hold
+    /// their upper and work directories before the root is bound over them, and one directory
+    /// fewer to create and delete per run matters on filesystems slow to allocate inodes.
     pub(crate) fn root(&self) -> PathBuf {
-        self.dir.join("root")
+        self.dir.clone()
     }
 
     /// The upper layer of writable root `i`.
