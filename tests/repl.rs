@@ -260,7 +260,15 @@ fn ctrl_c_interrupts_the_command_not_the_shell() {
     t.wait_for(|s| output_lines(s, "still-here") == 1);
     // Ctrl-C at the prompt clears the line.
     t.type_text("echo never");
+    t.wait_for(|s| s.contains("echo never"));
     t.keys(&["C-c"]);
+    // The line editor abandons the line and draws a fresh prompt; type only once it has.
+    t.wait_for(|s| {
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .is_some_and(is_prompt)
+    });
     t.line("echo cleared");
     t.wait_for(|s| output_lines(s, "cleared") == 1);
     assert_eq!(output_lines(&t.screen(), "never"), 0);
