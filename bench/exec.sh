@@ -2,7 +2,8 @@
 # Benchmarks of memoized execution and the lineage queries (issue 4), in one run on one
 # machine. Writes bench/results-exec.md with medians and ratios:
 #
-#   1. `shark run -- true` reused and missed, against `bash -c true` and `true`;
+#   1. `shark run -- true` reused and missed, against `bash -c true` and `true`; one command
+#      writing 1,000 small files, under shark and bash;
 #   2. a 20-step pipeline over 1,000 small files as a shark script, the same bash script, an
 #      equivalent Makefile and an equivalent dvc.yaml: first run, and the no-op re-check;
 #   3. `shark log -n 20` and `shark lineage FILE` on a database holding 100,000 runs.
@@ -10,7 +11,7 @@
 # Needs: cargo, hyperfine, make, python3, /usr/bin/time (GNU), dvc (pip install dvc).
 #
 # Usage: bench/exec.sh [WORKDIR]   (default /tmp). Everything goes in a fresh directory inside
-# WORKDIR, removed at the end. MICRO_RUNS (default 200), PIPE_RUNS (default 5), QUERY_RUNS
+# WORKDIR, removed at the end. MICRO_RUNS (default 200), MANY_RUNS (default 20), PIPE_RUNS (default 5), QUERY_RUNS
 # (default 30) and FILL_RUNS (default 100000) change the sizes.
 #
 # hyperfine puts a randomised variable (HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET) in each
@@ -23,6 +24,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 parent=${1:-/tmp}
 [ -d "$parent" ] || { echo "bench/exec.sh: $parent is not a directory" >&2; exit 2; }
 micro_runs=${MICRO_RUNS:-200}
+many_runs=${MANY_RUNS:-20}
 pipe_runs=${PIPE_RUNS:-5}
 query_runs=${QUERY_RUNS:-30}
 fill_runs=${FILL_RUNS:-100000}
@@ -41,6 +43,7 @@ work=$(mktemp -d "$parent/shark-bench-exec.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
 
 U="env -u HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET"
 export DVC_NO_ANALYTICS=1
@@ -53,6 +56,14 @@ $U "$shark" run -- true
 hf -N --warmup 10 --runs "$micro_runs" --export-json "$work/micro.json" \
     "$U $shark run -- true" "$U $shark run --fresh -- true" \
     "$U bash -c true" "$U true" "true"
+
+echo "== 1b. one command writing 1,000 small files"
+# New content every run ($RANDOM), so each run stores 1,000 new blobs; --fresh so none is
+# reused. The prepare step removes the outputs, so every run creates the files anew.
+many='mkdir -p out && for i in $(seq 1000); do echo "file $i $RANDOM$RANDOM" > out/f$i.txt; done'
+hf -N --warmup 2 --runs "$many_runs" --export-json "$work/many.json" --prepare "rm -rf out" \
+    --command-name "bash" "bash -c '$many'" \
+    --command-name "shark run --fresh" "$U $shark run --fresh -- bash -c '$many'"
 cd "$work"
 
 echo "== 2. a 20-step pipeline over 1,000 files"
@@ -167,7 +178,7 @@ db_size=$(du -bc "$big_home"/lineage.db* | tail -1 | cut -f1)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== writing $out"
-export work load_before load_after db_size fill_runs micro_runs pipe_runs query_runs
+export work commit load_before load_after db_size fill_runs micro_runs many_runs pipe_runs query_runs
 python3 - "$out" <<'PY'
 import json, os, sys
 w = os.environ["work"]
@@ -176,6 +187,7 @@ def load(name):
 def ms(r):
     return r["median"] * 1000
 micro, first, noop, query = load("micro"), load("first"), load("noop"), load("query")
+many = load("many")
 def row(name, r, goal="", ref=None):
     ratio = f"{r['median'] / ref['median']:.2f}x" if ref else ""
     return f"| `{name}` | {ms(r):.1f} | {r['min'] * 1000:.1f} | {(r['user'] + r['system']) * 1000:.1f} | {ratio} | {goal} |"
@@ -192,7 +204,7 @@ def yes(ok):
     return "met" if ok else "**missed**"
 L = []
 L.append("# Benchmarks: memoized execution and lineage queries\n")
-L.append("Written by `bench/exec.sh` (issue 4), in one run on this machine: "
+L.append(f"Written by `bench/exec.sh` (issue 4) at {os.environ['commit']}, in one run on this machine: "
          f"{os.cpu_count()} CPUs, load average {os.environ['load_before']} before and "
          f"{os.environ['load_after']} after (other work shared the machine). Times are "
          "hyperfine medians in ms unless said otherwise; *min* is the fastest run; *CPU* is "
@@ -207,6 +219,15 @@ L.append(row("shark run --fresh -- true (miss)", miss, f"< 10 ms: {yes(ms(miss) 
 L.append(row("bash -c true", micro[U + "bash -c true"], "", env_true))
 L.append(row("env -u ... true", env_true, "", env_true))
 L.append(row("true (bare, no wrapper)", micro["true"], "", env_true))
+L.append("")
+L.append(f"### One command writing 1,000 small files ({os.environ['many_runs']} runs each)\n")
+L.append("`mkdir -p out && for i in $(seq 1000); do echo \"file $i $RANDOM$RANDOM\" > out/f$i.txt; "
+         "done`, run by `bash -c` and by `shark run --fresh -- bash -c` (under the `env -u` "
+         "wrapper), each from no `out/`: every shark run stores 1,000 new blobs.\n")
+L.append("| command | median | min | CPU | vs bash | goal |")
+L.append("|---|---:|---:|---:|---:|---|")
+for name in ["bash", "shark run --fresh"]:
+    L.append(row(name, many[name], "", many["bash"]))
 L.append("")
 L.append(f"## 2. A 20-step pipeline over 1,000 files ({os.environ['pipe_runs']} runs each)\n")
 L.append("Four forms of the same 20 steps (see `steps.tsv` in the script): a shark script, the "
@@ -254,7 +275,13 @@ for c, r in query.items():
     short = "shark " + c.split(" ", 1)[1].replace(w, "$WORK")
     L.append(f"| `{short}` | {ms(r):.1f} | {r['min'] * 1000:.1f} | {(r['user'] + r['system']) * 1000:.1f} | < 50 ms: {yes(ms(r) < 50)} |")
 L.append("")
-L.append("Reproduce: `bench/exec.sh` (about ten minutes here).")
-open(sys.argv[1], "w").write("\n".join(L) + "\n")
+L.append("Reproduce: `bench/exec.sh` (about ten minutes here).\n")
+# Earlier results stay below the new ones, for comparison; the newest run's go on top.
+marker = "## Earlier results"
+old = open(sys.argv[1]).read() if os.path.exists(sys.argv[1]) else ""
+earlier = old.split(marker, 1)[1].lstrip("\n") if marker in old else ""
+L.append(marker + "\n")
+L.append(earlier if earlier else "None yet.\n")
+open(sys.argv[1], "w").write("\n".join(L))
 PY
 cat "$out"
