@@ -180,7 +180,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== writing $out"
 export work commit load_before load_after db_size fill_runs micro_runs many_runs pipe_runs query_runs
 python3 - "$out" <<'PY'
-import json, os, sys
+import json, os, re, sys
 w = os.environ["work"]
 def load(name):
     return {r["command"]: r for r in json.load(open(f"{w}/{name}.json"))["results"]}
@@ -276,12 +276,19 @@ for c, r in query.items():
     L.append(f"| `{short}` | {ms(r):.1f} | {r['min'] * 1000:.1f} | {(r['user'] + r['system']) * 1000:.1f} | < 50 ms: {yes(ms(r) < 50)} |")
 L.append("")
 L.append("Reproduce: `bench/exec.sh` (about ten minutes here).\n")
-# Earlier results stay below the new ones, for comparison; the newest run's go on top.
+# Earlier results stay below the new ones, for comparison: the run this one replaces moves
+# to the top of them, its headings demoted.
 marker = "## Earlier results"
 old = open(sys.argv[1]).read() if os.path.exists(sys.argv[1]) else ""
-earlier = old.split(marker, 1)[1].lstrip("\n") if marker in old else ""
+top, _, earlier = old.partition(marker)
+top = top.split("\n", 1)[1].strip() if top.startswith("# ") else ""
+if top and "Written by" in top:
+    at = re.search(r"Written by `bench/exec.sh` \(issue 4\)(?: at (\S+))?,", top)
+    name = at.group(1) if at and at.group(1) else "an earlier commit"
+    top = re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", top, flags=re.M)
+    earlier = f"### Run at {name}\n\n{top}\n\n" + earlier.lstrip("\n")
 L.append(marker + "\n")
-L.append(earlier if earlier else "None yet.\n")
+L.append(earlier.lstrip("\n") if earlier.strip() else "None yet.\n")
 open(sys.argv[1], "w").write("\n".join(L))
 PY
 cat "$out"
