@@ -9,7 +9,17 @@ use clap::{Args, Parser, Subcommand};
 /// Shark: a shell that records what every command reads and writes, and reuses results whose
 /// inputs have not changed.
 #[derive(Debug, Parser)]
-#[command(name = "shark", version)]
+#[command(
+    name = "shark",
+    version,
+    override_usage = "shark [OPTIONS]                          (an interactive shell on a terminal)\n       \
+                      shark [OPTIONS] SCRIPT [ARGS]...         (each command of SCRIPT memoized)\n       \
+                      shark [OPTIONS] -c LINE [NAME [ARGS]...]\n       \
+                      shark [OPTIONS] <COMMAND>",
+    after_help = "Every command runs in a sandbox; what it reads and writes is recorded, and a \
+                  command whose inputs have not changed is reused instead of run again. See \
+                  shark(1) and `help` in the interactive shell."
+)]
 pub struct Cli {
     /// Run one command line (bash syntax) in the sandbox, reusing a recorded run when nothing
     /// it read has changed.
