@@ -422,10 +422,7 @@ fn a_program_appearing_earlier_on_path_runs_again() {
     let run = || {
         env.shark()
             .env("PATH", &path)
-            .args([
-                "-c",
-                "greet 2>/dev/null || echo none",
-            ])
+            .args(["-c", "greet 2>/dev/null || echo none"])
             .output()
             .unwrap()
     };
