@@ -131,7 +131,7 @@ fn a_store_directory_without_write_permission_is_named() {
     fs::set_permissions(top, fs::Permissions::from_mode(0o755)).unwrap();
     fs::create_dir_all(env.home.join("store")).unwrap();
     fs::set_permissions(&env.home, fs::Permissions::from_mode(0o777)).unwrap();
-    let out = as_nobody(Path::new(env!("CARGO_BIN_EXE_shark")))
+    let out = as_nobody(&crate::common::reachable_shark())
         .args(["store", "stats"])
         .env("SHARK_HOME", &env.home)
         .current_dir("/")

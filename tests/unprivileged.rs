@@ -39,7 +39,7 @@ impl UserEnv {
     }
 
     fn shark(&self, args: &[&str]) -> Output {
-        let bin = env!("CARGO_BIN_EXE_shark");
+        let bin = crate::common::reachable_shark();
         let mut c = if self.as_root {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])

@@ -105,3 +105,26 @@ pub fn stderr(o: &Output) -> String {
 pub fn exists(p: &Path) -> bool {
     p.symlink_metadata().is_ok()
 }
+
+/// The shark binary at a path uid 65534 can reach: the build's own when every folder above it
+/// is open to others, else a copy in a temporary folder (made once per test process).
+#[allow(dead_code)]
+pub fn reachable_shark() -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_shark"));
+    let open_to_others =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if bin.ancestors().all(open_to_others) {
+        return bin;
+    }
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("shark-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("shark");
+        std::fs::copy(&bin, &copy).unwrap();
+        copy
+    })
+    .clone()
+}

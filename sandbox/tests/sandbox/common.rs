@@ -34,7 +34,7 @@ pub fn both_legs(module_path: &str, body: fn(&Env)) {
     let name = module_path
         .split_once("::")
         .map_or(module_path, |(_, rest)| rest);
-    let exe = std::env::current_exe().expect("test binary");
+    let exe = reachable_exe();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(exe)
@@ -53,6 +53,29 @@ pub fn both_legs(module_path: &str, body: fn(&Env)) {
         stdout.contains("1 passed"),
         "unprivileged leg of {name} did not run:\n{stdout}"
     );
+}
+
+/// This test binary, or when uid 65534 cannot reach it (a checkout under a private folder) a
+/// copy of it in a temporary folder, made once per process.
+fn reachable_exe() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let exe = std::env::current_exe().expect("test binary");
+    let open_to_others = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
+    };
+    if exe.ancestors().all(open_to_others) {
+        return exe;
+    }
+    COPY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("shark-sandbox-tests-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let copy = dir.join("sandbox-tests");
+        std::fs::copy(&exe, &copy).expect("copy the test binary");
+        copy
+    })
+    .clone()
 }
 
 /// A private tree: `work/` (the cwd), `home/` and `tmp/` (writable roots), `scratch/`, and

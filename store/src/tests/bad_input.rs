@@ -201,7 +201,7 @@ fn unreadable_inputs_blobs_and_unwritable_directories_are_named_for_an_unprivile
 
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(std::env::current_exe().unwrap())
+        .arg(reachable_exe(f.dir.path()))
         .args([
             "--exact",
             "tests::bad_input::child_as_nobody",
@@ -222,4 +222,19 @@ fn unreadable_inputs_blobs_and_unwritable_directories_are_named_for_an_unprivile
     assert_eq!(fs::read_dir(&ro_dir).unwrap().count(), 0);
     assert!(locked_file.exists(), "an unreadable blob is not corrupt");
     assert!(!shared.root().join("corrupt").exists());
+}
+
+/// This test binary, or a copy of it in `dir` when uid 65534 cannot reach the build's own
+/// (a checkout under a private folder).
+fn reachable_exe(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let exe = std::env::current_exe().unwrap();
+    let open_to_others =
+        |p: &std::path::Path| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    if exe.ancestors().all(open_to_others) {
+        return exe;
+    }
+    let copy = dir.join("store-tests");
+    fs::copy(&exe, &copy).unwrap();
+    copy
 }
