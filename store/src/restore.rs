@@ -1,14 +1,16 @@
 //! Restoring a blob to a path: checked, atomic, by reflink where the filesystem can.
 //!
 //! The content goes into a temp file in the target's directory (`.NAME.XXXXXX.shark-tmp`), is
-//! checked against the digest, gets the requested mode, is fsynced and is renamed over the
-//! target. Until that rename the target is untouched, so a corrupt blob, a full disk or a crash
-//! never leaves a half-written or wrong file where the user expects theirs.
+//! checked against the digest, gets the requested mode and is renamed over the target. Until
+//! that rename the target is untouched, so a corrupt blob, a full disk or a killed process
+//! never leaves a half-written or wrong file where the user expects theirs. Like `cp`, a
+//! restore does not wait for the disk: the file reaches it with the filesystem's writeback.
 //!
 //! A raw blob on btrfs or xfs is cloned (`FICLONE`): the restored file shares the blob's extents
 //! and costs no space or copying. The clone is then hashed, since a corrupt blob must never be
 //! handed out. Zstd blobs, and raw blobs where cloning is not possible (another filesystem, ext4,
-//! tmpfs), are decoded and copied through the checking [`BlobReader`](crate::BlobReader).
+//! tmpfs), are copied: a raw blob inside the kernel (`copy_file_range`) while another thread
+//! hashes it, a zstd blob decoded through the checking [`BlobReader`](crate::BlobReader).
 //! Either way a blob found corrupt is moved aside (see [`crate::blob`]).
 
 use std::ffi::OsStr;
@@ -19,7 +21,7 @@ use std::path::Path;
 
 use tempfile::NamedTempFile;
 
-use crate::blob::{quarantine, Encoding, CHUNK};
+use crate::blob::{classify, quarantine, Encoding, CHUNK};
 use crate::pipe;
 use crate::{Corruption, Digest, Store, StoreError};
 
@@ -63,6 +65,11 @@ impl Store {
         let method = if let Some(source) = cloned {
             check_clone(digest, &temp, &blob, &source).map_err(|e| e.into_store_error(err))?;
             RestoreMethod::Reflink
+        } else if encoding == Encoding::Raw {
+            // A failed clone should leave the file empty; make sure before copying.
+            temp.as_file().set_len(0).map_err(err)?;
+            copy_checked(digest, &blob, temp.as_file()).map_err(|e| e.into_store_error(err))?;
+            RestoreMethod::Copy
         } else {
             // A failed clone should leave the file empty; make sure before copying.
             temp.as_file().set_len(0).map_err(err)?;
@@ -73,7 +80,6 @@ impl Store {
         let file = temp.as_file();
         file.set_permissions(Permissions::from_mode(mode & 0o7777))
             .map_err(err)?;
-        file.sync_all().map_err(err)?;
         temp.persist(target).map_err(|e| err(e.error))?;
         Ok(method)
     }
@@ -139,6 +145,44 @@ fn short_name(name: &OsStr) -> String {
 fn clone_into(blob: &Path, dest: &File) -> Option<File> {
     let src = File::open(blob).ok()?;
     rustix::fs::ioctl_ficlone(dest, &src).is_ok().then_some(src)
+}
+
+/// Copies a raw blob into `out` inside the kernel (`copy_file_range`, as `cp` does) while
+/// another thread hashes the blob from the page cache; the copy is kept only if the blob's
+/// content matches `digest` (a mismatch moves the blob aside). The kernel copies the very
+/// bytes that were hashed: blobs are immutable once renamed into place.
+fn copy_checked(digest: &Digest, blob: &Path, out: &File) -> Result<(), Failure> {
+    let source = File::open(blob).map_err(|e| Failure::Blob(classify(*digest, blob, e)))?;
+    let (hashed, copied) = std::thread::scope(|s| {
+        let hash = s.spawn(|| {
+            let mut hasher = blake3::Hasher::new();
+            hasher.update_mmap(blob).map(|h| Digest::from(h.finalize()))
+        });
+        let copied = (|| -> io::Result<()> {
+            loop {
+                match rustix::fs::copy_file_range(&source, None, out, None, 1 << 30) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        })();
+        (
+            hash.join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing panicked"))),
+            copied,
+        )
+    });
+    let actual = hashed.map_err(|e| Failure::Blob(classify(*digest, blob, e)))?;
+    if actual != *digest {
+        quarantine(digest, blob, &source);
+        return Err(Failure::Blob(StoreError::Corrupt {
+            digest: *digest,
+            reason: Corruption::Mismatch { actual },
+        }));
+    }
+    copied.map_err(Failure::Target)
 }
 
 /// Hashes a freshly cloned temp file: the bytes the user will get. A mismatch moves the blob
