@@ -476,3 +476,15 @@ fn a_command_finding_its_own_output_in_place_is_reused_but_not_a_hand_edit() {
     assert!(!env.last_cached());
     assert_eq!(env.read("d/o"), "mine\n");
 }
+
+#[test]
+fn a_command_that_deleted_its_input_runs_again_without_it() {
+    let env = TestEnv::new();
+    env.write("a.txt", "A\n");
+    assert_eq!(ok(&env, "mv a.txt b.txt && echo moved"), "moved\n");
+    // Re-run in place: a.txt is gone, as the run left it, but mv would now fail, as in bash.
+    let out = env.line("mv a.txt b.txt && echo moved");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!env.last_cached());
+    assert_eq!(env.read("b.txt"), "A\n");
+}

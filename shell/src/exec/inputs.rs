@@ -265,7 +265,9 @@ pub fn holds_as_output(output: &Output, cache: &StatCache) -> bool {
         OutputKind::Dir => fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()),
         OutputKind::Symlink => fs::read_link(path)
             .is_ok_and(|t| Some(Digest::of_symlink(t.as_os_str().as_bytes())) == output.digest),
-        OutputKind::Deleted => fs::symlink_metadata(path).is_err(),
+        // A run that deleted what it found (`rm x`, `mv x y`) fails when run again without
+        // it, so finding it gone is not the state the run started from.
+        OutputKind::Deleted => false,
     }
 }
 
