@@ -9,8 +9,8 @@
 //! A raw blob on btrfs or xfs is cloned (`FICLONE`): the restored file shares the blob's extents
 //! and costs no space or copying. The clone is then hashed, since a corrupt blob must never be
 //! handed out. Zstd blobs, and raw blobs where cloning is not possible (another filesystem, ext4,
-//! tmpfs), are copied: a raw blob inside the kernel (`copy_file_range`) while another thread
-//! hashes it, a zstd blob decoded through the checking [`BlobReader`](crate::BlobReader).
+//! tmpfs), are copied: a raw blob inside the kernel (`copy_file_range`), then hashed from the
+//! page cache; a zstd blob decoded through the checking [`BlobReader`](crate::BlobReader).
 //! Either way a blob found corrupt is moved aside (see [`crate::blob`]).
 
 use std::ffi::OsStr;
@@ -147,34 +147,25 @@ fn clone_into(blob: &Path, dest: &File) -> Option<File> {
     rustix::fs::ioctl_ficlone(dest, &src).is_ok().then_some(src)
 }
 
-/// Copies a raw blob into `out` inside the kernel (`copy_file_range`, as `cp` does) while
-/// another thread hashes the blob from the page cache; the copy is kept only if the blob's
-/// content matches `digest` (a mismatch moves the blob aside). The kernel copies the very
+/// Copies a raw blob into `out` inside the kernel (`copy_file_range`, as `cp` does), then
+/// hashes the blob, now in the page cache, on all cores; the copy is kept only if the blob's
+/// content matches `digest` (a mismatch moves the blob aside). The kernel copied the very
 /// bytes that were hashed: blobs are immutable once renamed into place.
 fn copy_checked(digest: &Digest, blob: &Path, out: &File) -> Result<(), Failure> {
     let source = File::open(blob).map_err(|e| Failure::Blob(classify(*digest, blob, e)))?;
-    let (hashed, copied) = std::thread::scope(|s| {
-        let hash = s.spawn(|| {
-            let mut hasher = blake3::Hasher::new();
-            hasher.update_mmap(blob).map(|h| Digest::from(h.finalize()))
-        });
-        let copied = (|| -> io::Result<()> {
-            loop {
-                match rustix::fs::copy_file_range(&source, None, out, None, 1 << 30) {
-                    Ok(0) => return Ok(()),
-                    Ok(_) => {}
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        })();
-        (
-            hash.join()
-                .unwrap_or_else(|_| Err(io::Error::other("hashing panicked"))),
-            copied,
-        )
-    });
-    let actual = hashed.map_err(|e| Failure::Blob(classify(*digest, blob, e)))?;
+    loop {
+        match rustix::fs::copy_file_range(&source, None, out, None, 1 << 30) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(Failure::Target(e.into())),
+        }
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_mmap_rayon(blob)
+        .map_err(|e| Failure::Blob(classify(*digest, blob, e)))?;
+    let actual = Digest::from(hasher.finalize());
     if actual != *digest {
         quarantine(digest, blob, &source);
         return Err(Failure::Blob(StoreError::Corrupt {
@@ -182,7 +173,7 @@ fn copy_checked(digest: &Digest, blob: &Path, out: &File) -> Result<(), Failure>
             reason: Corruption::Mismatch { actual },
         }));
     }
-    copied.map_err(Failure::Target)
+    Ok(())
 }
 
 /// Hashes a freshly cloned temp file: the bytes the user will get. A mismatch moves the blob
