@@ -488,3 +488,14 @@ fn a_command_that_deleted_its_input_runs_again_without_it() {
     assert!(!env.last_cached());
     assert_eq!(env.read("b.txt"), "A\n");
 }
+
+#[test]
+fn appending_to_a_file_the_command_created_runs_again() {
+    let env = TestEnv::new();
+    ok(&env, "echo built >> log.txt");
+    assert_eq!(env.read("log.txt"), "built\n");
+    // log.txt now holds what the run left, but the run appended: bash would append again.
+    ok(&env, "echo built >> log.txt");
+    assert_eq!(env.read("log.txt"), "built\nbuilt\n");
+    assert!(!env.last_cached());
+}

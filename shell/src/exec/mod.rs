@@ -204,16 +204,12 @@ impl Executor {
             let stdin = inv.stdin.digest();
             let holds = |i: &Input| match inputs::check(i, &self.cache, stdin.as_ref()) {
                 Ok(()) => Ok(()),
-                // The run's own result in place counts, unless the run updated an existing
-                // file in place (an append): then its old content flows into the new one.
+                // The run's own result in place counts, unless the run appended to the file
+                // (see `appended`): then running it again would append again.
                 Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
                     Some(o)
                         if inputs::holds_as_output(o, &self.cache)
-                            && (i.kind != InputKind::File
-                                || !self
-                                    .db
-                                    .accessed(run.id, &i.path, "Modify")
-                                    .unwrap_or(true)) =>
+                            && !self.appended(&run, i) =>
                     {
                         Ok(())
                     }
@@ -236,6 +232,20 @@ impl Executor {
             return Ok(Err(m));
         }
         Ok(Err(self.key_change(req, inv)))
+    }
+
+    /// Whether `run` wrote to the input's path without truncating it: an existing file it
+    /// opened for update (its old content flows into the new), or an absent one it created
+    /// that way (`>>`: a second run appends again). A failed update-open of an absent path
+    /// followed by a truncating creation (`gdalwarp -overwrite`) is not an append. In doubt
+    /// (the database cannot answer), it is.
+    fn appended(&self, run: &Run, input: &Input) -> bool {
+        let accessed = |kind| self.db.accessed(run.id, &input.path, kind).unwrap_or(true);
+        match input.kind {
+            InputKind::File => accessed("Modify"),
+            InputKind::Absent => accessed("Modify") && !accessed("Create"),
+            _ => false,
+        }
     }
 
     /// Why no earlier run matched the weak key: what differs from the newest earlier run of
