@@ -208,8 +208,7 @@ impl Executor {
                 // (see `appended`): then running it again would append again.
                 Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
                     Some(o)
-                        if inputs::holds_as_output(o, &self.cache)
-                            && !self.appended(&run, i) =>
+                        if inputs::holds_as_output(o, &self.cache) && !self.appended(&run, i) =>
                     {
                         Ok(())
                     }
