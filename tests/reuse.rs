@@ -499,3 +499,28 @@ fn appending_to_a_file_the_command_created_runs_again() {
     assert_eq!(env.read("log.txt"), "built\nbuilt\n");
     assert!(!env.last_cached());
 }
+
+#[test]
+fn a_retargeted_directory_symlink_in_the_middle_of_a_path_runs_again() {
+    let env = TestEnv::new();
+    env.write("a/data.txt", "from a\n");
+    env.write("b/data.txt", "from b\n");
+    std::os::unix::fs::symlink("a", env.path("current")).unwrap();
+    assert_eq!(ok(&env, "cat current/data.txt"), "from a\n");
+    std::fs::remove_file(env.path("current")).unwrap();
+    std::os::unix::fs::symlink("b", env.path("current")).unwrap();
+    assert_eq!(ok(&env, "cat current/data.txt"), "from b\n");
+    assert!(!env.last_cached());
+}
+
+#[test]
+fn a_change_through_another_hard_link_runs_again() {
+    let env = TestEnv::new();
+    env.write("in.txt", "one\n");
+    std::fs::hard_link(env.path("in.txt"), env.path("alias.txt")).unwrap();
+    assert_eq!(ok(&env, "cat in.txt"), "one\n");
+    // Same size, written through the other name.
+    std::fs::write(env.path("alias.txt"), "two\n").unwrap();
+    assert_eq!(ok(&env, "cat in.txt"), "two\n");
+    assert!(!env.last_cached());
+}
