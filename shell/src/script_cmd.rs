@@ -86,6 +86,9 @@ pub(crate) fn run_text(
 /// One status line on a terminal's stderr: which step, ran or reused, elapsed time.
 struct Progress {
     enabled: bool,
+    /// Whether a transient "running" line may be drawn: not when the steps' own output goes
+    /// to the same terminal, where it would be interleaved with it.
+    transient: bool,
     total: usize,
     started: Instant,
 }
@@ -95,13 +98,14 @@ impl Progress {
         let enabled = std::io::stderr().is_terminal() && std::env::var_os("SHARK_QUIET").is_none();
         Progress {
             enabled,
+            transient: enabled && !std::io::stdout().is_terminal(),
             total,
             started: Instant::now(),
         }
     }
 
     fn start(&self, i: usize, text: &str) {
-        if self.enabled {
+        if self.transient {
             eprint!(
                 "\r\x1b[K[{}/{}] running: {}",
                 i + 1,
@@ -119,8 +123,10 @@ impl Progress {
             Some(saved) => format!("reused (saved {})", crate::query_cmd::human_duration(saved)),
             None => format!("ran {}", crate::query_cmd::human_duration(took)),
         };
+        // Replace the transient line; otherwise never erase what a step printed.
+        let clear = if self.transient { "\r\x1b[K" } else { "" };
         eprintln!(
-            "\r\x1b[K[{}/{}] {what}: {}",
+            "{clear}[{}/{}] {what}: {}",
             i + 1,
             self.total,
             first_line(text)
