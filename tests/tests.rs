@@ -11,6 +11,7 @@ mod queries;
 mod repl;
 mod replay;
 mod reuse;
+mod roots;
 mod script;
 mod store;
 mod unprivileged;

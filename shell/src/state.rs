@@ -3,10 +3,11 @@
 //! Each line runs in a fresh bash inside the sandbox. Before the line, bash evaluates the
 //! state left by the previous line (variables, functions, aliases, shell options, the working
 //! directory); when bash exits, however it exits, an EXIT trap writes the new state to
-//! [`STATE_FILE`] (inside the sandbox's private `/tmp`, so concurrent shells never share it) and
-//! the environment to [`ENV_FILE`]. The executor takes both out of the run's changes: they are
-//! not outputs, but they are recorded with the run, so a reused line changes the state exactly
-//! as running it did.
+//! [`STATE_NAME`] and the environment to [`ENV_NAME`] in the directory named by [`DUMP_VAR`]
+//! (a writable root, `/tmp` by default: inside the sandbox it is the run's own overlay, so
+//! concurrent shells never share it). The executor takes both out of the run's changes: they
+//! are not outputs, but they are recorded with the run, so a reused line changes the state
+//! exactly as running it did.
 //!
 //! The state text is passed in the `__SHARK_STATE` environment variable, which makes it part
 //! of the environment digest, and so of the weak key: the same line in a different state is a
@@ -16,10 +17,13 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-/// Where the EXIT trap writes the shell state (a bash script).
-pub const STATE_FILE: &str = "/tmp/.shark-state";
-/// Where the EXIT trap writes the exported environment (NUL-separated `NAME=value`).
-pub const ENV_FILE: &str = "/tmp/.shark-env";
+/// The file the EXIT trap writes the shell state to (a bash script).
+pub const STATE_NAME: &str = ".shark-state";
+/// The file the EXIT trap writes the exported environment to (NUL-separated `NAME=value`).
+pub const ENV_NAME: &str = ".shark-env";
+/// The variable naming the directory of the two dump files (default `/tmp`); the executor
+/// sets it outside the weak key, and the wrapper unsets it before the line runs.
+pub const DUMP_VAR: &str = "__SHARK_DUMP";
 /// The variable that carries the state into the next line.
 pub const STATE_VAR: &str = "__SHARK_STATE";
 
@@ -141,16 +145,18 @@ pub fn wrap(line: &str) -> String {
       (( ${{#__shark_args[@]}} )) && builtin printf ' %q' "${{__shark_args[@]}}"
       builtin printf '\n#end\n'
     fi
-  }} > {STATE_FILE} 2>/dev/null
+  }} > "$__shark_d/{STATE_NAME}" 2>/dev/null
   {{
     for __shark_v in "${{__shark_e[@]}}"; do
       builtin printf '%s=%s\0' "$__shark_v" "${{!__shark_v}}"
     done
-  }} > {ENV_FILE} 2>/dev/null
+  }} > "$__shark_d/{ENV_NAME}" 2>/dev/null
   return $__shark_s
 }}
 builtin eval "${{{STATE_VAR}}}" 2>/dev/null
 builtin unset {STATE_VAR}
+__shark_d=${{{DUMP_VAR}:-/tmp}}
+builtin unset {DUMP_VAR}
 builtin trap __shark_dump EXIT
 builtin eval -- {quoted}
 __shark_s=$?
@@ -182,19 +188,18 @@ mod tests {
     /// Runs `line` in real bash (outside any sandbox) the way the executor does, in `state`,
     /// and returns the state it leaves; the dump files go to a scratch directory.
     fn step(state: &ShellState, line: &str, dir: &std::path::Path) -> (ShellState, String) {
-        let program = wrap(line)
-            .replace(STATE_FILE, &dir.join("state").to_string_lossy())
-            .replace(ENV_FILE, &dir.join("env").to_string_lossy());
+        let program = wrap(line);
         let out = Command::new("/bin/bash")
             .args(["-c", &program, "shark"])
             .env_clear()
             .envs(state.line_env())
+            .env(DUMP_VAR, dir)
             .current_dir(&state.cwd)
             .output()
             .unwrap();
         let next = ShellState::from_dump(
-            &std::fs::read(dir.join("state")).unwrap(),
-            &std::fs::read(dir.join("env")).unwrap(),
+            &std::fs::read(dir.join(STATE_NAME)).unwrap(),
+            &std::fs::read(dir.join(ENV_NAME)).unwrap(),
         )
         .unwrap();
         (next, String::from_utf8(out.stdout).unwrap())
@@ -235,23 +240,18 @@ mod tests {
     #[test]
     fn exit_status_survives_the_dump() {
         let dir = tempfile::tempdir().unwrap();
-        let program = wrap("false")
-            .replace(STATE_FILE, &dir.path().join("s").to_string_lossy())
-            .replace(ENV_FILE, &dir.path().join("e").to_string_lossy());
-        let st = Command::new("/bin/bash")
-            .args(["-c", &program])
-            .status()
-            .unwrap();
-        assert_eq!(st.code(), Some(1));
-        let program = wrap("exit 7")
-            .replace(STATE_FILE, &dir.path().join("s").to_string_lossy())
-            .replace(ENV_FILE, &dir.path().join("e").to_string_lossy());
-        let st = Command::new("/bin/bash")
-            .args(["-c", &program])
-            .status()
-            .unwrap();
-        assert_eq!(st.code(), Some(7));
-        assert!(dir.path().join("s").exists(), "the dump runs on exit too");
+        for (line, code) in [("false", 1), ("exit 7", 7)] {
+            let st = Command::new("/bin/bash")
+                .args(["-c", &wrap(line)])
+                .env(DUMP_VAR, dir.path())
+                .status()
+                .unwrap();
+            assert_eq!(st.code(), Some(code), "{line}");
+        }
+        assert!(
+            dir.path().join(STATE_NAME).exists(),
+            "the dump runs on exit too"
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use shark_store::{Digest, StatCache, Store};
 
 use crate::error::CliError;
 use crate::home::Home;
-use crate::state::{ShellState, ENV_FILE, STATE_FILE};
+use crate::state::{ShellState, DUMP_VAR, ENV_NAME, STATE_NAME};
 use reason::Reason;
 use stdio::{Captured, Live, Outputs, StdinPlan};
 
@@ -412,7 +412,13 @@ impl Executor {
         let spec = Spec {
             argv: req.argv.clone(),
             cwd: inv.cwd.clone(),
-            env: inv.env.clone(),
+            env: {
+                let mut env = inv.env.clone();
+                if req.stateful {
+                    env.push((DUMP_VAR.into(), dump_dir(&inv.roots, &inv.cwd).into()));
+                }
+                env
+            },
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
@@ -424,7 +430,8 @@ impl Executor {
         let report = shark_sandbox::run(spec).map_err(sandbox_fail);
         let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;
         let report = report?;
-        let (changes, dump) = take_state(&report.changes, req.stateful);
+        let dump_at = req.stateful.then(|| dump_dir(&inv.roots, &inv.cwd));
+        let (changes, dump) = take_state(&report.changes, dump_at.as_deref());
         let state = dump.as_ref().and_then(|(s, e)| ShellState::from_dump(s, e));
         let state_blob = match &dump {
             Some((s, e)) => Some(
@@ -625,14 +632,20 @@ fn make_removable(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The default writable roots: `$HOME`, the current directory and `/tmp`, nested ones dropped.
+/// The writable roots: those listed in `SHARK_WRITABLE` (colon-separated absolute paths), else
+/// `$HOME`, the current directory and `/tmp`; nested ones are merged into the outermost.
 pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        roots.push(PathBuf::from(home));
+    match std::env::var_os("SHARK_WRITABLE").filter(|v| !v.is_empty()) {
+        Some(list) => roots.extend(std::env::split_paths(&list).filter(|p| p.is_absolute())),
+        None => {
+            if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+                roots.push(PathBuf::from(home));
+            }
+            roots.push(cwd.to_path_buf());
+            roots.push(PathBuf::from("/tmp"));
+        }
     }
-    roots.push(cwd.to_path_buf());
-    roots.push(PathBuf::from("/tmp"));
     roots.retain(|r| r.is_dir() && r != Path::new("/"));
     roots.sort();
     roots.dedup();
@@ -646,31 +659,57 @@ fn io_fail(e: std::io::Error) -> CliError {
 }
 
 fn sandbox_fail(e: shark_sandbox::SandboxError) -> CliError {
-    CliError::failed("cannot run the command in the sandbox", e)
+    let message = match &e {
+        shark_sandbox::SandboxError::InvalidSpec {
+            reason: shark_sandbox::InvalidSpec::MountInsideRoot { .. },
+        } => {
+            "cannot run the command in the sandbox (SHARK_WRITABLE=DIR:DIR... chooses the \
+              writable directories)"
+        }
+        _ => "cannot run the command in the sandbox",
+    };
+    CliError::failed(message, e)
 }
 
 /// The two files a stateful line's EXIT trap writes: the state script and the environment.
 type StateDump = (Vec<u8>, Vec<u8>);
 
 /// Splits the shell-state dump files off a stateful line's changes: they are not outputs.
-fn take_state(changes: &[Change], stateful: bool) -> (Vec<Change>, Option<StateDump>) {
-    if !stateful {
+fn take_state(changes: &[Change], dump_at: Option<&Path>) -> (Vec<Change>, Option<StateDump>) {
+    let Some(dir) = dump_at else {
         return (changes.to_vec(), None);
-    }
+    };
+    let (state_file, env_file) = (dir.join(STATE_NAME), dir.join(ENV_NAME));
     let (mut state, mut env) = (None, None);
     let mut rest = Vec::with_capacity(changes.len());
     for c in changes {
         match c {
-            Change::File { path, source, .. } if path == Path::new(STATE_FILE) => {
+            Change::File { path, source, .. } if *path == state_file => {
                 state = std::fs::read(source).ok();
             }
-            Change::File { path, source, .. } if path == Path::new(ENV_FILE) => {
+            Change::File { path, source, .. } if *path == env_file => {
                 env = std::fs::read(source).ok();
             }
             _ => rest.push(c.clone()),
         }
     }
     (rest, state.zip(env))
+}
+
+/// Where a stateful line dumps its state: `/tmp` when it is writable, else the writable root
+/// holding the working directory, else the first root. The files land in that root's overlay
+/// and never reach the real filesystem.
+fn dump_dir(roots: &[PathBuf], cwd: &Path) -> PathBuf {
+    let tmp = Path::new("/tmp");
+    if roots.iter().any(|r| tmp.starts_with(r)) {
+        return tmp.to_path_buf();
+    }
+    roots
+        .iter()
+        .find(|r| cwd.starts_with(r))
+        .or(roots.first())
+        .cloned()
+        .unwrap_or_else(|| tmp.to_path_buf())
 }
 
 /// The blob format of a recorded shell state: a header, the state script's length (8 bytes,
