@@ -215,3 +215,44 @@ fn script_from_stdin() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "10\n");
 }
+
+#[test]
+fn a_corrupt_shell_state_blob_runs_the_step_and_prints_once() {
+    let env = TestEnv::new();
+    env.write("p.sh", "echo hi; x=1\necho \"x=$x\"\n");
+    let out = env.run(&["p.sh"]);
+    assert_eq!(stdout(&out), "hi\nx=1\n", "{}", stderr(&out));
+    // Damage the state blob the first step recorded.
+    let db = shark_lineage::Db::open(&env.home.join("lineage.db")).unwrap();
+    let state = db
+        .run(shark_lineage::RunId(1))
+        .unwrap()
+        .shell_state
+        .unwrap();
+    drop(db);
+    let hex = state.to_string();
+    let shard = env.home.join("store/blobs").join(&hex[..2]);
+    let blob = std::fs::read_dir(&shard)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&hex[2..])
+        })
+        .unwrap();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let out = env.run(&["p.sh"]);
+    assert_eq!(stdout(&out), "hi\nx=1\n", "the step's output appears once");
+    assert!(
+        stderr(&out).contains("cannot reuse run 1"),
+        "{}",
+        stderr(&out)
+    );
+}

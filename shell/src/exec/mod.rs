@@ -290,16 +290,27 @@ impl Executor {
     /// sends the command to run instead, with the reason recorded.
     fn reuse(&mut self, req: &Request, inv: &Invocation, run: &Run) -> Result<Outcome, Reason> {
         let started = SystemTime::now();
-        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
-            let detail = crate::error::chain(&e);
+        let failed = |e: &(dyn std::error::Error + 'static)| {
+            let detail = crate::error::chain(e);
             eprintln!(
                 "shark: warning: cannot reuse run {}: {detail}; running the command",
                 run.id
             );
-            return Err(Reason::RestoreFailed {
+            Reason::RestoreFailed {
                 run: run.id.0,
                 detail,
-            });
+            }
+        };
+        // Everything that can fail comes before anything reaches the user's files or screen.
+        let state = match (req.stateful, run.shell_state) {
+            (true, Some(d)) => match self.store.read_to_vec(&d) {
+                Ok(bytes) => decode_state(&bytes),
+                Err(e) => return Err(failed(&e)),
+            },
+            _ => None,
+        };
+        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
+            return Err(failed(&e));
         }
         let empty = Digest::of_bytes(b"");
         for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
@@ -311,23 +322,6 @@ impl Executor {
                 }
             }
         }
-        let state = match (req.stateful, run.shell_state) {
-            (true, Some(d)) => match self.store.read_to_vec(&d) {
-                Ok(bytes) => decode_state(&bytes),
-                Err(e) => {
-                    let detail = crate::error::chain(&e);
-                    eprintln!(
-                        "shark: warning: cannot reuse run {}: {detail}; running the command",
-                        run.id
-                    );
-                    return Err(Reason::RestoreFailed {
-                        run: run.id.0,
-                        detail,
-                    });
-                }
-            },
-            _ => None,
-        };
         let code = run.exit_code.unwrap_or(1);
         let record = NewRun {
             reused_from: Some(run.id),
@@ -357,34 +351,15 @@ impl Executor {
     }
 
     fn new_run(&self, req: &Request, inv: &Invocation, started: SystemTime) -> NewRun {
+        let cwd = inv.cwd.to_string_lossy().into_owned();
         NewRun {
-            command: req.text.clone(),
             argv: req
                 .argv
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
-            cwd: inv.cwd.to_string_lossy().into_owned(),
-            env_digest: inv.env_digest,
-            weak_key: inv.key,
-            started,
-            duration: Duration::ZERO,
-            exit_code: None,
-            signal: None,
-            user_time: Duration::ZERO,
-            sys_time: Duration::ZERO,
-            max_rss_kib: 0,
-            stdout: None,
-            stderr: None,
-            reused_from: None,
-            reusable: false,
             network: req.network,
-            reason: None,
-            shell_state: None,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            processes: Vec::new(),
-            accesses: Vec::new(),
+            ..NewRun::new(req.text.clone(), cwd, inv.env_digest, inv.key, started)
         }
     }
 
