@@ -223,6 +223,18 @@ impl Tee {
     }
 }
 
+/// A new pseudo-terminal pair, both ends close-on-exec.
+fn open_pty() -> io::Result<nix::pty::OpenptyResult> {
+    let pty = nix::pty::openpty(None, None)?;
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )?;
+    }
+    Ok(pty)
+}
+
 /// A raw pty the size of shark's terminal, `(master, slave)`, when `live` is a terminal and
 /// `SHARK_NO_PTY` is not set.
 fn terminal_pair(live: Live) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
@@ -234,13 +246,7 @@ fn terminal_pair(live: Live) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
     if std::env::var_os("SHARK_NO_PTY").is_some() {
         return Ok(None);
     }
-    let pty = nix::pty::openpty(None, None)?;
-    for fd in [&pty.master, &pty.slave] {
-        nix::fcntl::fcntl(
-            fd,
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        )?;
-    }
+    let pty = open_pty()?;
     let mut termios = rustix::termios::tcgetattr(&pty.slave)?;
     termios.make_raw();
     rustix::termios::tcsetattr(&pty.slave, rustix::termios::OptionalActions::Now, &termios)?;
@@ -332,13 +338,7 @@ impl Outputs {
         let Ok(saved) = rustix::termios::tcgetattr(&stdin) else {
             return Ok(None);
         };
-        let pty = nix::pty::openpty(None, None)?;
-        for fd in [&pty.master, &pty.slave] {
-            nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )?;
-        }
+        let pty = open_pty()?;
         rustix::termios::tcsetattr(&pty.slave, rustix::termios::OptionalActions::Now, &saved)?;
         if let Ok(size) = rustix::termios::tcgetwinsize(io::stdout()) {
             rustix::termios::tcsetwinsize(&pty.slave, size)?;
