@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{stderr, stdout, TestEnv};
+use crate::common::{stderr, stdout, with_stdin, TestEnv};
 
 /// Runs `line`, asserts success, returns stdout.
 fn ok(env: &TestEnv, line: &str) -> String {
@@ -175,21 +175,8 @@ fn environment_and_cwd_are_part_of_the_key() {
 fn stdin_content_is_an_input() {
     let env = TestEnv::new();
     let feed = |text: &str| {
-        use std::io::Write;
-        let mut child = env
-            .shark()
-            .args(["-c", "tr a-z A-Z"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        stdout(&child.wait_with_output().unwrap())
+        let out = with_stdin(env.shark().args(["-c", "tr a-z A-Z"]), text.as_bytes());
+        stdout(&out)
     };
     assert_eq!(feed("abc"), "ABC");
     assert_eq!(feed("xyz"), "XYZ");

@@ -1,7 +1,7 @@
 //! The script runner: `shark SCRIPT [ARGS...]`, each top-level command a memoized step with the
 //! shell state carried between steps.
 
-use crate::common::{stderr, stdout, TestEnv};
+use crate::common::{stderr, stdout, with_stdin, TestEnv};
 
 /// Which steps of the last script run were reused, by command text, in order.
 fn steps(env: &TestEnv, last: usize) -> Vec<(String, bool)> {
@@ -14,6 +14,15 @@ fn steps(env: &TestEnv, last: usize) -> Vec<(String, bool)> {
                 r["cached"].as_bool().unwrap(),
             )
         })
+        .collect()
+}
+
+/// The commands of the last `last` steps that ran rather than being reused, in order.
+fn ran_steps(env: &TestEnv, last: usize) -> Vec<String> {
+    steps(env, last)
+        .into_iter()
+        .filter(|(_, cached)| !cached)
+        .map(|(c, _)| c)
         .collect()
 }
 
@@ -63,22 +72,14 @@ fn changing_one_input_reruns_only_the_steps_that_read_it() {
     assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
     env.write("other.txt", "y\n");
     assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
-    let ran: Vec<String> = steps(&env, 6)
-        .into_iter()
-        .filter(|(_, cached)| !cached)
-        .map(|(c, _)| c)
-        .collect();
+    let ran = ran_steps(&env, 6);
     assert_eq!(ran, vec!["tr a-z A-Z < other.txt > upper.txt"]);
     assert_eq!(env.read("upper.txt"), "Y\n");
 
     // A changed input early in the chain re-runs its step and the step reading its output.
     env.write("data.txt", "c\nb\na\n");
     assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
-    let ran: Vec<String> = steps(&env, 6)
-        .into_iter()
-        .filter(|(_, cached)| !cached)
-        .map(|(c, _)| c)
-        .collect();
+    let ran = ran_steps(&env, 6);
     assert_eq!(
         ran,
         vec!["sort \"$src\" > sorted.txt", "count sorted.txt > count.txt"]
@@ -199,20 +200,7 @@ fn shebang_runs_the_script_through_shark() {
 #[test]
 fn script_from_stdin() {
     let env = TestEnv::new();
-    use std::io::Write;
-    let mut child = env
-        .shark()
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"x=5\necho $((x * 2))\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(&mut env.shark(), b"x=5\necho $((x * 2))\n");
     assert_eq!(stdout(&out), "10\n");
 }
 

@@ -128,3 +128,22 @@ pub fn reachable_shark() -> PathBuf {
     })
     .clone()
 }
+
+/// Runs `cmd` with `input` on its standard input and returns its output.
+#[allow(dead_code)]
+pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait")
+}
