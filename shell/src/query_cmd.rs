@@ -94,7 +94,7 @@ pub(crate) fn log(home: &Home, args: &LogArgs) -> Result<i32, CliError> {
                 shark_lineage::rfc3339(r.started),
                 how,
                 status,
-                r.command
+                one_line(&r.command)
             ));
         }
         text.push('\n');
@@ -267,7 +267,7 @@ fn lineage_text(n: &LineageNode, prefix: &str, last: bool, root: bool, out: &mut
         "├─ "
     };
     let what = match &n.run {
-        Some(r) => format!("run {} `{}`", r.id, r.command),
+        Some(r) => format!("run {} `{}`", r.id, one_line(&r.command)),
         None => "source".into(),
     };
     let d = n.digest.map(|d| d.short(12)).unwrap_or_else(|| "-".into());
@@ -302,7 +302,7 @@ fn dot_node(n: &LineageNode, s: &mut String, seen: &mut std::collections::HashSe
     }
     s.push_str(&format!("  {file} [shape=note];\n"));
     if let Some(r) = &n.run {
-        let run = dot_quote(&format!("run {}: {}", r.id, r.command));
+        let run = dot_quote(&format!("run {}: {}", r.id, one_line(&r.command)));
         if seen.insert(format!("r{}", r.id)) {
             s.push_str(&format!("  {run} [shape=box];\n"));
         }
@@ -344,7 +344,7 @@ fn looks_like_run(t: &str) -> bool {
 }
 
 fn why_text(db: &Db, run: &Run) -> String {
-    let head = format!("run {} `{}`", run.id, run.command);
+    let head = format!("run {} `{}`", run.id, one_line(&run.command));
     if let Some(from) = run.reused_from {
         let saved = db
             .run(from)
@@ -359,4 +359,14 @@ fn why_text(db: &Db, run: &Run) -> String {
         .map(|r| r.describe())
         .unwrap_or_else(|| "no reason was recorded".into());
     format!("{head} ran because {why}\n")
+}
+
+/// A command on one line, for listings: its first line, and ` …` when there is more.
+fn one_line(command: &str) -> String {
+    let mut lines = command.lines();
+    let first = lines.next().unwrap_or_default().trim_end();
+    match lines.next() {
+        Some(_) => format!("{first} …"),
+        None => first.to_owned(),
+    }
 }
