@@ -370,3 +370,18 @@ fn one_line(command: &str) -> String {
         None => first.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn multi_line_commands_are_cut_to_their_first_line() {
+        assert_eq!(one_line("sort a > b"), "sort a > b");
+        assert_eq!(
+            one_line("for t in 0 1; do  \n  echo $t\ndone"),
+            "for t in 0 1; do …"
+        );
+        assert_eq!(one_line(""), "");
+    }
+}
