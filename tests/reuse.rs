@@ -511,3 +511,21 @@ fn a_change_through_another_hard_link_runs_again() {
     assert_eq!(ok(&env, "cat in.txt"), "two\n");
     assert!(!env.last_cached());
 }
+
+#[test]
+fn a_program_that_lost_its_execute_bit_runs_again() {
+    let env = TestEnv::new();
+    env.write("tool.sh", "#!/bin/sh\necho tool ran\n");
+    let path = env.path("tool.sh");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(ok(&env, "./tool.sh"), "tool ran\n");
+    assert_eq!(ok(&env, "./tool.sh"), "tool ran\n");
+    assert!(env.last_cached());
+    // Same content, no longer executable: bash would refuse, so must shark.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = env.line("./tool.sh");
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(!env.last_cached());
+    let why = stdout(&env.run(&["why", "3"]));
+    assert!(why.contains("it was mode 755, it is now mode 644"), "{why}");
+}

@@ -156,12 +156,14 @@ impl Fill {
             path: path.to_owned(),
             kind: InputKind::File,
             digest: Some(d(&format!("{path} v1"))),
+            mode: None,
         };
         let mut system: Vec<Input> = SYSTEM_FILES.iter().map(|p| file(p)).collect();
         system.extend(ABSENT.iter().map(|p| Input {
             path: (*p).to_owned(),
             kind: InputKind::Absent,
             digest: None,
+            mode: None,
         }));
         let config = file(&work.join("shared/config.toml").to_string_lossy());
         Fill {
@@ -201,6 +203,7 @@ impl Fill {
                 path: self.path(&format!("{dir}/source.csv")),
                 kind: InputKind::File,
                 digest: Some(d(&format!("source {chain}"))),
+                mode: None,
             },
             s => Input {
                 path: out_path(&self.work, chain, s - 1)
@@ -208,6 +211,7 @@ impl Fill {
                     .into_owned(),
                 kind: InputKind::File,
                 digest: Some(d(&content(chain, s - 1))),
+                mode: None,
             },
         };
         let mut inputs = self.system.clone();
@@ -216,11 +220,13 @@ impl Fill {
                 path: self.path(&dir),
                 kind: InputKind::Dir,
                 digest: Some(d(&format!("listing {chain} {step}"))),
+                mode: None,
             },
             Input {
                 path: self.path(&format!("{dir}/step.py")),
                 kind: InputKind::File,
                 digest: Some(d(&format!("script {chain}"))),
+                mode: None,
             },
             self.config.clone(),
             previous,

@@ -49,13 +49,15 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 
 /// The inputs of run `id`, in recorded order.
 pub(crate) fn inputs_of(conn: &Connection, id: RunId) -> rusqlite::Result<Vec<Input>> {
-    let mut stmt = conn
-        .prepare_cached("SELECT path, kind, digest FROM inputs WHERE run_id = ?1 ORDER BY seq")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT path, kind, digest, mode FROM inputs WHERE run_id = ?1 ORDER BY seq",
+    )?;
     let rows = stmt.query_map([id.0], |row| {
         Ok(Input {
             path: row.get(0)?,
             kind: row.get(1)?,
             digest: digest_opt(row.get(2)?),
+            mode: row.get(3)?,
         })
     })?;
     rows.collect()

@@ -86,6 +86,10 @@ pub struct Input {
     /// Its digest; `None` for absent paths and unlisted directories.
     #[serde(serialize_with = "serial::digest_opt")]
     pub digest: Option<Digest>,
+    /// The permission bits of a file the run executed (whether it may be executed is part of
+    /// what the run depended on); `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// One change a run made. Outputs are returned in the order they were recorded, which is the

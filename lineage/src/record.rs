@@ -69,11 +69,12 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> rusqlite::Result<RunId> {
 
 fn insert_inputs(tx: &Transaction<'_>, id: RunId, run: &NewRun) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO inputs (run_id, seq, path, kind, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO inputs (run_id, seq, path, kind, digest, mode)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (seq, i) in (0_i64..).zip(&run.inputs) {
         let digest = i.digest.as_ref().map(|d| d.as_bytes());
-        stmt.execute(params![id.0, seq, i.path, i.kind, digest])?;
+        stmt.execute(params![id.0, seq, i.path, i.kind, digest, i.mode])?;
     }
     Ok(())
 }

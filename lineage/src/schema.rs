@@ -23,7 +23,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -99,6 +99,12 @@ CREATE TABLE accesses (
 /// reused line changes the interactive shell's state exactly as running it did.
 const V2: &str = "
 ALTER TABLE runs ADD COLUMN shell_state BLOB CHECK (length(shell_state) = 32);
+";
+
+/// Version 3: the permission bits of executed inputs (a program made non-executable must not
+/// be "reused" as if it still ran).
+const V3: &str = "
+ALTER TABLE inputs ADD COLUMN mode INTEGER;
 ";
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy

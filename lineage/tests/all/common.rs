@@ -42,6 +42,7 @@ pub fn file_in(path: &str, content: &str) -> Input {
         path: path.into(),
         kind: InputKind::File,
         digest: Some(d(content)),
+        mode: None,
     }
 }
 

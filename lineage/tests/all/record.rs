@@ -36,21 +36,31 @@ fn full_run() -> NewRun {
                 path: "/home/me/data".into(),
                 kind: InputKind::Dir,
                 digest: Some(d("listing")),
+                mode: None,
             },
             Input {
                 path: "/home/me/data/in.tif.aux.xml".into(),
                 kind: InputKind::Absent,
                 digest: None,
+                mode: None,
             },
             Input {
                 path: "/home/me/link".into(),
                 kind: InputKind::Symlink,
                 digest: Some(d("target")),
+                mode: None,
             },
             Input {
                 path: "<stdin>".into(),
                 kind: InputKind::Stdin,
                 digest: Some(d("stdin")),
+                mode: None,
+            },
+            Input {
+                path: "/usr/bin/gdalwarp".into(),
+                kind: InputKind::File,
+                digest: Some(d("gdalwarp")),
+                mode: Some(0o755),
             },
         ],
         outputs: vec![

@@ -54,9 +54,13 @@ enum Need {
 /// Turns the sandbox's accesses into inputs, skipping paths under `ignore`.
 pub fn observe(accesses: &[Access], ignore: &[PathBuf], cache: &StatCache) -> Observed {
     let mut needs: BTreeMap<&Path, Need> = BTreeMap::new();
+    let mut executed: HashSet<&Path> = HashSet::new();
     for a in accesses {
         if ignore.iter().any(|p| a.path.starts_with(p)) {
             continue;
+        }
+        if a.kind == AccessKind::Exec {
+            executed.insert(a.path.as_path());
         }
         let need = match a.kind {
             AccessKind::Read => Need::Listing,
@@ -87,6 +91,13 @@ pub fn observe(accesses: &[Access], ignore: &[PathBuf], cache: &StatCache) -> Ob
                 );
             }
         }
+        // Whether a program may be executed is part of what a run that executed it depended on.
+        let mode = match &reached {
+            Reached::Found(_, meta) if executed.contains(path) && meta.is_file() => {
+                Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
+            }
+            _ => None,
+        };
         let (at, kind, digest) = match reached {
             Reached::Missing if need == Need::Replace => continue,
             Reached::Found(_, meta) if need == Need::Replace && meta.is_file() => continue,
@@ -106,6 +117,9 @@ pub fn observe(accesses: &[Access], ignore: &[PathBuf], cache: &StatCache) -> Ob
             continue;
         }
         insert(&mut inputs, &mut out, &at, kind, digest);
+        if let (Some(mode), Some(input)) = (mode, at.to_str().and_then(|t| inputs.get_mut(t))) {
+            input.mode = Some(mode);
+        }
     }
     out.inputs = inputs.into_values().collect();
     out
@@ -126,6 +140,7 @@ fn insert(
         path: text.to_owned(),
         kind,
         digest,
+        mode: None,
     };
     // A directory seen both listed and merely stat-ed keeps the stronger (listing) record.
     match inputs.get(text) {
@@ -239,7 +254,7 @@ pub fn check(input: &Input, cache: &StatCache, stdin: Option<&Digest>) -> Result
     let now = current(input, cache, stdin);
     let was = State::Is(input.kind, input.digest);
     if now == was {
-        Ok(())
+        check_mode(input)
     } else {
         Err(Mismatch {
             path: input.path.clone(),
@@ -268,6 +283,24 @@ pub fn holds_as_output(output: &Output, cache: &StatCache) -> bool {
         // A run that deleted what it found (`rm x`, `mv x y`) fails when run again without
         // it, so finding it gone is not the state the run started from.
         OutputKind::Deleted => false,
+    }
+}
+
+/// For an executed file, its permission bits must be as recorded too.
+fn check_mode(input: &Input) -> Result<(), Mismatch> {
+    let Some(was) = input.mode else {
+        return Ok(());
+    };
+    let now = fs::metadata(&input.path)
+        .ok()
+        .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777);
+    match now {
+        Some(now) if now == was => Ok(()),
+        now => Err(Mismatch {
+            path: input.path.clone(),
+            was: format!("mode {was:o}"),
+            now: now.map_or_else(|| "unreadable".into(), |m| format!("mode {m:o}")),
+        }),
     }
 }
 

@@ -470,6 +470,7 @@ impl Executor {
                 path: "<stdin>".into(),
                 kind: InputKind::Stdin,
                 digest: Some(d),
+                mode: None,
             });
         }
         let (outputs, outputs_faithful) = outputs::record(changes, &self.store)
