@@ -76,9 +76,10 @@ pub fn observe(accesses: &[Access], ignore: &[PathBuf], cache: &StatCache) -> Ob
     };
     let mut seen = HashSet::new();
     let mut inputs = BTreeMap::new();
+    let mut resolver = Resolver::default();
     for (path, need) in needs {
         let mut links = Vec::new();
-        let reached = resolve(path, &mut links);
+        let reached = resolver.resolve(path, &mut links);
         for (link, target) in links {
             if seen.insert(link.clone()) {
                 let digest = Digest::of_symlink(target.as_bytes());
@@ -174,40 +175,66 @@ fn describe(
     }
 }
 
-/// Walks `path` component by component on the real filesystem, recording each symlink met.
-fn resolve(path: &Path, links: &mut Vec<(PathBuf, OsString)>) -> Reached {
-    let mut pending: Vec<OsString> = components_rev(path);
-    let mut cur = PathBuf::from("/");
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            cur.pop();
-            continue;
+/// Resolves many paths against one snapshot of the directories and symlinks met on the way,
+/// so that the components shared by a run's inputs (`/usr`, `/usr/lib`, the `/lib` symlink)
+/// are looked up once per run instead of once per input.
+#[derive(Default)]
+struct Resolver {
+    dirs: HashSet<PathBuf>,
+    symlinks: std::collections::HashMap<PathBuf, Option<OsString>>,
+}
+
+impl Resolver {
+    /// Walks `path` component by component on the real filesystem, recording each symlink met.
+    fn resolve(&mut self, path: &Path, links: &mut Vec<(PathBuf, OsString)>) -> Reached {
+        let mut pending: Vec<OsString> = components_rev(path);
+        let mut cur = PathBuf::from("/");
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                cur.pop();
+                continue;
+            }
+            let next = cur.join(&part);
+            if self.dirs.contains(&next) {
+                cur = next;
+                continue;
+            }
+            let target = match self.symlinks.get(&next) {
+                Some(target) => target.clone(),
+                None => {
+                    let Ok(meta) = fs::symlink_metadata(&next) else {
+                        return Reached::Missing;
+                    };
+                    if !meta.file_type().is_symlink() {
+                        if meta.is_dir() {
+                            self.dirs.insert(next.clone());
+                        }
+                        cur = next;
+                        continue;
+                    }
+                    let target = fs::read_link(&next).ok().map(PathBuf::into_os_string);
+                    self.symlinks.insert(next.clone(), target.clone());
+                    target
+                }
+            };
+            hops += 1;
+            let Some(target) = target else {
+                return Reached::Missing;
+            };
+            if hops > MAX_LINK_HOPS {
+                return Reached::Missing;
+            }
+            links.push((next, target.clone()));
+            if Path::new(&target).is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            pending.extend(components_rev(Path::new(&target)));
         }
-        let next = cur.join(&part);
-        let Ok(meta) = fs::symlink_metadata(&next) else {
-            return Reached::Missing;
-        };
-        if !meta.file_type().is_symlink() {
-            cur = next;
-            continue;
+        match fs::metadata(&cur) {
+            Ok(meta) => Reached::Found(cur, meta),
+            Err(_) => Reached::Missing,
         }
-        hops += 1;
-        let Ok(target) = fs::read_link(&next) else {
-            return Reached::Missing;
-        };
-        if hops > MAX_LINK_HOPS {
-            return Reached::Missing;
-        }
-        links.push((next, target.clone().into_os_string()));
-        if target.is_absolute() {
-            cur = PathBuf::from("/");
-        }
-        pending.extend(components_rev(&target));
-    }
-    match fs::metadata(&cur) {
-        Ok(meta) => Reached::Found(cur, meta),
-        Err(_) => Reached::Missing,
     }
 }
 
