@@ -529,3 +529,19 @@ fn a_program_that_lost_its_execute_bit_runs_again() {
     let why = stdout(&env.run(&["why", "3"]));
     assert!(why.contains("it was mode 755, it is now mode 644"), "{why}");
 }
+
+#[test]
+fn appending_through_a_symlinked_directory_runs_again() {
+    let env = TestEnv::new();
+    env.write("real/log.txt", "a\n");
+    std::os::unix::fs::symlink("real", env.path("via")).unwrap();
+    ok(&env, "echo b >> via/log.txt");
+    assert_eq!(env.read("real/log.txt"), "a\nb\n");
+    ok(&env, "echo b >> via/log.txt");
+    assert_eq!(
+        env.read("real/log.txt"),
+        "a\nb\nb\n",
+        "an append under another name is still an append"
+    );
+    assert!(!env.last_cached());
+}

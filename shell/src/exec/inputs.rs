@@ -31,6 +31,9 @@ pub struct Observed {
     /// False when some input could not be recorded exactly (a non-UTF-8 path, a file that
     /// vanished while being hashed); such a run is recorded but never reused.
     pub faithful: bool,
+    /// Accessed paths (as the sandbox named them) that resolve elsewhere through symlinks,
+    /// with the path they reached: the form inputs are recorded and checked under.
+    pub resolved: std::collections::HashMap<PathBuf, PathBuf>,
 }
 
 /// What a path resolved to.
@@ -80,6 +83,11 @@ pub fn observe(accesses: &[Access], ignore: &[PathBuf], cache: &StatCache) -> Ob
     for (path, need) in needs {
         let mut links = Vec::new();
         let reached = resolver.resolve(path, &mut links);
+        if let Reached::Found(real, _) = &reached {
+            if real != path {
+                out.resolved.insert(path.to_path_buf(), real.clone());
+            }
+        }
         for (link, target) in links {
             if seen.insert(link.clone()) {
                 let digest = Digest::of_symlink(target.as_bytes());

@@ -514,13 +514,16 @@ impl Executor {
                     .collect(),
             })
             .collect();
+        // Accesses are recorded at the paths they reached, like the inputs, so that what a
+        // run did to an input (`Db::accessed`) is found whatever name the program used.
         run.accesses = report
             .accesses
             .iter()
             .map(|a| {
+                let at = observed.resolved.get(&a.path).unwrap_or(&a.path);
                 (
                     a.pid,
-                    a.path.to_string_lossy().into_owned(),
+                    at.to_string_lossy().into_owned(),
                     format!("{:?}", a.kind),
                 )
             })
