@@ -545,3 +545,22 @@ fn appending_through_a_symlinked_directory_runs_again() {
     );
     assert!(!env.last_cached());
 }
+
+#[test]
+fn a_listed_directory_the_command_also_changed_runs_again_when_it_gains_an_entry() {
+    let env = TestEnv::new();
+    env.write("d/a", "");
+    assert_eq!(ok(&env, "chmod 700 d && ls d"), "a\n");
+    env.write("d/b", "");
+    assert_eq!(ok(&env, "chmod 700 d && ls d"), "a\nb\n");
+    assert!(!env.last_cached());
+}
+
+#[test]
+fn a_directory_the_command_created_and_listed_runs_again_when_it_gains_an_entry() {
+    let env = TestEnv::new();
+    assert_eq!(ok(&env, "mkdir -p d && echo > d/a && ls d"), "a\n");
+    env.write("d/b", "");
+    assert_eq!(ok(&env, "mkdir -p d && echo > d/a && ls d"), "a\nb\n");
+    assert!(!env.last_cached());
+}

@@ -305,9 +305,14 @@ pub fn check(input: &Input, cache: &StatCache, stdin: Option<&Digest>) -> Result
 /// re-run in place, the state it produced, and the reuse restores that same state. Only a
 /// command that behaves differently when its own result is already there (rare, and against
 /// the idempotence pipelines rely on) is affected; see the design notes.
-pub fn holds_as_output(output: &Output, cache: &StatCache) -> bool {
+///
+/// It stands in only for what the output fully determines: a file's content, a symlink's
+/// target, a directory's existence, never a directory's listing (`input` was listed: entries
+/// the run did not make may have come since).
+pub fn holds_as_output(input: &Input, output: &Output, cache: &StatCache) -> bool {
     let path = Path::new(&output.path);
     match output.kind {
+        OutputKind::Dir if input.kind == InputKind::Dir && input.digest.is_some() => false,
         OutputKind::File => match fs::symlink_metadata(path) {
             Ok(m) if m.is_file() => cache.digest_file(path).ok() == output.digest,
             _ => false,

@@ -20,7 +20,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use shark_lineage::{Db, Input, InputKind, NewRun, ProcessRecord, Run, RunId};
+use shark_lineage::{Db, Input, InputKind, NewRun, Output, OutputKind, ProcessRecord, Run, RunId};
 use shark_sandbox::{Change, Report, Spec, Status, Stdio};
 use shark_store::{Digest, StatCache, Store};
 
@@ -204,14 +204,9 @@ impl Executor {
             let stdin = inv.stdin.digest();
             let holds = |i: &Input| match inputs::check(i, &self.cache, stdin.as_ref()) {
                 Ok(()) => Ok(()),
-                // The run's own result in place counts, unless the run appended to the file
-                // (see `appended`): then running it again would append again.
+                // The run's own result in place counts, within limits (`own_output_stands_in`).
                 Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
-                    Some(o)
-                        if inputs::holds_as_output(o, &self.cache) && !self.appended(&run, i) =>
-                    {
-                        Ok(())
-                    }
+                    Some(o) if self.own_output_stands_in(&run, i, o) => Ok(()),
                     _ => Err(m),
                 },
             };
@@ -233,18 +228,22 @@ impl Executor {
         Ok(Err(self.key_change(req, inv)))
     }
 
-    /// Whether `run` wrote to the input's path without truncating it: an existing file it
-    /// opened for update (its old content flows into the new), or an absent one it created
-    /// that way (`>>`: a second run appends again). A failed update-open of an absent path
-    /// followed by a truncating creation (`gdalwarp -overwrite`) is not an append. In doubt
-    /// (the database cannot answer), it is.
-    fn appended(&self, run: &Run, input: &Input) -> bool {
+    /// Whether what `run` left at an input's path may stand in for the input (see
+    /// [`inputs::holds_as_output`]). Not when the run wrote to the file without truncating it:
+    /// an existing file opened for update (its old content flows into the new) or an absent
+    /// one created that way (`>>`: a second run appends again); a failed update-open of an
+    /// absent path followed by a truncating creation (`gdalwarp -overwrite`) is no append.
+    /// Not when the run listed a directory it made: entries it did not make may have come
+    /// since. In doubt (the database cannot answer), it may not.
+    fn own_output_stands_in(&self, run: &Run, input: &Input, output: &Output) -> bool {
         let accessed = |kind| self.db.accessed(run.id, &input.path, kind).unwrap_or(true);
-        match input.kind {
+        let appended = match input.kind {
             InputKind::File => accessed("Modify"),
             InputKind::Absent => accessed("Modify") && !accessed("Create"),
             _ => false,
-        }
+        };
+        let listed = output.kind == OutputKind::Dir && accessed("Read");
+        !appended && !listed && inputs::holds_as_output(input, output, &self.cache)
     }
 
     /// Why no earlier run matched the weak key: what differs from the newest earlier run of
