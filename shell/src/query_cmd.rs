@@ -175,25 +175,19 @@ fn show_text(r: &Run) -> String {
     }
     s.push_str(&format!("  inputs   {}\n", r.inputs.len()));
     for i in &r.inputs {
-        let d = i.digest.map(|d| d.short(12)).unwrap_or_else(|| "-".into());
-        s.push_str(&format!(
-            "    {:<8} {:<12} {}\n",
-            format!("{:?}", i.kind).to_lowercase(),
-            d,
-            i.path
-        ));
+        s.push_str(&item_line(&format!("{:?}", i.kind), i.digest, &i.path));
     }
     s.push_str(&format!("  outputs  {}\n", r.outputs.len()));
     for o in &r.outputs {
-        let d = o.digest.map(|d| d.short(12)).unwrap_or_else(|| "-".into());
-        s.push_str(&format!(
-            "    {:<8} {:<12} {}\n",
-            format!("{:?}", o.kind).to_lowercase(),
-            d,
-            o.path
-        ));
+        s.push_str(&item_line(&format!("{:?}", o.kind), o.digest, &o.path));
     }
     s
+}
+
+/// One input or output of `shark show`: kind, short digest (or `-`), path.
+fn item_line(kind: &str, digest: Option<Digest>, path: &str) -> String {
+    let d = digest.map_or_else(|| "-".into(), |d| d.short(12));
+    format!("    {:<8} {:<12} {}\n", kind.to_lowercase(), d, path)
 }
 
 /// The absolute form of a user-given path, and its current content digest.
