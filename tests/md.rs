@@ -171,6 +171,16 @@ fn a_document_runs_and_its_second_run_reuses_every_run_block() {
     assert_eq!(second, expected);
 }
 
+/// The commands among the last `last` runs that ran rather than being reused, leaving out
+/// URL fetches (network runs always run).
+fn ran_besides_fetches(env: &TestEnv, last: usize) -> Vec<String> {
+    cached(env, last)
+        .into_iter()
+        .filter(|(c, cached)| !cached && !c.starts_with("curl "))
+        .map(|(c, _)| c)
+        .collect()
+}
+
 #[test]
 fn changing_an_input_reruns_only_the_commands_that_depend_on_it() {
     let env = TestEnv::new();
@@ -178,22 +188,14 @@ fn changing_an_input_reruns_only_the_commands_that_depend_on_it() {
     assert_eq!(env.run(&["md", "doc.md"]).status.code(), Some(0));
     env.write("other.txt", "x\ny\n");
     assert_eq!(env.run(&["md", "doc.md"]).status.code(), Some(0));
-    let ran: Vec<String> = cached(&env, 8)
-        .into_iter()
-        .filter(|(c, cached)| !cached && !c.starts_with("curl "))
-        .map(|(c, _)| c)
-        .collect();
+    let ran = ran_besides_fetches(&env, 8);
     assert_eq!(ran, vec!["wc -l < other.txt > count.txt"]);
     assert_eq!(env.read("count.txt"), "2\n");
 
     // An imported file changes: its copy, the sort, and everything downstream run again.
     env.write("data.txt", "z\na\n");
     assert_eq!(env.run(&["md", "doc.md"]).status.code(), Some(0));
-    let ran: Vec<String> = cached(&env, 8)
-        .into_iter()
-        .filter(|(c, cached)| !cached && !c.starts_with("curl "))
-        .map(|(c, _)| c)
-        .collect();
+    let ran = ran_besides_fetches(&env, 8);
     assert_eq!(
         ran,
         vec![
