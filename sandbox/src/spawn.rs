@@ -25,7 +25,7 @@ fn sys(op: &'static str) -> impl FnOnce(Errno) -> SandboxError {
 /// it started are gone. Safe to call from a multi-threaded program.
 pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     let roots = plan::writable_roots(&spec)?;
-    let scratch = Scratch::create(&spec.scratch_dir, roots.len())?;
+    let scratch = Scratch::create(&spec.scratch_dir, &roots)?;
     let (ruleset, landlock) = landlock::prepare();
     let plan = Plan::build(&spec, &roots, &scratch, ruleset.as_ref().map(|r| r.1))?;
     let take = std::mem::take;

@@ -188,6 +188,43 @@ both_legs!(scratch_inside_a_writable_root, |env: &Env| {
     report.apply().unwrap();
     assert_eq!(env.read("tmp/out.txt"), "x\n");
     drop(report);
-    let left: Vec<_> = fs::read_dir(env.tmp.join("scratch")).unwrap().collect();
-    assert!(left.is_empty(), "the scratch directory is cleaned up");
+    // What is left is one recycled scratch directory whose layers are all empty.
+    let left: Vec<_> = fs::read_dir(env.tmp.join("scratch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    let name = left[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(".shark-pool-"), "{name}");
+    for layer in fs::read_dir(&left[0]).unwrap() {
+        let layer = layer.unwrap().path();
+        let inside: Vec<_> = fs::read_dir(&layer).unwrap().collect();
+        assert!(inside.is_empty(), "{} holds {inside:?}", layer.display());
+    }
+    // The next run claims it and sees nothing of the last one.
+    let mut spec = env.spec(&["sh", "-c", "ls -a $TMPDIR"]);
+    spec.scratch_dir = env.tmp.join("scratch");
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(!left[0].exists(), "the recycled directory was claimed");
+});
+
+both_legs!(writable_roots_keep_their_modes, |env: &Env| {
+    // The root of an overlay shows its upper layer's attributes: `/tmp` must keep its sticky
+    // bit and a private home its 0700, run after run (scratch directories are recycled).
+    fs::set_permissions(&env.tmp, fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::set_permissions(&env.home, fs::Permissions::from_mode(0o700)).unwrap();
+    for round in 0..2 {
+        let (out, stdout) = env.capture("modes.txt");
+        let mut spec = env.spec(&["sh", "-c", "stat -c %a \"$TMPDIR\" \"$HOME\""]);
+        spec.stdout = stdout;
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        assert_eq!(
+            fs::read_to_string(&out).unwrap(),
+            "1777\n700\n",
+            "round {round}"
+        );
+    }
 });
