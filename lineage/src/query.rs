@@ -190,7 +190,7 @@ impl Db {
     /// Summaries.
     pub fn runs_reading(&self, path: &str) -> Result<Vec<Run>, LineageError> {
         self.summaries(
-            "WHERE r.id IN (SELECT run_id FROM inputs WHERE path = ?1) ORDER BY r.id DESC",
+            &runs_reading_filter(path),
             [path],
             "look up the runs that read a path",
         )
@@ -254,6 +254,22 @@ impl Db {
     }
 }
 
+/// The filter of [`Db::runs_reading`]: through the partial path index for a user file (the
+/// index's terms repeated, so SQLite can use it), a scan for a system file, which the index
+/// leaves out (see schema version 4).
+fn runs_reading_filter(path: &str) -> String {
+    use crate::schema::{UNINDEXED_DIRS, USER_PATH_TERMS};
+    let system = UNINDEXED_DIRS.iter().any(|dir| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    });
+    let terms = match system {
+        true => String::new(),
+        false => format!(" AND {USER_PATH_TERMS}"),
+    };
+    format!("WHERE r.id IN (SELECT run_id FROM inputs WHERE path = ?1{terms}) ORDER BY r.id DESC")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +308,13 @@ mod tests {
                 "outputs_by_path_digest",
             ),
         ];
+        let cases = cases.into_iter().chain([(
+            format!(
+                "SELECT {RUN_COLUMNS} FROM runs r {}",
+                runs_reading_filter("/home/u/data.csv")
+            ),
+            "inputs_by_user_path",
+        )]);
         for (sql, index) in cases {
             let plan = plan(&sql);
             assert!(plan.contains(index), "{index} unused:\n{plan}");

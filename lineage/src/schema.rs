@@ -23,7 +23,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -106,6 +106,40 @@ ALTER TABLE runs ADD COLUMN shell_state BLOB CHECK (length(shell_state) = 32);
 const V3: &str = "
 ALTER TABLE inputs ADD COLUMN mode INTEGER;
 ";
+
+/// The directories whose files `inputs_by_user_path` leaves out, as the index's `WHERE`
+/// terms. Released with version 4 and never edited: the query that uses the index must repeat
+/// these terms word for word (SQLite uses a partial index only for a query whose `WHERE`
+/// implies the index's), so a change is a new migration with a new index.
+macro_rules! user_path_terms {
+    () => {
+        "path NOT GLOB '/usr/*' AND path NOT GLOB '/lib/*' AND path NOT GLOB '/lib32/*' \
+         AND path NOT GLOB '/lib64/*' AND path NOT GLOB '/bin/*' AND path NOT GLOB '/sbin/*' \
+         AND path NOT GLOB '/etc/*' AND path NOT GLOB '/proc/*' AND path NOT GLOB '/sys/*' \
+         AND path NOT GLOB '/dev/*'"
+    };
+}
+
+/// The `WHERE` terms of `inputs_by_user_path` (see [`user_path_terms`]).
+pub(crate) const USER_PATH_TERMS: &str = user_path_terms!();
+
+/// The directories left out of `inputs_by_user_path`, in the order of [`USER_PATH_TERMS`].
+pub(crate) const UNINDEXED_DIRS: [&str; 10] = [
+    "/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/sys", "/dev",
+];
+
+/// Version 4: the path index of `inputs` leaves out system files. A command reads dozens to
+/// hundreds of shared libraries, locale and configuration files, each at its own place in a
+/// path index, so recording one `gdalinfo` dirtied some 250 index pages (a megabyte of WAL and,
+/// past [`WAL_LIMIT`], a checkpoint with its fsyncs, per run); that made recording cost more
+/// than running. The index serves only "which runs read this path", asked of user files;
+/// for a system file that question scans the table.
+const V4: &str = concat!(
+    "DROP INDEX inputs_by_path;\n",
+    "CREATE INDEX inputs_by_user_path ON inputs (path) WHERE ",
+    user_path_terms!(),
+    ";\n"
+);
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
 /// timeout makes concurrent writers wait for each other instead of failing.
@@ -234,6 +268,15 @@ mod tests {
     }
 
     const V2: &str = "ALTER TABLE runs ADD COLUMN host TEXT;";
+
+    #[test]
+    fn the_partial_index_terms_name_the_unindexed_dirs() {
+        let terms: Vec<String> = UNINDEXED_DIRS
+            .iter()
+            .map(|d| format!("path NOT GLOB '{d}/*'"))
+            .collect();
+        assert_eq!(USER_PATH_TERMS, terms.join(" AND "));
+    }
 
     #[test]
     fn an_older_database_gets_only_the_missing_steps() {

@@ -149,6 +149,32 @@ fn runs_reading_and_writing_a_path() {
 }
 
 #[test]
+fn runs_reading_a_system_file_are_found_without_the_path_index() {
+    // The path index leaves system files out (schema version 4); asking about one must still
+    // find every reader, and a user file next to such names must not be confused with them.
+    let (_dir, _path, mut db) = fresh();
+    let step = |cmd: &str, reads: &[&str], secs| NewRun {
+        inputs: reads.iter().map(|p| file_in(p, "in")).collect(),
+        ..ok_run(cmd, cmd, secs)
+    };
+    db.record(&step(
+        "one",
+        &["/usr/lib/libc.so.6", "/home/u/usr/lib/x"],
+        1,
+    ))
+    .unwrap();
+    db.record(&step("two", &["/usr/lib/libc.so.6", "/etc/passwd"], 2))
+        .unwrap();
+    db.record(&step("three", &["/usr", "/home/u/usr/lib/x"], 3))
+        .unwrap();
+    assert_eq!(ids(&db.runs_reading("/usr/lib/libc.so.6").unwrap()), [2, 1]);
+    assert_eq!(ids(&db.runs_reading("/etc/passwd").unwrap()), [2]);
+    assert_eq!(ids(&db.runs_reading("/home/u/usr/lib/x").unwrap()), [3, 1]);
+    assert_eq!(ids(&db.runs_reading("/usr").unwrap()), [3]);
+    assert!(db.runs_reading("/usr/lib").unwrap().is_empty());
+}
+
+#[test]
 fn stats_count_reuses_and_the_time_they_saved() {
     let (_dir, _path, mut db) = fresh();
     assert_eq!(db.stats().unwrap(), Stats::default());
