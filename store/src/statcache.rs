@@ -179,14 +179,19 @@ impl StatCache {
 
     fn lookup(&self, s: &Stamp) -> Result<Option<Digest>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        // Prepared once per connection: a run looks up every file it read.
         let row: Option<Vec<u8>> = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT digest FROM stat_v1 WHERE dev = ?1 AND ino = ?2 AND size = ?3
                  AND mtime_ns = ?4 AND ctime_ns = ?5",
-                params![s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns],
-                |row| row.get(0),
             )
-            .optional()
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns],
+                    |row| row.get(0),
+                )
+                .optional()
+            })
             .map_err(|e| self.db_err(e))?;
         // A row of the wrong length cannot come from us; treat it as a miss.
         Ok(row.and_then(|b| <[u8; 32]>::try_from(b).ok().map(Digest::from_bytes)))
@@ -194,10 +199,12 @@ impl StatCache {
 
     fn store(&self, path: &Path, s: &Stamp, digest: &Digest) -> Result<(), StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.execute(
+        conn.prepare_cached(
             "INSERT OR REPLACE INTO stat_v1 (dev, ino, size, mtime_ns, ctime_ns, digest, path)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
                 s.dev,
                 s.ino,
                 s.size,
@@ -205,8 +212,8 @@ impl StatCache {
                 s.ctime_ns,
                 digest.as_bytes().as_slice(),
                 path.as_os_str().as_bytes()
-            ],
-        )
+            ])
+        })
         .map_err(|e| self.db_err(e))?;
         Ok(())
     }
