@@ -179,6 +179,9 @@ pub struct Report {
     /// reading. Its result then depends on what someone typed, which no input records.
     pub terminal_input: bool,
     pub(crate) _upper_layers: Option<Scratch>,
+    /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
+    /// directory keeps its tmpfs readable after the namespaces are gone.
+    pub(crate) private_shm: Option<std::os::fd::OwnedFd>,
 }
 
 impl Report {
@@ -186,5 +189,28 @@ impl Report {
     /// File contents are moved out of the upper layer where possible, so apply only once.
     pub fn apply(&self) -> Result<(), SandboxError> {
         apply_changes(&self.changes)
+    }
+
+    /// The content of the regular file `name` that the command left directly in its private
+    /// `/dev/shm`, a tmpfs of its own that is neither a writable root nor an input, and is
+    /// gone with the sandbox: a side channel for what the caller's own wrapper code leaves
+    /// behind, at the cost of no inode on a real filesystem. `None` when there is no such
+    /// file (or `name` is not a plain file name).
+    pub fn read_private(&self, name: &str) -> Option<Vec<u8>> {
+        use nix::fcntl::{openat, OFlag};
+        use nix::sys::stat::Mode;
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            return None;
+        }
+        let dir = self.private_shm.as_ref()?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        let fd = openat(dir, name, flags, Mode::empty()).ok()?;
+        let mut file = std::fs::File::from(fd);
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).ok()?;
+        Some(bytes)
     }
 }

@@ -41,6 +41,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         let (wait_status, _) = init.wait()?;
         return Err(setup_error(&init.records()?, wait_status, &spec, &roots));
     };
+    // The command process sends the listener once init has built and entered the new root.
+    let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
     let trace = notify::trace(&listener, sync_wake_up)?;
@@ -68,7 +70,17 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         landlock,
         terminal_input: trace.terminal_input,
         _upper_layers: Some(scratch),
+        private_shm,
     })
+}
+
+/// The private `/dev/shm` of the sandbox whose init is `pid`, as a directory descriptor.
+fn open_private_shm(pid: libc::pid_t) -> Option<OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let path = format!("/proc/{pid}/root/dev/shm");
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+    open(path.as_str(), flags, Mode::empty()).ok()
 }
 
 /// A descriptor for one stdio stream, duplicated above 10 so the command process can `dup2` it

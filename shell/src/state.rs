@@ -4,10 +4,11 @@
 //! state left by the previous line (variables, functions, aliases, shell options, the working
 //! directory); when bash exits, however it exits, an EXIT trap writes the new state to
 //! [`STATE_NAME`] and the environment to [`ENV_NAME`] in the directory named by [`DUMP_VAR`]
-//! (a writable root, `/tmp` by default: inside the sandbox it is the run's own overlay, so
-//! concurrent shells never share it). The executor takes both out of the run's changes: they
-//! are not outputs, but they are recorded with the run, so a reused line changes the state
-//! exactly as running it did.
+//! (`/tmp` by default; the executor names the sandbox's private `/dev/shm`, a tmpfs of the
+//! run's own, so concurrent shells never share it and the files are no changes to the user's
+//! filesystem). The executor reads both back from the sandbox's report: they are not outputs,
+//! but they are recorded with the run, so a reused line changes the state exactly as running
+//! it did.
 //!
 //! The state text is passed in the `__SHARK_STATE` environment variable, which makes it part
 //! of the environment digest, and so of the weak key: the same line in a different state is a
@@ -21,6 +22,8 @@ use std::path::PathBuf;
 pub const STATE_NAME: &str = ".shark-state";
 /// The file the EXIT trap writes the exported environment to (NUL-separated `NAME=value`).
 pub const ENV_NAME: &str = ".shark-env";
+/// The scratch file the EXIT trap lists variable names into, beside the dump files.
+pub const NAMES_NAME: &str = ".shark-names";
 /// The variable naming the directory of the two dump files (default `/tmp`); the executor
 /// sets it outside the weak key, and the wrapper unsets it before the line runs.
 pub const DUMP_VAR: &str = "__SHARK_DUMP";
@@ -123,10 +126,21 @@ fn unescape_cwd(s: &str) -> String {
 /// `$0` and the positional parameters are set by the caller through bash's own arguments.
 pub fn wrap(line: &str) -> String {
     format!(
-        r#"__shark_dump() {{
+        r#"builtin eval "${{{STATE_VAR}}}" 2>/dev/null
+builtin unset {STATE_VAR}
+# Defined after the state, so that a dump function an older shark left in it never runs.
+__shark_dump() {{
   local __shark_s=$? __shark_v
-  local -a __shark_n=() __shark_e=()
-  for __shark_v in {ALL_NAMES}; do
+  local -a __shark_n=() __shark_e=() __shark_all=()
+  # One listing of every variable name, through a file since a command substitution would
+  # fork; the expansions by initial letter are the fallback (and cost a scan of all variables
+  # each).
+  if builtin compgen -v > "$__shark_d/{NAMES_NAME}" 2>/dev/null; then
+    builtin mapfile -t __shark_all < "$__shark_d/{NAMES_NAME}"
+  else
+    __shark_all=({ALL_NAMES})
+  fi
+  for __shark_v in "${{__shark_all[@]}}"; do
     case $__shark_v in
       {NOT_CARRIED}) ;;
       *) __shark_n+=("$__shark_v"); [[ ${{!__shark_v@a}} == *x* ]] && __shark_e+=("$__shark_v") ;;
@@ -153,8 +167,6 @@ pub fn wrap(line: &str) -> String {
   }} > "$__shark_d/{ENV_NAME}" 2>/dev/null
   return $__shark_s
 }}
-builtin eval "${{{STATE_VAR}}}" 2>/dev/null
-builtin unset {STATE_VAR}
 __shark_d=${{{DUMP_VAR}:-/tmp}}
 builtin unset {DUMP_VAR}
 builtin trap __shark_dump EXIT
@@ -235,6 +247,42 @@ mod tests {
         assert!(!s3.env.iter().any(|(k, _)| k == "Y"));
         let (_, out) = step(&s3, "alias ll; echo ${Y-unset}", dir.path());
         assert_eq!(out, "alias ll='ls -l'\nunset\n");
+    }
+
+    #[test]
+    fn the_fallback_listing_of_names_carries_the_same_state() {
+        // Without `compgen` (a bash built without programmable completion) the names come
+        // from one expansion per initial letter; the state must not differ.
+        let dir = tempfile::tempdir().unwrap();
+        let s0 = ShellState {
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            script: String::new(),
+            cwd: dir.path().to_path_buf(),
+            exited: false,
+        };
+        let line = "x='a b'; _u=1; export Zed=2; declare -a arr=(1 2); declare -A m=([k]=v)";
+        let (with, _) = step(&s0, line, dir.path());
+        assert!(
+            dir.path().join(NAMES_NAME).exists(),
+            "compgen listed the names"
+        );
+        let (without, _) = step(&s0, &format!("{line}; enable -n compgen"), dir.path());
+        // The same lines, perhaps in another order (compgen sorts `_` before lowercase).
+        let lines = |s: &ShellState| {
+            let mut l: Vec<String> = s.script.lines().map(str::to_owned).collect();
+            l.sort();
+            l
+        };
+        assert_eq!(with.env, without.env);
+        assert_eq!(lines(&with), lines(&without));
+        for name in ["x=", "_u=", "arr=", "m="] {
+            assert!(
+                with.script.contains(name),
+                "{name} missing from {}",
+                with.script
+            );
+        }
+        assert!(with.env.contains(&("Zed".into(), "2".into())));
     }
 
     #[test]

@@ -228,3 +228,30 @@ both_legs!(writable_roots_keep_their_modes, |env: &Env| {
         );
     }
 });
+
+both_legs!(the_private_shm_is_readable_after_the_run, |env: &Env| {
+    // What the command leaves in its own /dev/shm is no change and no input, but the caller
+    // can read it back from the report after the sandbox is gone.
+    let script = "printf 'state\\n' > /dev/shm/dump && ln -s /etc/passwd /dev/shm/link \
+                  && mkdir /dev/shm/dir";
+    let report = run(env.spec(&["sh", "-c", script])).unwrap();
+    assert!(report.status.success());
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert_eq!(
+        report.read_private("dump").as_deref(),
+        Some(&b"state\n"[..])
+    );
+    assert_eq!(report.read_private("missing"), None);
+    assert_eq!(
+        report.read_private("link"),
+        None,
+        "symlinks are not followed"
+    );
+    assert_eq!(report.read_private("dir"), None, "only regular files");
+    assert_eq!(report.read_private("../dump"), None);
+    assert_eq!(report.read_private(""), None);
+    // Each sandbox has its own: the next run does not see the last one's file.
+    let next = run(env.spec(&["sh", "-c", "test ! -e /dev/shm/dump"])).unwrap();
+    assert!(next.status.success());
+    assert_eq!(next.read_private("dump"), None);
+});

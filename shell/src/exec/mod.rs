@@ -389,7 +389,7 @@ impl Executor {
             env: {
                 let mut env = inv.env.clone();
                 if req.stateful {
-                    env.push((DUMP_VAR.into(), dump_dir(&inv.roots, &inv.cwd).into()));
+                    env.push((DUMP_VAR.into(), DUMP_DIR.into()));
                 }
                 env
             },
@@ -404,8 +404,13 @@ impl Executor {
         let report = shark_sandbox::run(spec).map_err(sandbox_fail);
         let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;
         let report = report?;
-        let dump_at = req.stateful.then(|| dump_dir(&inv.roots, &inv.cwd));
-        let (changes, dump) = take_state(&report.changes, dump_at.as_deref());
+        let changes = &report.changes;
+        let dump = match req.stateful {
+            true => report
+                .read_private(STATE_NAME)
+                .zip(report.read_private(ENV_NAME)),
+            false => None,
+        };
         let state = dump.as_ref().and_then(|(s, e)| ShellState::from_dump(s, e));
         let state_blob = match &dump {
             Some((s, e)) => Some(
@@ -421,14 +426,14 @@ impl Executor {
             &inv,
             started,
             &report,
-            &changes,
+            changes,
             state_blob,
             [&out_file, &err_file],
             reason,
         );
         drop((out_file, err_file)); // removes capture files, if there were any
         let run = record?;
-        shark_sandbox::apply_changes(&changes)
+        shark_sandbox::apply_changes(changes)
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
         Ok(Outcome {
             run,
@@ -649,46 +654,10 @@ fn sandbox_fail(e: shark_sandbox::SandboxError) -> CliError {
     CliError::failed(message, e)
 }
 
-/// The two files a stateful line's EXIT trap writes: the state script and the environment.
-type StateDump = (Vec<u8>, Vec<u8>);
-
-/// Splits the shell-state dump files off a stateful line's changes: they are not outputs.
-fn take_state(changes: &[Change], dump_at: Option<&Path>) -> (Vec<Change>, Option<StateDump>) {
-    let Some(dir) = dump_at else {
-        return (changes.to_vec(), None);
-    };
-    let (state_file, env_file) = (dir.join(STATE_NAME), dir.join(ENV_NAME));
-    let (mut state, mut env) = (None, None);
-    let mut rest = Vec::with_capacity(changes.len());
-    for c in changes {
-        match c {
-            Change::File { path, source, .. } if *path == state_file => {
-                state = std::fs::read(source).ok();
-            }
-            Change::File { path, source, .. } if *path == env_file => {
-                env = std::fs::read(source).ok();
-            }
-            _ => rest.push(c.clone()),
-        }
-    }
-    (rest, state.zip(env))
-}
-
-/// Where a stateful line dumps its state: `/tmp` when it is writable, else the writable root
-/// holding the working directory, else the first root. The files land in that root's overlay
-/// and never reach the real filesystem.
-fn dump_dir(roots: &[PathBuf], cwd: &Path) -> PathBuf {
-    let tmp = Path::new("/tmp");
-    if roots.iter().any(|r| tmp.starts_with(r)) {
-        return tmp.to_path_buf();
-    }
-    roots
-        .iter()
-        .find(|r| cwd.starts_with(r))
-        .or(roots.first())
-        .cloned()
-        .unwrap_or_else(|| tmp.to_path_buf())
-}
+/// Where a stateful line's EXIT trap writes the shell state: the sandbox's private
+/// `/dev/shm`, a tmpfs that is no writable root (so the two files are no changes to sort
+/// out and cost no inode on the user's filesystem), read back through the report.
+const DUMP_DIR: &str = "/dev/shm";
 
 /// The blob format of a recorded shell state: a header, the state script's length (8 bytes,
 /// little-endian), the script, then the NUL-separated environment.
