@@ -114,3 +114,37 @@ fn unknown_runs_and_paths_are_usage_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn replaying_script_steps_leaves_no_shell_state_behind() {
+    // Script steps dump the shell state when they exit. A replay must send it where the
+    // recording did (the sandbox's private /dev/shm), not into the real /tmp.
+    let env = TestEnv::new();
+    env.write("steps.sh", "x=b\necho \"$x\" > a.txt\nsort a.txt > s.txt\n");
+    let out = env.run(&["steps.sh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dumps = ["/tmp/.shark-state", "/tmp/.shark-env", "/tmp/.shark-names"];
+    let stamp = || {
+        dumps
+            .iter()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect::<Vec<_>>()
+    };
+    let before = stamp();
+    let into = env.work.parent().unwrap().join("replay");
+    let out = env.run(&["replay", "s.txt", "--into", into.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("1 of 1 outputs identical"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(stamp(), before, "the replay wrote shell state into /tmp");
+    assert_eq!(std::fs::read_to_string(into.join("s.txt")).unwrap(), "b\n");
+}

@@ -180,6 +180,11 @@ builtin exit $__shark_s
     )
 }
 
+/// Whether `program` (bash's `-c` argument) is a line [`wrap`]ped by some version of shark.
+pub fn is_wrapped(program: &str) -> bool {
+    program.contains("__shark_dump() {") && program.contains("builtin trap __shark_dump EXIT")
+}
+
 /// Every variable name, by initial character, expanded inside bash without a subshell.
 const ALL_NAMES: &str = "${!A@} ${!B@} ${!C@} ${!D@} ${!E@} ${!F@} ${!G@} ${!H@} ${!I@} ${!J@} \
 ${!K@} ${!L@} ${!M@} ${!N@} ${!O@} ${!P@} ${!Q@} ${!R@} ${!S@} ${!T@} ${!U@} ${!V@} ${!W@} \
@@ -283,6 +288,12 @@ mod tests {
             );
         }
         assert!(with.env.contains(&("Zed".into(), "2".into())));
+    }
+
+    #[test]
+    fn wrapped_lines_are_recognised() {
+        assert!(is_wrapped(&wrap("ls")));
+        assert!(!is_wrapped("ls; __shark_dump"));
     }
 
     #[test]
