@@ -270,24 +270,53 @@ fn appending_command_depends_on_the_old_content() {
 #[test]
 fn corrupt_blob_runs_the_command_instead() {
     let env = TestEnv::new();
-    ok(&env, "seq 1 1000 > numbers.txt");
-    // Corrupt every blob in the store, then ask for a reuse.
-    let blobs = walk(&env.home.join("store").join("blobs"));
-    assert!(!blobs.is_empty());
-    for blob in blobs {
-        let mut bytes = std::fs::read(&blob).unwrap();
-        if let Some(last) = bytes.last_mut() {
-            *last ^= 0xff;
-            std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
-            std::fs::write(&blob, &bytes).unwrap();
-        }
-    }
-    std::fs::remove_file(env.path("numbers.txt")).unwrap();
-    let out = env.line("seq 1 1000 > numbers.txt");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stderr(&out).contains("cannot reuse"), "{}", stderr(&out));
-    assert_eq!(env.read("numbers.txt").lines().count(), 1000);
+    // A small output (a row of the store's pack) and a large one (a blob file of its own).
+    let line = "seq 1 1000 > numbers.txt; seq 1 10000 > big.txt";
+    ok(&env, line);
+    let big = shark_store::Digest::of_bytes(env.read("big.txt").as_bytes());
+    let files = walk(&env.home.join("store").join("blobs"));
+    assert_eq!(files.len(), 1, "only big.txt is large: {files:?}");
+    assert!(files[0].to_string_lossy().contains(&big.to_string()[2..]));
+
+    // The large output's file alone.
+    damage_file(&files[0]);
+    let rerun = |what: &str| {
+        std::fs::remove_file(env.path("numbers.txt")).unwrap();
+        std::fs::remove_file(env.path("big.txt")).unwrap();
+        let out = env.line(line);
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(&out));
+        assert_eq!(env.read("numbers.txt").lines().count(), 1000, "{what}");
+        assert_eq!(env.read("big.txt").lines().count(), 10_000, "{what}");
+        stderr(&out)
+    };
+    let err = rerun("a corrupt blob file");
+    assert!(err.contains("cannot reuse"), "{err}");
+    assert!(err.contains(&format!("blob {big} is corrupt")), "{err}");
     assert!(!env.last_cached());
+
+    // Every packed blob, the small output among them.
+    let numbers = shark_store::Digest::of_bytes(env.read("numbers.txt").as_bytes());
+    let packed = crate::common::damage_packed(&env.home, None);
+    assert!(packed.contains(&numbers), "numbers.txt is packed");
+    let err = rerun("corrupt packed blobs");
+    assert!(err.contains("cannot reuse"), "{err}");
+    assert!(err.contains(&format!("blob {numbers} is corrupt")), "{err}");
+    assert!(!env.last_cached());
+
+    // The runs stored good copies: the next one reuses them.
+    let err = rerun("healed");
+    assert!(!err.contains("cannot reuse"), "{err}");
+    assert!(env.last_cached());
+}
+
+/// Flips the last byte of a blob file.
+fn damage_file(blob: &std::path::Path) {
+    let mut bytes = std::fs::read(blob).unwrap();
+    if let Some(last) = bytes.last_mut() {
+        *last ^= 0xff;
+        std::fs::set_permissions(blob, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(blob, &bytes).unwrap();
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -218,28 +218,17 @@ fn a_corrupt_shell_state_blob_runs_the_step_and_prints_once() {
         .shell_state
         .unwrap();
     drop(db);
-    let hex = state.to_string();
-    let shard = env.home.join("store/blobs").join(&hex[..2]);
-    let blob = std::fs::read_dir(&shard)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(&hex[2..])
-        })
-        .unwrap();
-    let mut bytes = std::fs::read(&blob).unwrap();
-    bytes[0] ^= 0xff;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&blob, std::fs::Permissions::from_mode(0o644)).unwrap();
-    std::fs::write(&blob, &bytes).unwrap();
+    // A shell state is small: a row of the store's pack.
+    assert_eq!(
+        crate::common::damage_packed(&env.home, Some(&state)),
+        [state],
+        "the state blob is packed"
+    );
 
     let out = env.run(&["p.sh"]);
     assert_eq!(stdout(&out), "hi\nx=1\n", "the step's output appears once");
     assert!(
-        stderr(&out).contains("cannot reuse run 1"),
+        stderr(&out).contains(&format!("cannot reuse run 1: blob {state} is corrupt")),
         "{}",
         stderr(&out)
     );

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use shark_store::{Digest, RestoreMethod, Store, StoreError};
+use shark_store::{Digest, RestoreMethod, Store, StoreError, PACK_MAX};
 
 use crate::common::{stderr, stdout, TestEnv};
 
@@ -68,9 +68,12 @@ fn stats_of_an_empty_then_a_filled_store() {
          stored size:  0 B (0 bytes)\nratio:        1.00x\n"
     );
     let store = Store::open(&env.home.join("store")).unwrap();
+    // The CSV is large enough for a file of its own; the 10 kB are a row of the pack.
     let text = store.put_bytes(&csv(50_000)).unwrap();
     let random = store.put_bytes(&noise(10_000, 4)).unwrap();
     store.put_bytes(&noise(10_000, 4)).unwrap();
+    assert!(text.size >= PACK_MAX && random.size < PACK_MAX);
+    assert!(blob_file(&env.home.join("store"), &text.digest, true).is_file());
     let out = env.run(&["store", "stats", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -87,18 +90,25 @@ fn verify_names_each_corrupt_blob_and_exits_1() {
     let store = Store::open(&root).unwrap();
     let flipped = store.put_bytes(&noise(200_000, 1)).unwrap();
     let truncated = store.put_bytes(&csv(40_000)).unwrap();
+    let packed = store.put_bytes(&noise(3_000, 2)).unwrap();
     let fine = store.put_bytes(b"fine\n").unwrap();
     let out = env.run(&["store", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "3 blobs verified, all intact\n");
+    assert_eq!(stdout(&out), "4 blobs verified, all intact\n");
 
     damage(&blob_file(&root, &flipped.digest, false), false);
     damage(&blob_file(&root, &truncated.digest, true), true);
+    let damaged = crate::common::damage_packed(&env.home, Some(&packed.digest));
+    assert_eq!(
+        damaged,
+        [packed.digest],
+        "a small blob is a row of the pack"
+    );
     let out = env.run(&["store", "verify"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     assert!(
         text.contains(&format!("corrupt {}: content hashes to ", flipped.digest)),
         "{text}"
@@ -107,8 +117,23 @@ fn verify_names_each_corrupt_blob_and_exits_1() {
         text.contains(&format!("corrupt {}: cannot decode", truncated.digest)),
         "{text}"
     );
+    assert!(
+        text.contains(&format!("corrupt {}: content hashes to ", packed.digest)),
+        "{text}"
+    );
     assert!(!text.contains(&fine.digest.to_string()), "{text}");
-    assert_eq!(lines[2], "3 blobs verified, 2 corrupt");
+    assert_eq!(lines[3], "4 blobs verified, 3 corrupt");
+
+    // Moved aside (the row's bytes into corrupt/): the store is clean, and a put heals it.
+    assert!(root
+        .join("corrupt")
+        .join(packed.digest.to_string())
+        .is_file());
+    let out = env.run(&["store", "verify"]);
+    assert_eq!(stdout(&out), "1 blobs verified, all intact\n");
+    assert!(!store.put_bytes(&noise(3_000, 2)).unwrap().existed);
+    let out = env.run(&["store", "verify"]);
+    assert_eq!(stdout(&out), "2 blobs verified, all intact\n");
 }
 
 /// A command run as `nobody` (uid and gid 65534, no groups).

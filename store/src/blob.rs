@@ -1,11 +1,13 @@
 //! The on-disk layout of a store, and reading blobs back.
 //!
-//! # Layout (format version 1)
+//! # Layout (format version 2)
 //!
 //! ```text
 //! <root>/blobs/<h0h1>/<h2..h63>       raw blob: exactly the content's bytes
 //! <root>/blobs/<h0h1>/<h2..h63>.zst   zstd blob: one zstd frame whose header records the
 //!                                     content size
+//! <root>/pack.db                      blobs of fewer than PACK_MAX (16 KiB) content bytes,
+//!                                     one row each (with pack.db-wal and pack.db-shm)
 //! <root>/tmp/                         files being written; never read as blobs
 //! <root>/corrupt/<h0..h63>[.zst]       blobs found corrupt, moved aside (see below)
 //! ```
@@ -19,27 +21,44 @@
 //! decompress anything. Which encoding a blob gets depends only on its content (see
 //! [`crate::compress`]), so one digest is stored under at most one of the two names.
 //!
+//! Format version 2 adds the pack: content smaller than [`PACK_MAX`](crate::PACK_MAX) is
+//! stored as a row of `pack.db` (schema in [`crate::pack`]) holding the same bytes a blob file
+//! would, instead of costing an inode and a block of its own. Version 1 had no pack and kept
+//! every blob as a file; such a store is a valid version 2 store, its small blob files are
+//! found and used, and new small content goes to the pack.
+//!
 //! Blob files are written once (temp file in `tmp/`, fsync, rename) and made read-only
-//! (mode 0444); nothing ever modifies one in place.
+//! (mode 0444); nothing ever modifies one in place. Packed rows are likewise inserted whole
+//! and never updated.
 //!
 //! A blob whose content is found not to match its digest (by a read, a restore or a
-//! verification) is renamed into `corrupt/` at once: it keeps its bytes for inspection, but the
-//! digest is free again, so the next put of that content stores a good copy instead of finding
-//! the damaged one and keeping it. An I/O error is not corruption and moves nothing.
+//! verification) is renamed into `corrupt/` at once (a packed blob's bytes are written there
+//! and its row deleted): it keeps its bytes for inspection, but the digest is free again, so
+//! the next put of that content stores a good copy instead of finding the damaged one and
+//! keeping it. An I/O error is not corruption and moves nothing.
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
-//! use shark_store::{Digest, Store};
+//! use shark_store::{Digest, Store, PACK_MAX};
 //! let store = Store::open(dir.path()).unwrap();
-//! let put = store.put_bytes(b"hello\n").unwrap();
-//! let hex = put.digest.to_string();
-//! assert!(dir.path().join("blobs").join(&hex[..2]).join(&hex[2..]).is_file());
+//! // Large content is a file of its own...
+//! let big = vec![7u8; PACK_MAX as usize];
+//! let hex = store.put_bytes(&big).unwrap().digest.to_string();
+//! assert!(dir.path().join("blobs").join(&hex[..2]).join(format!("{}.zst", &hex[2..])).is_file());
+//! // ...small content is a row of the pack.
+//! let small = store.put_bytes(b"hello\n").unwrap();
+//! let hex = small.digest.to_string();
+//! assert!(!dir.path().join("blobs").join(&hex[..2]).join(&hex[2..]).exists());
+//! assert!(dir.path().join("pack.db").is_file());
+//! assert!(store.contains(&small.digest));
+//! assert_eq!(store.read_to_vec(&small.digest).unwrap(), b"hello\n");
 //! ```
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use crate::pack::{Pack, Row};
 use crate::{Corruption, Digest, StoreError};
 
 /// Suffix of a zstd blob's file name.
@@ -136,9 +155,19 @@ pub(crate) fn quarantine(digest: &Digest, path: &Path, opened: &File) {
     }
 }
 
+/// Where a reader's bytes come from.
 enum Source {
+    /// A raw blob file.
     Raw(File),
+    /// A zstd blob file.
     Zstd(Box<zstd::stream::read::Decoder<'static, BufReader<File>>>),
+    /// A raw row of the pack, read into memory.
+    PackedRaw(Pack, io::Cursor<Vec<u8>>),
+    /// A zstd row of the pack, read into memory.
+    PackedZstd(
+        Pack,
+        Box<zstd::stream::read::Decoder<'static, io::Cursor<Vec<u8>>>>,
+    ),
 }
 
 /// A blob's content, decoded and checked as it is read.
@@ -148,6 +177,7 @@ enum Source {
 /// [`io::ErrorKind::InvalidData`] whose inner error is a [`Corruption`], instead of a clean end
 /// of file. A reader that reaches `Ok(0)` has therefore delivered exactly the blob's content;
 /// callers that act on the bytes before the end (a restore) must hold them back until then.
+/// A blob in the pack is read from memory (it is small), checked the same way.
 pub struct BlobReader {
     source: Source,
     hasher: blake3::Hasher,
@@ -166,19 +196,38 @@ impl std::fmt::Debug for BlobReader {
 }
 
 impl BlobReader {
+    /// A reader of the blob file at `path`.
     pub(crate) fn open(digest: Digest, path: PathBuf, encoding: Encoding) -> io::Result<Self> {
         let file = File::open(&path)?;
         let source = match encoding {
             Encoding::Raw => Source::Raw(file),
             Encoding::Zstd => Source::Zstd(Box::new(zstd::stream::read::Decoder::new(file)?)),
         };
-        Ok(BlobReader {
+        Ok(BlobReader::new(digest, path, source))
+    }
+
+    /// A reader of a packed blob's stored bytes, `row`, from `pack`.
+    pub(crate) fn packed(digest: Digest, pack: Pack, row: Row) -> io::Result<Self> {
+        let path = pack.path().to_owned();
+        let bytes = io::Cursor::new(row.data);
+        let source = match row.encoding {
+            Encoding::Raw => Source::PackedRaw(pack, bytes),
+            Encoding::Zstd => {
+                let decoder = zstd::stream::read::Decoder::with_buffer(bytes)?;
+                Source::PackedZstd(pack, Box::new(decoder))
+            }
+        };
+        Ok(BlobReader::new(digest, path, source))
+    }
+
+    fn new(digest: Digest, path: PathBuf, source: Source) -> Self {
+        BlobReader {
             source,
             hasher: blake3::Hasher::new(),
             digest,
             path,
             finished: false,
-        })
+        }
     }
 
     /// The digest this reader checks the content against.
@@ -186,7 +235,7 @@ impl BlobReader {
         &self.digest
     }
 
-    /// The blob's file in the store.
+    /// The blob's file in the store, or the pack (`pack.db`) holding it.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -196,23 +245,29 @@ impl BlobReader {
         classify(self.digest, &self.path, e)
     }
 
-    fn file(&self) -> &File {
-        match &self.source {
-            Source::Raw(file) => file,
-            Source::Zstd(decoder) => decoder.get_ref().get_ref(),
-        }
-    }
-
     /// Moves the blob aside and returns the corruption as an error.
     fn corrupt(&self, c: Corruption) -> io::Error {
-        quarantine(&self.digest, &self.path, self.file());
+        match &self.source {
+            Source::Raw(file) => quarantine(&self.digest, &self.path, file),
+            Source::Zstd(decoder) => {
+                quarantine(&self.digest, &self.path, decoder.get_ref().get_ref())
+            }
+            Source::PackedRaw(pack, bytes) => {
+                pack.quarantine(&self.digest, Encoding::Raw, bytes.get_ref())
+            }
+            Source::PackedZstd(pack, decoder) => {
+                pack.quarantine(&self.digest, Encoding::Zstd, decoder.get_ref().get_ref())
+            }
+        }
         corruption(c)
     }
 
     fn read_source(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let res = match &mut self.source {
             Source::Raw(file) => return file.read(buf),
+            Source::PackedRaw(_, bytes) => return bytes.read(buf),
             Source::Zstd(decoder) => decoder.read(buf),
+            Source::PackedZstd(_, decoder) => decoder.read(buf),
         };
         match res {
             // Errors carrying an errno come from the file; all others are the decoder's.

@@ -4,7 +4,9 @@
 //!
 //! - **Atomicity** (always): a blob file appears under its digest only by the rename of a
 //!   complete temp file from `tmp/`, so a process that crashes or is killed at any point
-//!   leaves at most a temp file, never a partial blob. This holds whatever the durability.
+//!   leaves at most a temp file, never a partial blob; a packed blob (see [`crate::pack`]) is
+//!   one row inserted by one SQLite transaction, which is in the pack whole or not at all
+//!   after a crash, a `kill -9` or a power loss. This holds whatever the durability.
 //! - **Durability** (across a power loss or kernel crash): a blob is durable once its data and
 //!   the directory entry naming it are on the disk.
 //!
@@ -30,6 +32,28 @@
 //! the same content before the first has synced finds the blob present and records it after
 //! its own (empty) sync; if the power fails before the kernel writes the blob back, that run
 //! names a damaged blob, which is caught on reuse as above.
+//!
+//! # Packed blobs
+//!
+//! The pack runs in WAL mode with `synchronous = NORMAL`: a commit appends the transaction's
+//! pages to `pack.db-wal` and returns without flushing anything. Committed frames are durable
+//! once the WAL file is fsynced; SQLite itself fsyncs only at a checkpoint, and in that
+//! order: the WAL first, then the frames are copied into `pack.db`, then `pack.db` is fsynced,
+//! and only after that may a later writer start the WAL over. A row is therefore never only
+//! in a file that has not been flushed since it was moved there: an fsync of the WAL at any
+//! moment after the commit makes it durable, whether it is still in the WAL or has already
+//! been checkpointed (and if the WAL is gone altogether, its rows are in the synced
+//! `pack.db`). What fsyncing a file cannot cover is its name: the store's directory is fsynced
+//! too the first time a handle meets a given WAL (or `pack.db`) file, since a new one may have
+//! been created since anything flushed the directory.
+//!
+//! So an immediate handle's packed put fsyncs the WAL after its commit (one flush per new
+//! small blob instead of a file's two), and a batched handle's packed puts only set a flag
+//! that makes [`Store::sync`] fsync the WAL once (a `syncfs` covers it too). Unlike a blob
+//! file's, a packed put that finds its row already there sets the flag as well: the row may
+//! be another batched handle's, committed but not yet synced, and one fsync of the WAL then
+//! makes it durable before this handle's caller records anything naming it, which closes, for
+//! packed blobs, the gap described above for files.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -56,6 +80,8 @@ pub(crate) enum Durability {
 pub(crate) struct Pending {
     files: Vec<PathBuf>,
     dirs: BTreeSet<PathBuf>,
+    /// Whether a put inserted (or found) a row of the pack.
+    pack: bool,
 }
 
 impl Durability {
@@ -72,6 +98,14 @@ impl Durability {
             p.dirs.extend(dirs.iter().map(|d| d.to_path_buf()));
         }
     }
+
+    /// Remembers that the pack's WAL holds rows this handle has put (or relied on) since the
+    /// last sync.
+    pub(crate) fn defer_pack(&self) {
+        if let Durability::Batched(pending) = self {
+            pending.lock().unwrap_or_else(|e| e.into_inner()).pack = true;
+        }
+    }
 }
 
 impl Store {
@@ -84,19 +118,19 @@ impl Store {
     }
 
     /// Makes every blob put through this handle (and its clones) since the last sync durable.
-    /// Nothing to do for an immediate handle, or when every put found its blob already stored.
+    /// Nothing to do for an immediate handle, or when every put found its blob already stored
+    /// as a file; a put of small content (new or found in the pack) leaves the pack's WAL to
+    /// fsync.
     pub fn sync(&self) -> Result<(), StoreError> {
         let Durability::Batched(pending) = &self.durability else {
             return Ok(());
         };
-        let Pending { files, dirs } = {
+        let Pending { files, dirs, pack } = {
             let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut *p)
         };
-        if files.is_empty() && dirs.is_empty() {
-            return Ok(());
-        }
         if files.len() > SYNC_EACH_MAX {
+            // Flushes the pack's WAL and the store's directory too: one filesystem.
             let blobs = File::open(&self.blobs).map_err(|e| sync_err(&self.blobs, e))?;
             return rustix::fs::syncfs(&blobs).map_err(|e| sync_err(&self.blobs, e.into()));
         }
@@ -105,6 +139,9 @@ impl Store {
             File::open(path)
                 .and_then(|f| f.sync_all())
                 .map_err(|e| sync_err(path, e))?;
+        }
+        if pack {
+            self.pack.sync()?;
         }
         Ok(())
     }

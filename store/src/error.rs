@@ -109,6 +109,26 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The pack of small blobs (`pack.db`, see [`crate::pack`]) cannot be opened, read or
+    /// written.
+    #[error("cannot use the blob pack {}", path.display())]
+    Pack {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The pack of small blobs was written by a newer version of shark.
+    #[error("the blob pack {} has format version {found}; this shark reads version {supported}", path.display())]
+    PackVersion {
+        /// The database file.
+        path: PathBuf,
+        /// The version found in it.
+        found: i32,
+        /// The version this shark reads and writes.
+        supported: i32,
+    },
     /// The stat cache database failed.
     #[error("stat cache {} failed", path.display())]
     StatCache {

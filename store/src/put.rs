@@ -1,5 +1,11 @@
 //! Putting content into the store: hashed, atomic, and for large content streaming.
 //!
+//! Content under [`PACK_MAX`] bytes is stored as a row of the pack (see [`crate::pack`]):
+//! hashed first, so that nothing is written when the pack (or, in a store written by an older
+//! shark, a blob file) already holds it, then encoded in memory and inserted in one
+//! transaction. A row found under the digest is compared with the content, and replaced if
+//! it is damaged.
+//!
 //! Content under [`SMALL_MAX`] bytes (a file is measured when it is opened) is put from
 //! memory: it is read whole and hashed first, so when its blob is already stored nothing is
 //! written at all; otherwise it is encoded in memory and written to a fresh temp file under
@@ -10,15 +16,17 @@
 //! the encoder into a temp file, written by a second thread (see [`crate::pipe`]), so memory
 //! does not grow with the content's size.
 //!
-//! Either way the temp file is made read-only and renamed to its blob name. Until that rename
-//! nothing is visible under the digest, so a crash, a full disk or a read error leaves at most
-//! a temp file, which is removed on the way out (or, after a crash, by a later
+//! Either way a blob file's temp file is made read-only and renamed to its blob name. Until
+//! that rename nothing is visible under the digest, so a crash, a full disk or a read error
+//! leaves at most a temp file, which is removed on the way out (or, after a crash, by a later
 //! [`Store::open`]). Whether the put also waits for the disk (fsync of the file before the
-//! rename and of the shard directory after it) depends on the handle: see
-//! [`crate::durable`]. Two puts of the same content at once both succeed: each renames a
-//! complete, identical file onto the same name. A blob found under the name is trusted only
-//! when its size fits the content (see [`crate::durable`] for why one might not).
+//! rename and of the shard directory after it, or of the pack's WAL after the insert) depends
+//! on the handle: see [`crate::durable`]. Two puts of the same content at once both succeed:
+//! each renames a complete, identical file onto the same name, or the second insert finds the
+//! first's row. A blob file found under the name is trusted only when its size fits the
+//! content (see [`crate::durable`] for why one might not).
 
+use std::borrow::Cow;
 use std::fs::{self, File, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -28,6 +36,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{blob_path, hash, zstd_content_size, Encoding, CHUNK};
 use crate::compress::{self, LEVEL, MULTITHREAD_MIN, SAMPLE_SIZE};
+use crate::pack::PACK_MAX;
 use crate::pipe::{self, Feeder};
 use crate::{Digest, Store, StoreError};
 
@@ -131,9 +140,13 @@ impl Store {
     }
 
     /// Stores content held in memory: nothing is written when its blob is already stored.
+    /// Content under [`PACK_MAX`] goes to the pack, larger content to a file.
     pub(crate) fn put_small(&self, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
         let digest = Digest::of_bytes(bytes);
         let size = bytes.len() as u64;
+        if size < PACK_MAX {
+            return self.put_packed(digest, bytes);
+        }
         if let Some((encoding, stored)) = self.stored(&digest, size) {
             return Ok(PutOutcome {
                 digest,
@@ -169,6 +182,50 @@ impl Store {
             compressed: encoding == Encoding::Zstd,
             existed: false,
         })
+    }
+
+    /// Stores `bytes`, whose digest is `digest` and which are fewer than [`PACK_MAX`], as a
+    /// row of the pack, unless the pack or a blob file (from a store of format version 1)
+    /// already holds them.
+    fn put_packed(&self, digest: Digest, bytes: &[u8]) -> Result<PutOutcome, StoreError> {
+        let size = bytes.len() as u64;
+        let outcome = |encoding, stored, existed| PutOutcome {
+            digest,
+            size,
+            stored,
+            compressed: encoding == Encoding::Zstd,
+            existed,
+        };
+        match self.pack.find(&digest)? {
+            Some(row) if row.holds(bytes) => {
+                // The row may be another batched handle's, not yet synced: see crate::durable.
+                self.durability.defer_pack();
+                return Ok(outcome(row.encoding, row.data.len() as u64, true));
+            }
+            Some(damaged) => self
+                .pack
+                .quarantine(&digest, damaged.encoding, &damaged.data),
+            None => {}
+        }
+        if let Some((encoding, stored)) = self.stored(&digest, size) {
+            return Ok(outcome(encoding, stored, true));
+        }
+        let encoding = compress::choose(bytes);
+        let data = match encoding {
+            Encoding::Raw => Cow::Borrowed(bytes),
+            Encoding::Zstd => {
+                let pack_err = |e| write_err(self.pack.path(), e);
+                let mut sink = Sink::new(Vec::new(), encoding, size).map_err(pack_err)?;
+                sink.write_all(bytes).map_err(pack_err)?;
+                Cow::Owned(sink.finish().map_err(pack_err)?)
+            }
+        };
+        let inserted = self.pack.insert(&digest, encoding, size, &data)?;
+        match self.durability.immediate() {
+            true => self.pack.sync()?,
+            false => self.durability.defer_pack(),
+        }
+        Ok(outcome(encoding, data.len() as u64, !inserted))
     }
 
     /// Streams `size` bytes from `src` into a blob.

@@ -11,11 +11,13 @@
 //! handed out. Zstd blobs, and raw blobs where cloning is not possible (another filesystem, ext4,
 //! tmpfs), are copied: a raw blob inside the kernel (`copy_file_range`), then hashed from the
 //! page cache; a zstd blob decoded through the checking [`BlobReader`](crate::BlobReader).
-//! Either way a blob found corrupt is moved aside (see [`crate::blob`]).
+//! A packed blob (see [`crate::pack`]) is small: it is decoded and checked in memory, then
+//! written to the temp file. Either way a blob found corrupt is moved aside (see
+//! [`crate::blob`]).
 
 use std::ffi::OsStr;
 use std::fs::{File, Permissions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -23,6 +25,7 @@ use tempfile::NamedTempFile;
 
 use crate::blob::{classify, quarantine, Encoding, CHUNK};
 use crate::pipe;
+use crate::store::Location;
 use crate::{Corruption, Digest, Store, StoreError};
 
 /// How a blob was restored.
@@ -51,11 +54,20 @@ impl Store {
         target: &Path,
         mode: u32,
     ) -> Result<RestoreMethod, StoreError> {
-        let (blob, encoding) = self.find(digest)?;
         let err = |source| StoreError::Restore {
             digest: *digest,
             path: target.to_owned(),
             source,
+        };
+        let (blob, encoding) = match self.find(digest)? {
+            Location::File(blob, encoding) => (blob, encoding),
+            Location::Packed(row) => {
+                // Small: decoded and checked in memory before anything is written.
+                let content = self.pack.content(digest, row)?;
+                let temp = temp_beside(target).map_err(err)?;
+                temp.as_file().write_all(&content).map_err(err)?;
+                return finish(temp, target, mode, RestoreMethod::Copy).map_err(err);
+            }
         };
         let temp = temp_beside(target).map_err(err)?;
         let cloned = match encoding {
@@ -71,17 +83,11 @@ impl Store {
             copy_checked(digest, &blob, temp.as_file()).map_err(|e| e.into_store_error(err))?;
             RestoreMethod::Copy
         } else {
-            // A failed clone should leave the file empty; make sure before copying.
-            temp.as_file().set_len(0).map_err(err)?;
             self.copy_into(digest, temp.as_file())
                 .map_err(|e| e.into_store_error(err))?;
             RestoreMethod::Copy
         };
-        let file = temp.as_file();
-        file.set_permissions(Permissions::from_mode(mode & 0o7777))
-            .map_err(err)?;
-        temp.persist(target).map_err(|e| err(e.error))?;
-        Ok(method)
+        finish(temp, target, mode, method).map_err(err)
     }
 
     /// Decodes and checks `digest`'s content into `out`.
@@ -103,6 +109,19 @@ impl Store {
         written.map_err(Failure::Target)?;
         read
     }
+}
+
+/// Gives a complete, checked temp file its mode and renames it over `target`.
+fn finish(
+    temp: NamedTempFile,
+    target: &Path,
+    mode: u32,
+    method: RestoreMethod,
+) -> io::Result<RestoreMethod> {
+    temp.as_file()
+        .set_permissions(Permissions::from_mode(mode & 0o7777))?;
+    temp.persist(target).map_err(|e| e.error)?;
+    Ok(method)
 }
 
 /// A restore failed on the blob's side, or on the target's.

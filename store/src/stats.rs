@@ -1,9 +1,11 @@
 //! Counting what the store holds, without decompressing anything.
 
 use std::fs::File;
+use std::path::Path;
 
 use crate::blob::{zstd_content_size, Encoding};
-use crate::{Store, StoreError};
+use crate::list::Place;
+use crate::{Digest, Store, StoreError};
 
 /// What the store holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -14,7 +16,7 @@ pub struct StoreStats {
     pub compressed_blobs: u64,
     /// Total size of the blobs' content.
     pub logical_bytes: u64,
-    /// Total size of the blobs' files.
+    /// Total size of the blobs as stored (their files, or their rows' bytes in the pack).
     pub stored_bytes: u64,
 }
 
@@ -30,21 +32,15 @@ impl StoreStats {
 }
 
 impl Store {
-    /// Counts blobs and bytes. The logical size of a zstd blob comes from its frame header.
+    /// Counts blobs and bytes, files and packed ones alike. The logical size of a zstd blob
+    /// file comes from its frame header, that of a packed blob from its row.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let mut stats = StoreStats::default();
         for entry in self.entries() {
             let entry = entry?;
-            let read_err = |source| StoreError::ReadBlob {
-                digest: entry.digest,
-                path: entry.path.clone(),
-                source,
-            };
-            let mut file = File::open(&entry.path).map_err(read_err)?;
-            let stored = file.metadata().map_err(read_err)?.len();
-            let logical = match entry.encoding {
-                Encoding::Raw => stored,
-                Encoding::Zstd => zstd_content_size(&mut file).map_err(read_err)?,
+            let (logical, stored) = match &entry.place {
+                Place::Packed { size, stored } => (*size, *stored),
+                Place::File(path) => file_sizes(&entry.digest, path, entry.encoding)?,
             };
             stats.blobs += 1;
             stats.compressed_blobs += u64::from(entry.encoding == Encoding::Zstd);
@@ -53,4 +49,20 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+/// The logical and stored size of a blob file.
+fn file_sizes(digest: &Digest, path: &Path, encoding: Encoding) -> Result<(u64, u64), StoreError> {
+    let read_err = |source| StoreError::ReadBlob {
+        digest: *digest,
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(read_err)?;
+    let stored = file.metadata().map_err(read_err)?.len();
+    let logical = match encoding {
+        Encoding::Raw => stored,
+        Encoding::Zstd => zstd_content_size(&mut file).map_err(read_err)?,
+    };
+    Ok((logical, stored))
 }

@@ -7,9 +7,19 @@ use std::time::{Duration, SystemTime};
 
 use rustix::fs::Access;
 
-use crate::blob::{blob_path, parse_blob_name, BlobReader, Encoding};
+use crate::blob::{blob_path, BlobReader, Encoding};
 use crate::durable::Durability;
+use crate::pack::{Pack, Row};
 use crate::{Digest, StoreError};
+
+/// Where a blob is stored.
+#[derive(Debug)]
+pub(crate) enum Location {
+    /// A blob file, and its encoding.
+    File(PathBuf, Encoding),
+    /// A row of the pack.
+    Packed(Row),
+}
 
 /// Temp files older than this are left over from a crash and removed when a store is opened.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -17,18 +27,21 @@ const STALE_TEMP_AGE: Duration = Duration::from_secs(24 * 60 * 60);
 /// A content-addressed store of blobs in a directory (layout in [`crate::blob`]).
 ///
 /// A `Store` is a handle on a directory; any number of handles, in any number of processes, may
-/// use one directory at the same time.
+/// use one directory at the same time. Clones share one connection to the pack of small blobs
+/// (`pack.db`), opened the first time a small blob is put or looked for there.
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
     pub(crate) blobs: PathBuf,
     pub(crate) tmp: PathBuf,
+    pub(crate) pack: Pack,
     pub(crate) durability: Durability,
 }
 
 impl Store {
     /// Opens the store at `root`, creating it (and `root/blobs`, `root/tmp`) if needed. The
     /// handle's puts are durable when they return; see [`Store::batched`] for a faster kind.
+    /// The pack (`root/pack.db`) is not opened here, only when a blob in it is first needed.
     ///
     /// Fails with [`StoreError::Root`] naming the directory when one cannot be created or is
     /// not readable, writable and searchable by this process.
@@ -37,6 +50,7 @@ impl Store {
             root: root.to_owned(),
             blobs: root.join("blobs"),
             tmp: root.join("tmp"),
+            pack: Pack::new(root.join("pack.db")),
             durability: Durability::Immediate,
         };
         for dir in [&store.root, &store.blobs, &store.tmp] {
@@ -57,13 +71,23 @@ impl Store {
         &self.root
     }
 
-    /// Whether a blob named `digest` is in the store (its content is not checked).
+    /// Whether a blob named `digest` is in the store (its content is not checked). A pack that
+    /// cannot be read holds nothing, as far as this answer goes; a put or a read reports why.
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.locate(digest).is_some()
+        self.locate(digest).is_ok_and(|found| found.is_some())
     }
 
-    /// Where `digest`'s blob is and how it is encoded, if it is in the store.
-    pub(crate) fn locate(&self, digest: &Digest) -> Option<(PathBuf, Encoding)> {
+    /// Where `digest`'s blob is, if it is in the store: a file first (so that a store whose
+    /// commands touch only large blobs never opens the pack), then the pack.
+    pub(crate) fn locate(&self, digest: &Digest) -> Result<Option<Location>, StoreError> {
+        if let Some((path, encoding)) = self.locate_file(digest) {
+            return Ok(Some(Location::File(path, encoding)));
+        }
+        Ok(self.pack.get(digest)?.map(Location::Packed))
+    }
+
+    /// Where `digest`'s blob file is and how it is encoded, if there is one.
+    pub(crate) fn locate_file(&self, digest: &Digest) -> Option<(PathBuf, Encoding)> {
         [Encoding::Raw, Encoding::Zstd].into_iter().find_map(|enc| {
             let path = blob_path(&self.blobs, digest, enc);
             path.symlink_metadata().is_ok().then_some((path, enc))
@@ -71,8 +95,8 @@ impl Store {
     }
 
     /// Like [`Store::locate`], but a missing blob is [`StoreError::NoSuchBlob`].
-    pub(crate) fn find(&self, digest: &Digest) -> Result<(PathBuf, Encoding), StoreError> {
-        self.locate(digest)
+    pub(crate) fn find(&self, digest: &Digest) -> Result<Location, StoreError> {
+        self.locate(digest)?
             .ok_or(StoreError::NoSuchBlob { digest: *digest })
     }
 
@@ -94,7 +118,14 @@ impl Store {
                 }
             }
         }
-        Err(StoreError::NoSuchBlob { digest: *digest })
+        let Some(row) = self.pack.get(digest)? else {
+            return Err(StoreError::NoSuchBlob { digest: *digest });
+        };
+        BlobReader::packed(*digest, self.pack.clone(), row).map_err(|source| StoreError::ReadBlob {
+            digest: *digest,
+            path: self.pack.path().to_owned(),
+            source,
+        })
     }
 
     /// The whole content of `digest`'s blob, checked against its digest.
@@ -107,7 +138,9 @@ impl Store {
         }
     }
 
-    /// Removes `digest`'s blob. Removing a blob that is not there is [`StoreError::NoSuchBlob`].
+    /// Removes `digest`'s blob (its file, its row in the pack, or both should a concurrent put
+    /// by an older shark have made both). Removing a blob that is not there is
+    /// [`StoreError::NoSuchBlob`].
     pub fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         let mut removed = false;
         for enc in [Encoding::Raw, Encoding::Zstd] {
@@ -118,24 +151,17 @@ impl Store {
                 Err(source) => return Err(StoreError::Remove { path, source }),
             }
         }
+        removed |= self.pack.remove(digest)?;
         match removed {
             true => Ok(()),
             false => Err(StoreError::NoSuchBlob { digest: *digest }),
         }
     }
 
-    /// Every blob's digest, in ascending order; content is not checked.
+    /// Every blob's digest (files and packed ones, each once), in ascending order; content is
+    /// not checked.
     pub fn blobs(&self) -> impl Iterator<Item = Result<Digest, StoreError>> {
         self.entries().map(|e| e.map(|e| e.digest))
-    }
-
-    /// Every blob with its file and encoding, in ascending digest order.
-    pub(crate) fn entries(&self) -> Entries {
-        Entries {
-            blobs: self.blobs.clone(),
-            shards: None,
-            current: Vec::new().into_iter(),
-        }
     }
 
     /// Best effort: a temp file that a crash left behind is garbage, but failing to remove it
@@ -152,84 +178,6 @@ impl Store {
                 .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > STALE_TEMP_AGE);
             if old {
                 let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-/// One blob found by listing the store.
-#[derive(Debug, Clone)]
-pub(crate) struct Entry {
-    pub digest: Digest,
-    pub path: PathBuf,
-    pub encoding: Encoding,
-}
-
-/// Iterator over the store's blobs, one shard directory at a time.
-#[derive(Debug)]
-pub(crate) struct Entries {
-    blobs: PathBuf,
-    shards: Option<std::vec::IntoIter<(String, PathBuf)>>,
-    current: std::vec::IntoIter<Entry>,
-}
-
-impl Entries {
-    fn list(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
-        let list_err = |source| StoreError::List {
-            path: dir.to_owned(),
-            source,
-        };
-        let mut names = Vec::new();
-        for entry in fs::read_dir(dir).map_err(list_err)? {
-            let entry = entry.map_err(list_err)?;
-            if let Ok(name) = entry.file_name().into_string() {
-                names.push((name, entry.path()));
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn load_shard(&mut self, shard: &str, dir: &Path) -> Result<(), StoreError> {
-        let entries: Vec<Entry> = Self::list(dir)?
-            .into_iter()
-            .filter_map(|(name, path)| {
-                let (digest, encoding) = parse_blob_name(shard, &name)?;
-                Some(Entry {
-                    digest,
-                    path,
-                    encoding,
-                })
-            })
-            .collect();
-        self.current = entries.into_iter();
-        Ok(())
-    }
-}
-
-impl Iterator for Entries {
-    type Item = Result<Entry, StoreError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(entry) = self.current.next() {
-                return Some(Ok(entry));
-            }
-            if self.shards.is_none() {
-                match Self::list(&self.blobs) {
-                    Ok(shards) => self.shards = Some(shards.into_iter()),
-                    Err(e) => {
-                        self.shards = Some(Vec::new().into_iter());
-                        return Some(Err(e));
-                    }
-                }
-            }
-            let (shard, dir) = self.shards.as_mut()?.next()?;
-            if shard.len() != 2 || !dir.is_dir() {
-                continue;
-            }
-            if let Err(e) = self.load_shard(&shard, &dir) {
-                return Some(Err(e));
             }
         }
     }

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub(crate) use crate::blob::{blob_path, Encoding};
-use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError};
+use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError, PACK_MAX};
 
 mod bad_input;
 mod durable;
+mod packed;
 
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
@@ -38,6 +39,49 @@ impl Fixture {
     pub(crate) fn tmp_entries(&self) -> usize {
         fs::read_dir(self.store.root().join("tmp")).unwrap().count()
     }
+
+    pub(crate) fn pack_path(&self) -> PathBuf {
+        self.store.root().join("pack.db")
+    }
+
+    /// A connection of its own to the store's pack, as another process (or a failing disk)
+    /// would touch it.
+    pub(crate) fn pack_db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.pack_path()).unwrap()
+    }
+
+    /// The stored bytes of `digest`'s row in the pack, if there is one.
+    pub(crate) fn row(&self, digest: &Digest) -> Option<Vec<u8>> {
+        use rusqlite::OptionalExtension;
+        self.pack_db()
+            .query_row(
+                "SELECT data FROM blobs WHERE digest = ?1",
+                [digest.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+    }
+
+    /// Rewrites the stored bytes of `digest`'s row.
+    pub(crate) fn damage_row(&self, digest: &Digest, damage: impl FnOnce(&mut Vec<u8>)) {
+        let mut data = self.row(digest).expect("the blob is packed");
+        damage(&mut data);
+        let changed = self
+            .pack_db()
+            .execute(
+                "UPDATE blobs SET data = ?2 WHERE digest = ?1",
+                rusqlite::params![digest.as_bytes().as_slice(), data],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+}
+
+/// Flips one byte in the middle of a packed blob's stored bytes.
+pub(crate) fn flip_middle(data: &mut [u8]) {
+    let mid = data.len() / 2;
+    data[mid] ^= 0x01;
 }
 
 /// Deterministic incompressible bytes (xorshift).
@@ -78,6 +122,10 @@ fn open_creates_the_layout() {
     assert!(f.store.root().join("blobs").is_dir());
     assert!(f.store.root().join("tmp").is_dir());
     assert_eq!(f.store.blobs().count(), 0);
+    assert!(
+        !f.pack_path().exists(),
+        "the pack is created when first needed"
+    );
 }
 
 #[test]
@@ -131,7 +179,7 @@ fn compressible_content_is_zstd_and_noise_is_raw() {
 #[test]
 fn blobs_are_read_only_files() {
     let f = fixture();
-    let put = f.store.put_bytes(b"x").unwrap();
+    let put = f.store.put_bytes(&noise(PACK_MAX as usize, 1)).unwrap();
     let mode = fs::metadata(f.blob_file(&put.digest, Encoding::Raw))
         .unwrap()
         .permissions()
@@ -423,38 +471,72 @@ fn stats_count_logical_and_stored_bytes_without_decoding() {
     let f = fixture();
     assert_eq!(f.store.stats().unwrap(), Default::default());
     let text = f.store.put_bytes(&csv(1 << 20)).unwrap();
-    let random = f.store.put_bytes(&noise(1000, 1)).unwrap();
-    f.store.put_bytes(&noise(1000, 1)).unwrap();
+    let random = f.store.put_bytes(&noise(100_000, 1)).unwrap();
+    f.store.put_bytes(&noise(100_000, 1)).unwrap();
     let s = f.store.stats().unwrap();
     assert_eq!(s.blobs, 2);
     assert_eq!(s.compressed_blobs, 1);
-    assert_eq!(s.logical_bytes, (1 << 20) + 1000);
+    assert_eq!(s.logical_bytes, (1 << 20) + 100_000);
     assert_eq!(s.stored_bytes, text.stored + random.stored);
     assert!(s.ratio() > 3.0);
+    // Packed blobs count the same way: content size, and the row's stored bytes.
+    let small_text = f.store.put_bytes(&csv(10_000)).unwrap();
+    let small_random = f.store.put_bytes(&noise(1000, 1)).unwrap();
+    f.store.put_bytes(&noise(1000, 1)).unwrap();
+    assert!(small_text.compressed && !small_random.compressed);
+    assert_eq!(
+        small_text.stored,
+        f.row(&small_text.digest).unwrap().len() as u64
+    );
+    let s = f.store.stats().unwrap();
+    assert_eq!((s.blobs, s.compressed_blobs), (4, 2));
+    assert_eq!(s.logical_bytes, (1 << 20) + 100_000 + 10_000 + 1000);
+    assert_eq!(
+        s.stored_bytes,
+        text.stored + random.stored + small_text.stored + 1000
+    );
 }
 
 #[test]
 fn remove_deletes_the_blob_and_reports_a_missing_one() {
     let f = fixture();
-    let put = f.store.put_bytes(&csv(10_000)).unwrap();
-    f.store.remove(&put.digest).unwrap();
-    assert!(!f.store.contains(&put.digest));
-    assert!(matches!(
-        f.store.remove(&put.digest),
-        Err(StoreError::NoSuchBlob { .. })
-    ));
+    for content in [csv(10_000), csv(100_000)] {
+        let put = f.store.put_bytes(&content).unwrap();
+        let other = f
+            .store
+            .put_bytes(&[b"kept ", &content[..]].concat())
+            .unwrap();
+        f.store.remove(&put.digest).unwrap();
+        assert!(!f.store.contains(&put.digest));
+        assert!(matches!(
+            f.store.remove(&put.digest),
+            Err(StoreError::NoSuchBlob { .. })
+        ));
+        assert!(f.store.contains(&other.digest));
+        f.store.remove(&other.digest).unwrap();
+    }
+    assert_eq!(f.store.blobs().count(), 0);
+    assert_eq!(f.store.stats().unwrap(), Default::default());
 }
 
 #[test]
 fn stray_files_are_not_blobs_and_stale_temps_are_swept() {
     let f = fixture();
-    let put = f.store.put_bytes(b"a").unwrap();
+    let put = f.store.put_bytes(&noise(PACK_MAX as usize, 2)).unwrap();
     let blobs = f.store.root().join("blobs");
     fs::write(blobs.join("README"), b"x").unwrap();
     fs::write(blobs.join(&put.digest.to_string()[..2]).join("junk"), b"x").unwrap();
     assert_eq!(
         f.store.blobs().map(Result::unwrap).collect::<Vec<_>>(),
         vec![put.digest]
+    );
+    // Packed blobs are listed among them, in order.
+    let packed = f.store.put_bytes(b"a").unwrap();
+    let mut want = vec![put.digest, packed.digest];
+    want.sort();
+    assert_eq!(
+        f.store.blobs().map(Result::unwrap).collect::<Vec<_>>(),
+        want
     );
 
     let stale = f.store.root().join("tmp/put-stale");
@@ -494,12 +576,64 @@ fn concurrent_puts_of_one_blob_in_threads_all_succeed() {
     assert_eq!(f.tmp_entries(), 0);
 }
 
+/// Small contents every putter shares, and some that are `tag`'s own.
+fn small_contents(tag: &str) -> Vec<Vec<u8>> {
+    let shared = (0..150).map(|i| format!("shared {i}\n").into_bytes());
+    let own = (0..150).map(|i| csv(200 + 37 * i).into_iter().chain(tag.bytes()).collect());
+    shared.chain(own).collect()
+}
+
+#[test]
+fn concurrent_packed_puts_in_threads_all_succeed() {
+    let f = fixture();
+    let batched = f.store.batched();
+    let tags = ["a", "b", "c", "d", "e", "f"];
+    let existed: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = tags
+            .iter()
+            .enumerate()
+            .map(|(i, tag)| {
+                // Clones share one connection; the odd ones sync as they go.
+                let store = if i % 2 == 0 {
+                    f.store.clone()
+                } else {
+                    batched.clone()
+                };
+                s.spawn(move || {
+                    let mut existed = 0;
+                    for content in small_contents(tag) {
+                        let put = store.put_bytes(&content).unwrap();
+                        assert_eq!(put.digest, Digest::of_bytes(&content));
+                        existed += usize::from(put.existed);
+                    }
+                    store.sync().unwrap();
+                    existed
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    // Each shared content was new to exactly one thread.
+    assert_eq!(existed, 150 * (tags.len() - 1));
+    let report = f.store.verify_all().unwrap();
+    assert!(report.is_clean(), "{:?}", report.corrupt);
+    assert_eq!(report.checked, 150 + 150 * tags.len() as u64);
+    assert!(!f
+        .store
+        .root()
+        .join("blobs")
+        .read_dir()
+        .unwrap()
+        .any(|_| true));
+}
+
 /// The child half of the two-process test: runs only when re-executed by it.
 #[test]
 fn child_put() {
-    let (Ok(root), Ok(file)) = (
+    let (Ok(root), Ok(file), Ok(tag)) = (
         std::env::var("SHARK_TEST_STORE"),
         std::env::var("SHARK_TEST_FILE"),
+        std::env::var("SHARK_TEST_TAG"),
     ) else {
         return;
     };
@@ -507,27 +641,51 @@ fn child_put() {
     for _ in 0..5 {
         store.put_file(Path::new(&file)).unwrap();
     }
+    // Small files too, which go to the pack: one write transaction each.
+    let dir = tempfile::tempdir().unwrap();
+    for (i, content) in small_contents(&tag).iter().enumerate() {
+        let small = dir.path().join(format!("{i}"));
+        fs::write(&small, content).unwrap();
+        assert_eq!(
+            store.put_file(&small).unwrap().digest,
+            Digest::of_bytes(content)
+        );
+    }
 }
 
 #[test]
-fn concurrent_puts_of_one_blob_in_two_processes_both_succeed() {
+fn concurrent_puts_in_two_processes_all_succeed() {
     let f = fixture();
     let content = csv(6 << 20);
     let file = f.file("shared.csv", &content);
-    let spawn = || {
+    let spawn = |tag: &str| {
         std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "tests::child_put", "--test-threads=1"])
             .env("SHARK_TEST_STORE", f.store.root())
             .env("SHARK_TEST_FILE", &file)
+            .env("SHARK_TEST_TAG", tag)
             .spawn()
             .unwrap()
     };
-    let (mut a, mut b) = (spawn(), spawn());
+    let (mut a, mut b) = (spawn("a"), spawn("b"));
     assert!(a.wait().unwrap().success());
     assert!(b.wait().unwrap().success());
     let all: Vec<Digest> = f.store.blobs().map(Result::unwrap).collect();
-    assert_eq!(all, vec![Digest::of_bytes(&content)]);
-    assert_eq!(f.store.read_to_vec(&all[0]).unwrap(), content);
+    let mut want: Vec<Digest> = small_contents("a")
+        .iter()
+        .chain(&small_contents("b"))
+        .chain([&content])
+        .map(|c| Digest::of_bytes(c))
+        .collect();
+    want.sort();
+    want.dedup();
+    assert_eq!(all, want);
+    assert_eq!(all.len(), 1 + 150 + 2 * 150);
+    assert_eq!(
+        f.store.read_to_vec(&Digest::of_bytes(&content)).unwrap(),
+        content
+    );
+    assert!(f.store.verify_all().unwrap().is_clean());
     assert_eq!(f.tmp_entries(), 0);
 }
 

@@ -147,3 +147,42 @@ pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
         .expect("write stdin");
     child.wait_with_output().expect("wait")
 }
+
+/// Flips the last stored byte of packed blobs, the rows of the pack (`store/pack.db`) under
+/// shark home `home`: of every row, or only of `digest`'s. Returns the digests of the rows
+/// damaged (a row of empty content has no byte to flip and is left alone).
+#[allow(dead_code)]
+pub fn damage_packed(
+    home: &Path,
+    digest: Option<&shark_store::Digest>,
+) -> Vec<shark_store::Digest> {
+    use rusqlite::OpenFlags;
+    let pack = home.join("store/pack.db");
+    let conn = rusqlite::Connection::open_with_flags(&pack, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", pack.display()));
+    let rows: Vec<([u8; 32], Vec<u8>)> = conn
+        .prepare("SELECT digest, data FROM blobs")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut damaged = Vec::new();
+    for (bytes, mut data) in rows {
+        let d = shark_store::Digest::from_bytes(bytes);
+        if digest.is_some_and(|only| *only != d) {
+            continue;
+        }
+        let Some(last) = data.last_mut() else {
+            continue;
+        };
+        *last ^= 0xff;
+        conn.execute(
+            "UPDATE blobs SET data = ?2 WHERE digest = ?1",
+            rusqlite::params![bytes.as_slice(), data],
+        )
+        .unwrap();
+        damaged.push(d);
+    }
+    damaged
+}

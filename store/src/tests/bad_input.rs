@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{csv, fixture, noise};
 use crate::blob::Encoding;
-use crate::{Corruption, Digest, StatCache, Store, StoreError};
+use crate::{Corruption, Digest, StatCache, Store, StoreError, PACK_MAX};
 
 /// Runs `f` on another thread and fails the test if it has not returned within 10 s (a call
 /// blocked on a FIFO never would).
@@ -76,6 +76,15 @@ fn child_put_until_killed() {
             _ => csv(6 << 20),
         };
         store.put_bytes(&bytes).unwrap();
+        // Small ones go to the pack, each a transaction and a WAL fsync.
+        for i in 0..20 {
+            let mut small = csv(100 + 500 * i as usize);
+            small.extend(format!("{seed} {i}\n").bytes());
+            store.put_bytes(&small).unwrap();
+            store
+                .put_bytes(&noise(50 + 700 * i as usize, seed * 100 + i))
+                .unwrap();
+        }
     }
 }
 
@@ -98,6 +107,14 @@ fn a_process_killed_mid_put_leaves_only_complete_blobs() {
     let store = Store::open(f.store.root()).unwrap();
     let report = store.verify_all().unwrap();
     assert!(report.is_clean(), "{:?}", report.corrupt);
+    let packed: i64 = f
+        .pack_db()
+        .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        packed > 0,
+        "the child put no small blob before it was killed"
+    );
     // Whatever was being written is a temp file, never a blob; a later put still works.
     let put = store.put_bytes(&csv(6 << 20)).unwrap();
     store.verify(&put.digest).unwrap();
@@ -170,6 +187,20 @@ fn child_as_nobody() {
         if *path == target && source.kind() == std::io::ErrorKind::PermissionDenied),
         "{err:?}"
     );
+
+    // A pack this user may not write is named; large blobs still go to files.
+    let packed = Store::open(Path::new(&var("SHARK_TEST_PACKED_STORE"))).unwrap();
+    let pack = packed.root().join("pack.db");
+    let err = packed.put_bytes(b"nobody's\n").unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Pack { path, .. } if *path == pack),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!("cannot use the blob pack {}", pack.display())
+    );
+    packed.put_bytes(&noise(PACK_MAX as usize, 9)).unwrap();
 }
 
 #[test]
@@ -191,8 +222,21 @@ fn unreadable_inputs_blobs_and_unwritable_directories_are_named_for_an_unprivile
     fs::create_dir(&ro_dir).unwrap();
     // A store everyone may write, holding one blob nobody but root may read.
     let shared = Store::open(&f.dir.path().join("shared-store")).unwrap();
-    let locked = shared.put_bytes(&noise(10_000, 3)).unwrap().digest;
-    let readable = shared.put_bytes(&noise(10_000, 4)).unwrap().digest;
+    // Large enough to be files (a small blob is a row of the pack, which nobody could read).
+    let locked = shared
+        .put_bytes(&noise(PACK_MAX as usize, 3))
+        .unwrap()
+        .digest;
+    let readable = shared
+        .put_bytes(&noise(PACK_MAX as usize, 4))
+        .unwrap()
+        .digest;
+    // A store everyone may write, whose pack only root may.
+    let packed = Store::open(&f.dir.path().join("packed-store")).unwrap();
+    packed.put_bytes(b"root's\n").unwrap();
+    for dir in ["", "blobs", "tmp"] {
+        chmod(&packed.root().join(dir), 0o777);
+    }
     for dir in ["", "blobs", "tmp"] {
         chmod(&shared.root().join(dir), 0o777);
     }
@@ -214,6 +258,7 @@ fn unreadable_inputs_blobs_and_unwritable_directories_are_named_for_an_unprivile
         .env("SHARK_TEST_LOCKED", locked.to_string())
         .env("SHARK_TEST_READABLE", readable.to_string())
         .env("SHARK_TEST_RO_DIR", &ro_dir)
+        .env("SHARK_TEST_PACKED_STORE", packed.root())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
