@@ -48,8 +48,14 @@
 //! been created since anything flushed the directory.
 //!
 //! So an immediate handle's packed put fsyncs the WAL after its commit (one flush per new
-//! small blob instead of a file's two), and a batched handle's packed puts only set a flag
-//! that makes [`Store::sync`] fsync the WAL once (a `syncfs` covers it too). Unlike a blob
+//! small blob instead of a file's two). A batched handle's packed puts are not even committed
+//! one by one: the rows wait in memory (read back at once through the store's handles in this
+//! process, bounded to a few MiB, past which they go in early) and [`Store::sync`] inserts
+//! them all in one transaction, then fsyncs the WAL once (a `syncfs` covers it too). A
+//! thousand small outputs are then one commit of a few dozen pages instead of a thousand
+//! commits of two pages each. Other processes see the rows from that sync on; none needs
+//! them earlier, since a caller records the blobs it names only after the sync. A batched
+//! handle dropped without a sync still inserts its rows (not durably). Unlike a blob
 //! file's, a packed put that finds its row already there sets the flag as well: the row may
 //! be another batched handle's, committed but not yet synced, and one fsync of the WAL then
 //! makes it durable before this handle's caller records anything naming it, which closes, for
@@ -60,6 +66,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::pack::Pack;
 use crate::{Store, StoreError};
 
 /// Up to this many new blobs, a sync fsyncs each one; past it, the whole filesystem at once.
@@ -72,7 +79,22 @@ pub(crate) enum Durability {
     #[default]
     Immediate,
     /// Puts record what they wrote here; [`Store::sync`] flushes it.
-    Batched(Arc<Mutex<Pending>>),
+    Batched(Arc<Batch>),
+}
+
+/// The state shared by a batched handle and its clones.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pending: Mutex<Pending>,
+    pack: Pack,
+}
+
+impl Drop for Batch {
+    /// Small blobs the handle deferred go into the pack when its last clone goes, synced or
+    /// not, so that a put is never lost to other handles (just not made durable).
+    fn drop(&mut self) {
+        let _ = self.pack.flush();
+    }
 }
 
 /// What batched puts wrote and no sync has flushed yet.
@@ -92,8 +114,8 @@ impl Durability {
 
     /// Remembers a new blob file (and the directories whose entries changed) for the next sync.
     pub(crate) fn defer(&self, file: PathBuf, dirs: &[&Path]) {
-        if let Durability::Batched(pending) = self {
-            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+        if let Durability::Batched(batch) = self {
+            let mut p = batch.pending.lock().unwrap_or_else(|e| e.into_inner());
             p.files.push(file);
             p.dirs.extend(dirs.iter().map(|d| d.to_path_buf()));
         }
@@ -102,8 +124,8 @@ impl Durability {
     /// Remembers that the pack's WAL holds rows this handle has put (or relied on) since the
     /// last sync.
     pub(crate) fn defer_pack(&self) {
-        if let Durability::Batched(pending) = self {
-            pending.lock().unwrap_or_else(|e| e.into_inner()).pack = true;
+        if let Durability::Batched(batch) = self {
+            batch.pending.lock().unwrap_or_else(|e| e.into_inner()).pack = true;
         }
     }
 }
@@ -113,7 +135,10 @@ impl Store {
     /// (see [`crate::durable`]). Clones of the returned handle share its pending writes.
     pub fn batched(&self) -> Store {
         let mut store = self.clone();
-        store.durability = Durability::Batched(Arc::default());
+        store.durability = Durability::Batched(Arc::new(Batch {
+            pending: Mutex::default(),
+            pack: self.pack.clone(),
+        }));
         store
     }
 
@@ -122,13 +147,17 @@ impl Store {
     /// as a file; a put of small content (new or found in the pack) leaves the pack's WAL to
     /// fsync.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let Durability::Batched(pending) = &self.durability else {
+        let Durability::Batched(batch) = &self.durability else {
             return Ok(());
         };
         let Pending { files, dirs, pack } = {
-            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = batch.pending.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::take(&mut *p)
         };
+        // The small blobs put since the last sync go into the pack first, in one transaction.
+        if pack {
+            self.pack.flush()?;
+        }
         if files.len() > SYNC_EACH_MAX {
             // Flushes the pack's WAL and the store's directory too: one filesystem.
             let blobs = File::open(&self.blobs).map_err(|e| sync_err(&self.blobs, e))?;

@@ -30,8 +30,9 @@
 //!   content itself, or one zstd frame that records the content size. `data` comes last so
 //!   that reading the other columns never touches its overflow pages.
 //!
-//! A row is inserted whole in one transaction (`INSERT OR IGNORE`, so two puts of the same
-//! content both succeed, the later one finding the earlier's row) and never updated. A row
+//! A row is inserted whole by one transaction (`INSERT OR IGNORE`, so two puts of the same
+//! content both succeed, the later one finding the earlier's row; a batched handle's rows go
+//! in together at its sync, see [`crate::durable`]) and never updated. A row
 //! whose content is found not to match its digest (by a read, a restore or a verification),
 //! or that cannot be decoded, is written to `<root>/corrupt/<hex>[.zst]` and deleted, like a
 //! blob file moved aside, so the next put of that content stores a good copy. A put that
@@ -119,14 +120,48 @@ struct Shared {
     /// The (dev, ino) of the WAL (or of `pack.db` when there is no WAL) at the last fsync of
     /// the store's directory: the names need syncing again only when the file is new.
     named: Option<(u64, u64)>,
+    /// Rows put through a batched handle and not inserted yet: they go in together, in one
+    /// transaction, at the next [`Pack::flush`] (a sync), instead of one transaction each.
+    deferred: Vec<(Digest, Encoding, u64, Vec<u8>)>,
 }
+
+/// Deferred rows are inserted as soon as they hold this many bytes, so that memory stays
+/// bounded whatever a run writes.
+const DEFERRED_MAX: usize = 4 << 20;
 
 impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(conn) = &self.conn {
+            // Best effort: a handle dropped without a sync loses nothing anyone recorded.
+            let _ = insert_all(conn, &self.deferred);
             trim_wal(conn, &self.path);
         }
     }
+}
+
+/// Inserts `rows` in one transaction.
+fn insert_all(
+    conn: &Connection,
+    rows: &[(Digest, Encoding, u64, Vec<u8>)],
+) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT OR IGNORE INTO blobs (digest, encoding, size, data) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (digest, encoding, size, data) in rows {
+            stmt.execute(params![
+                digest.as_bytes().as_slice(),
+                encoding_code(*encoding),
+                sql_size(*size),
+                data
+            ])?;
+        }
+    }
+    tx.commit()
 }
 
 /// One packed blob, as stored.
@@ -164,6 +199,7 @@ impl Pack {
             path: path.clone(),
             conn: None,
             named: None,
+            deferred: Vec::new(),
         };
         Pack {
             path,
@@ -219,6 +255,9 @@ impl Pack {
     }
 
     fn row(&self, digest: &Digest, create: bool) -> Result<Option<Row>, StoreError> {
+        if let Some(row) = self.deferred_row(digest) {
+            return Ok(Some(row));
+        }
         let row = self.with(create, |conn| {
             conn.prepare_cached("SELECT encoding, data FROM blobs WHERE digest = ?1")?
                 .query_row([digest.as_bytes().as_slice()], |r| {
@@ -241,7 +280,11 @@ impl Pack {
         size: u64,
         data: &[u8],
     ) -> Result<bool, StoreError> {
-        let changed = self.with(true, |conn| {
+        // A batched handle of this process may hold it, deferred: then it is not new here.
+        let changed = self.with_deferred(true, |conn, deferred| {
+            if deferred.iter().any(|(d, ..)| d == digest) {
+                return Ok(0);
+            }
             conn.prepare_cached(
                 "INSERT OR IGNORE INTO blobs (digest, encoding, size, data)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -256,8 +299,94 @@ impl Pack {
         Ok(changed == Some(1))
     }
 
+    /// A deferred row of `digest`, if a batched handle put one.
+    fn deferred_row(&self, digest: &Digest) -> Option<Row> {
+        let shared = self.lock();
+        let (_, encoding, _, data) = shared.deferred.iter().find(|(d, ..)| d == digest)?;
+        Some(Row {
+            encoding: *encoding,
+            data: data.clone(),
+        })
+    }
+
+    /// Keeps a row to insert at the next [`Pack::flush`], with the other rows put until then
+    /// (one transaction instead of one each; see [`crate::durable`]). The caller has looked:
+    /// neither the pack nor the deferred rows hold `digest`. Reads through this store see the
+    /// row at once, other processes once it is flushed.
+    /// False when another handle of this process stored or deferred `digest` since the caller
+    /// looked.
+    pub(crate) fn insert_deferred(
+        &self,
+        digest: &Digest,
+        encoding: Encoding,
+        size: u64,
+        data: Vec<u8>,
+    ) -> Result<bool, StoreError> {
+        let mut full = false;
+        let added = self.with_deferred(true, |conn, deferred| {
+            if deferred.iter().any(|(d, ..)| d == digest) {
+                return Ok(false);
+            }
+            let stored = conn
+                .prepare_cached("SELECT 1 FROM blobs WHERE digest = ?1")?
+                .exists([digest.as_bytes().as_slice()])?;
+            if stored {
+                return Ok(false);
+            }
+            deferred.push((*digest, encoding, size, data));
+            let bytes: usize = deferred.iter().map(|r| r.3.len()).sum();
+            full = bytes >= DEFERRED_MAX;
+            Ok(true)
+        })?;
+        if full {
+            self.flush()?;
+        }
+        Ok(added == Some(true))
+    }
+
+    /// Like [`Pack::with`], with the deferred rows at hand under the same lock.
+    fn with_deferred<T>(
+        &self,
+        create: bool,
+        f: impl FnOnce(&Connection, &mut Vec<(Digest, Encoding, u64, Vec<u8>)>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut shared = self.lock();
+        if shared.conn.is_none() {
+            if !create && fs::symlink_metadata(&self.path).is_err() {
+                return Ok(None);
+            }
+            shared.conn = Some(connect(&self.path)?);
+        }
+        let Shared { conn, deferred, .. } = &mut *shared;
+        let conn = conn.as_ref().expect("opened above");
+        f(conn, deferred).map(Some).map_err(|e| self.err(e))
+    }
+
+    /// Inserts the deferred rows, in one transaction.
+    pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        let mut shared = self.lock();
+        if shared.deferred.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut shared.deferred);
+        drop(shared);
+        let done = self.with(true, |conn| insert_all(conn, &rows));
+        if done.is_err() {
+            // Keep them for a later flush (or the drop), so nothing put is silently lost.
+            self.lock().deferred.extend(rows);
+        }
+        done.map(drop)
+    }
+
     /// Deletes `digest`'s row; false if there was none.
     pub(crate) fn remove(&self, digest: &Digest) -> Result<bool, StoreError> {
+        {
+            let mut shared = self.lock();
+            if let Some(i) = shared.deferred.iter().position(|(d, ..)| d == digest) {
+                shared.deferred.remove(i);
+                return Ok(true);
+            }
+        }
         let changed = self.with(false, |conn| {
             conn.prepare_cached("DELETE FROM blobs WHERE digest = ?1")?
                 .execute([digest.as_bytes().as_slice()])
@@ -268,6 +397,7 @@ impl Pack {
     /// Up to [`PAGE`] rows whose digests come after `after` (32 bytes, or empty for the
     /// start), in ascending digest order. Empty when there is no pack.
     pub(crate) fn page(&self, after: &[u8]) -> Result<Vec<Listed>, StoreError> {
+        self.flush()?;
         let rows = self.with(false, |conn| {
             conn.prepare_cached(
                 "SELECT digest, encoding, size, length(data) FROM blobs
@@ -345,6 +475,7 @@ impl Pack {
     /// WAL (or the database) is a file whose name this handle has not synced yet. See
     /// [`crate::durable`] for why that suffices.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
+        self.flush()?;
         let wal = wal_path(&self.path);
         let write_err = |path: &Path, source| StoreError::Write {
             path: path.to_owned(),

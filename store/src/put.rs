@@ -220,12 +220,18 @@ impl Store {
                 Cow::Owned(sink.finish().map_err(pack_err)?)
             }
         };
-        let inserted = self.pack.insert(&digest, encoding, size, &data)?;
-        match self.durability.immediate() {
-            true => self.pack.sync()?,
-            false => self.durability.defer_pack(),
+        let stored = data.len() as u64;
+        if self.durability.immediate() {
+            let inserted = self.pack.insert(&digest, encoding, size, &data)?;
+            self.pack.sync()?;
+            return Ok(outcome(encoding, stored, !inserted));
         }
-        Ok(outcome(encoding, data.len() as u64, !inserted))
+        // Batched: inserted with the run's other small blobs, in one transaction, at the sync.
+        let added = self
+            .pack
+            .insert_deferred(&digest, encoding, size, data.into_owned())?;
+        self.durability.defer_pack();
+        Ok(outcome(encoding, stored, !added))
     }
 
     /// Streams `size` bytes from `src` into a blob.

@@ -409,3 +409,65 @@ fn a_pack_of_a_newer_version_is_refused_and_left_alone() {
     );
     assert!(f.row(&put.digest).is_some());
 }
+
+#[test]
+fn batched_small_puts_wait_for_the_sync_and_go_in_together() {
+    // A batched handle keeps its small blobs and inserts them in one transaction at the sync:
+    // it reads them back at once, another process sees them once synced.
+    let f = fixture();
+    let batched = f.store.batched();
+    let contents: Vec<Vec<u8>> = (0..50).map(|i| noise(100 + i, 2 * i as u64 + 1)).collect();
+    let digests: Vec<Digest> = contents
+        .iter()
+        .map(|c| batched.put_bytes(c).unwrap().digest)
+        .collect();
+    let again = batched.put_bytes(&contents[0]).unwrap();
+    assert!(again.existed, "a second put finds the deferred row");
+    for (d, c) in digests.iter().zip(&contents) {
+        assert!(batched.contains(d));
+        assert_eq!(&batched.read_to_vec(d).unwrap(), c);
+        assert!(f.row(d).is_none(), "not in the database before the sync");
+    }
+    let other = Store::open(f.store.root()).unwrap();
+    assert!(!other.contains(&digests[0]));
+    batched.sync().unwrap();
+    for (d, c) in digests.iter().zip(&contents) {
+        assert!(f.row(d).is_some());
+        assert_eq!(&other.read_to_vec(d).unwrap(), c);
+    }
+    // Removing a deferred row, and listing, which inserts what is deferred first.
+    let late = batched.put_bytes(b"late").unwrap().digest;
+    let gone = batched.put_bytes(b"gone").unwrap().digest;
+    batched.remove(&gone).unwrap();
+    assert!(!batched.contains(&gone));
+    let listed: Vec<Digest> = batched.blobs().map(|d| d.unwrap()).collect();
+    assert!(listed.contains(&late) && !listed.contains(&gone));
+    assert_eq!(listed.len(), digests.len() + 1);
+}
+
+#[test]
+fn deferred_rows_are_inserted_once_they_fill_the_buffer() {
+    // Memory stays bounded: past a few MiB of deferred rows, they go in without a sync.
+    let f = fixture();
+    let batched = f.store.batched();
+    let first = batched
+        .put_bytes(&noise(PACK_MAX as usize - 1, 7))
+        .unwrap()
+        .digest;
+    for i in 0..400u64 {
+        batched
+            .put_bytes(&noise(PACK_MAX as usize - 1, 1001 + 2 * i))
+            .unwrap();
+    }
+    assert!(f.row(&first).is_some(), "inserted before any sync");
+}
+
+#[test]
+fn a_batched_handle_dropped_without_a_sync_keeps_its_rows() {
+    let f = fixture();
+    let digest = {
+        let batched = f.store.batched();
+        batched.put_bytes(b"put, never synced").unwrap().digest
+    };
+    assert!(f.row(&digest).is_some());
+}
