@@ -56,6 +56,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod verify;
+mod wal;
 
 pub use blob::{BlobReader, Encoding};
 pub use digest::{Digest, DigestParseError, EntryKind};

@@ -134,7 +134,7 @@ impl Drop for Shared {
         if let Some(conn) = &self.conn {
             // Best effort: a handle dropped without a sync loses nothing anyone recorded.
             let _ = insert_all(conn, &self.deferred);
-            trim_wal(conn, &self.path);
+            crate::wal::trim(conn, &self.path, WAL_LIMIT);
         }
     }
 }
@@ -476,7 +476,7 @@ impl Pack {
     /// [`crate::durable`] for why that suffices.
     pub(crate) fn sync(&self) -> Result<(), StoreError> {
         self.flush()?;
-        let wal = wal_path(&self.path);
+        let wal = crate::wal::path(&self.path);
         let write_err = |path: &Path, source| StoreError::Write {
             path: path.to_owned(),
             source,
@@ -503,13 +503,6 @@ impl Pack {
         self.lock().named = Some(id);
         Ok(())
     }
-}
-
-/// The WAL file of the database at `db`.
-fn wal_path(db: &Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
 }
 
 fn encoding_code(encoding: Encoding) -> i64 {
@@ -548,7 +541,7 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(err)?;
-    set_wal(&conn).map_err(err)?;
+    crate::wal::enable(&conn).map_err(err)?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .map_err(err)?;
     match version(&conn).map_err(err)? {
@@ -578,33 +571,4 @@ fn create(conn: &Connection) -> rusqlite::Result<()> {
         tx.pragma_update(None, "user_version", PACK_VERSION)?;
     }
     tx.commit()
-}
-
-/// Switches to WAL. Two processes creating the database at once can find it locked in a way
-/// the busy handler does not cover, so retry for a while.
-fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
-    let mut tries = 0;
-    loop {
-        let res = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
-        match res {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
-            {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other.map(drop),
-        }
-    }
-}
-
-/// Checkpoints the WAL and empties it once it has grown past [`WAL_LIMIT`]; best effort, for
-/// a connection about to close, and never waiting for another process.
-fn trim_wal(conn: &Connection, db: &Path) {
-    if fs::metadata(wal_path(db)).map_or(0, |m| m.len()) <= WAL_LIMIT {
-        return;
-    }
-    if conn.busy_timeout(Duration::ZERO).is_ok() {
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
 }

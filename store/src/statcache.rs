@@ -117,7 +117,7 @@ impl StatCache {
         conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
             .map_err(db_err)?;
-        set_wal(&conn).map_err(db_err)?;
+        crate::wal::enable(&conn).map_err(db_err)?;
         conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(StatCache {
             path: path.to_owned(),
@@ -229,55 +229,15 @@ impl StatCache {
 impl Drop for StatCache {
     fn drop(&mut self) {
         let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
-        trim_wal(conn, &self.path);
+        crate::wal::trim(conn, &self.path, WAL_LIMIT);
     }
 }
 
-/// The WAL size past which closing the cache checkpoints it (see [`trim_wal`]). Each process
+/// The WAL size past which closing the cache checkpoints it (see [`crate::wal`]). Each process
 /// that opens the cache first re-reads the whole WAL to rebuild its index (about 8 µs a 4 KiB
 /// frame here), so the limit trades that per-command cost against how often a checkpoint's
 /// fsyncs are paid: a miss adds a few frames, so this is a checkpoint every few dozen misses.
 const WAL_LIMIT: u64 = 256 << 10;
-
-/// Checkpoints the WAL and empties it once it has grown past [`WAL_LIMIT`]; best effort, for
-/// a connection about to close.
-///
-/// Closing does not checkpoint (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`): by default the last
-/// connection to close copies the WAL into the database, fsyncs both and deletes the WAL and
-/// its index, and the next shark process creates them again, so every command paid for
-/// files created, flushed and deleted. Left in place, the WAL would grow without bound and
-/// every open would re-read all of it to rebuild its index, so once it is large it is
-/// checkpointed, once per many commands.
-fn trim_wal(conn: &Connection, db: &Path) {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    let wal_len = fs::metadata(&wal).map_or(0, |m| m.len());
-    if wal_len <= WAL_LIMIT {
-        return;
-    }
-    // Never wait at exit for another process: a busy checkpoint is left for a later close.
-    if conn.busy_timeout(Duration::ZERO).is_ok() {
-        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
-}
-
-/// Switches to WAL. Two processes creating the database at once can find it locked in a way
-/// the busy handler does not cover, so retry for a while.
-fn set_wal(conn: &Connection) -> rusqlite::Result<()> {
-    let mut tries = 0;
-    loop {
-        let res = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0));
-        match res {
-            Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
-            {
-                tries += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other.map(drop),
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
