@@ -252,6 +252,18 @@ impl Db {
         };
         ask().map_err(query("look up a run's accesses"))
     }
+
+    /// Whether any run (or reuse) with this weak key is recorded: then its environment, which
+    /// the weak key includes, was stored before it was.
+    pub fn has_key(&self, weak_key: &Digest) -> Result<bool, LineageError> {
+        let ask = || -> rusqlite::Result<bool> {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE weak_key = ?1)")?;
+            stmt.query_row([weak_key.as_bytes().as_slice()], |row| row.get(0))
+        };
+        ask().map_err(query("look up a weak key"))
+    }
 }
 
 /// The filter of [`Db::runs_reading`]: through the partial path index for a user file (the
@@ -299,6 +311,11 @@ mod tests {
         let cases = [
             (format!("{select} {CANDIDATES}"), "runs_by_weak_key"),
             (format!("{select} {PREVIOUS}"), "runs_by_weak_key"),
+            // What `has_key` asks inside its EXISTS (whose wrapper is a constant row).
+            (
+                "SELECT 1 FROM runs WHERE weak_key = ?1".into(),
+                "runs_by_weak_key",
+            ),
             (
                 format!("SELECT {RUN_COLUMNS} {PRODUCER} {NEWEST_PRODUCER}"),
                 "outputs_by_digest",

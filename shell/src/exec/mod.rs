@@ -480,9 +480,14 @@ impl Executor {
         let (outputs, outputs_faithful) = outputs::record(changes, &self.store)
             .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
         let sources_faithful = self.keep_sources(&inputs_list, &inv.roots)?;
-        self.store
-            .put_bytes(&key::env_blob(&inv.env))
-            .map_err(|e| CliError::failed("cannot store the environment", e))?;
+        // An earlier run with this weak key stored the same environment (the key includes
+        // its digest); asking the database is cheaper than looking in the store.
+        let env_stored = self.db.has_key(&inv.key).unwrap_or(false);
+        if !env_stored {
+            self.store
+                .put_bytes(&key::env_blob(&inv.env))
+                .map_err(|e| CliError::failed("cannot store the environment", e))?;
+        }
         let status = &report.status;
         let mut run = self.new_run(req, inv, started);
         run.duration = report.wall;
