@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use shark_lineage::{Db, Input, InputKind, NewRun, Output, OutputKind, ProcessRecord, Run, RunId};
-use shark_sandbox::{Change, Report, Spec, Status, Stdio};
+use shark_sandbox::{Report, Spec, Status, Stdio};
 use shark_store::{Digest, StatCache, Store};
 
 use crate::error::CliError;
@@ -51,8 +51,9 @@ pub struct Request {
     pub cwd: PathBuf,
     /// The complete environment.
     pub env: Vec<(OsString, OsString)>,
-    /// The command is a [`state::wrap`]ped line that leaves the shell state behind; it is
-    /// taken out of the changes, recorded with the run and returned in the [`Outcome`].
+    /// The command is a [`state::wrap`]ped line that leaves the shell state behind (in the
+    /// sandbox's private `/dev/shm`); it is recorded with the run and returned in the
+    /// [`Outcome`].
     pub stateful: bool,
 }
 
@@ -404,7 +405,6 @@ impl Executor {
         let report = shark_sandbox::run(spec).map_err(sandbox_fail);
         let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;
         let report = report?;
-        let changes = &report.changes;
         let dump = match req.stateful {
             true => report
                 .read_private(STATE_NAME)
@@ -426,14 +426,14 @@ impl Executor {
             &inv,
             started,
             &report,
-            changes,
             state_blob,
             [&out_file, &err_file],
             reason,
         );
         drop((out_file, err_file)); // removes capture files, if there were any
         let run = record?;
-        shark_sandbox::apply_changes(changes)
+        report
+            .apply()
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
         Ok(Outcome {
             run,
@@ -452,7 +452,6 @@ impl Executor {
         inv: &Invocation,
         started: SystemTime,
         report: &Report,
-        changes: &[Change],
         shell_state: Option<Digest>,
         streams: [&Captured; 2],
         reason: Reason,
@@ -477,7 +476,7 @@ impl Executor {
                 mode: None,
             });
         }
-        let (outputs, outputs_faithful) = outputs::record(changes, &self.store)
+        let (outputs, outputs_faithful) = outputs::record(&report.changes, &self.store)
             .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
         let sources_faithful = self.keep_sources(&inputs_list, &inv.roots)?;
         // An earlier run with this weak key stored the same environment (the key includes
