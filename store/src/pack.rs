@@ -62,6 +62,7 @@
 //! once it has grown past [`WAL_LIMIT`] (each process's first connection re-reads the WAL to
 //! rebuild its index, so it must not grow without bound).
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -122,7 +123,43 @@ struct Shared {
     named: Option<(u64, u64)>,
     /// Rows put through a batched handle and not inserted yet: they go in together, in one
     /// transaction, at the next [`Pack::flush`] (a sync), instead of one transaction each.
-    deferred: Vec<(Digest, Encoding, u64, Vec<u8>)>,
+    deferred: Deferred,
+}
+
+/// Rows waiting for a flush, by digest, with the count of their stored bytes.
+#[derive(Default)]
+struct Deferred {
+    rows: HashMap<Digest, DeferredRow>,
+    bytes: usize,
+}
+
+/// One deferred row: encoding, content size, stored bytes.
+type DeferredRow = (Encoding, u64, Vec<u8>);
+
+impl Deferred {
+    fn contains(&self, digest: &Digest) -> bool {
+        self.rows.contains_key(digest)
+    }
+
+    fn insert(&mut self, digest: Digest, row: DeferredRow) {
+        self.bytes += row.2.len();
+        if let Some(old) = self.rows.insert(digest, row) {
+            self.bytes -= old.2.len();
+        }
+    }
+
+    fn remove(&mut self, digest: &Digest) -> bool {
+        let Some(old) = self.rows.remove(digest) else {
+            return false;
+        };
+        self.bytes -= old.2.len();
+        true
+    }
+
+    fn take(&mut self) -> HashMap<Digest, DeferredRow> {
+        self.bytes = 0;
+        std::mem::take(&mut self.rows)
+    }
 }
 
 /// Deferred rows are inserted as soon as they hold this many bytes, so that memory stays
@@ -133,17 +170,14 @@ impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(conn) = &self.conn {
             // Best effort: a handle dropped without a sync loses nothing anyone recorded.
-            let _ = insert_all(conn, &self.deferred);
+            let _ = insert_all(conn, &self.deferred.rows);
             crate::wal::trim(conn, &self.path, WAL_LIMIT);
         }
     }
 }
 
 /// Inserts `rows` in one transaction.
-fn insert_all(
-    conn: &Connection,
-    rows: &[(Digest, Encoding, u64, Vec<u8>)],
-) -> rusqlite::Result<()> {
+fn insert_all(conn: &Connection, rows: &HashMap<Digest, DeferredRow>) -> rusqlite::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -152,7 +186,7 @@ fn insert_all(
         let mut stmt = tx.prepare_cached(
             "INSERT OR IGNORE INTO blobs (digest, encoding, size, data) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for (digest, encoding, size, data) in rows {
+        for (digest, (encoding, size, data)) in rows {
             stmt.execute(params![
                 digest.as_bytes().as_slice(),
                 encoding_code(*encoding),
@@ -199,7 +233,7 @@ impl Pack {
             path: path.clone(),
             conn: None,
             named: None,
-            deferred: Vec::new(),
+            deferred: Deferred::default(),
         };
         Pack {
             path,
@@ -282,7 +316,7 @@ impl Pack {
     ) -> Result<bool, StoreError> {
         // A batched handle of this process may hold it, deferred: then it is not new here.
         let changed = self.with_deferred(true, |conn, deferred| {
-            if deferred.iter().any(|(d, ..)| d == digest) {
+            if deferred.contains(digest) {
                 return Ok(0);
             }
             conn.prepare_cached(
@@ -302,7 +336,7 @@ impl Pack {
     /// A deferred row of `digest`, if a batched handle put one.
     fn deferred_row(&self, digest: &Digest) -> Option<Row> {
         let shared = self.lock();
-        let (_, encoding, _, data) = shared.deferred.iter().find(|(d, ..)| d == digest)?;
+        let (encoding, _, data) = shared.deferred.rows.get(digest)?;
         Some(Row {
             encoding: *encoding,
             data: data.clone(),
@@ -324,7 +358,7 @@ impl Pack {
     ) -> Result<bool, StoreError> {
         let mut full = false;
         let added = self.with_deferred(true, |conn, deferred| {
-            if deferred.iter().any(|(d, ..)| d == digest) {
+            if deferred.contains(digest) {
                 return Ok(false);
             }
             let stored = conn
@@ -333,9 +367,8 @@ impl Pack {
             if stored {
                 return Ok(false);
             }
-            deferred.push((*digest, encoding, size, data));
-            let bytes: usize = deferred.iter().map(|r| r.3.len()).sum();
-            full = bytes >= DEFERRED_MAX;
+            deferred.insert(*digest, (encoding, size, data));
+            full = deferred.bytes >= DEFERRED_MAX;
             Ok(true)
         })?;
         if full {
@@ -348,7 +381,7 @@ impl Pack {
     fn with_deferred<T>(
         &self,
         create: bool,
-        f: impl FnOnce(&Connection, &mut Vec<(Digest, Encoding, u64, Vec<u8>)>) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Connection, &mut Deferred) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
         let mut shared = self.lock();
         if shared.conn.is_none() {
@@ -365,15 +398,18 @@ impl Pack {
     /// Inserts the deferred rows, in one transaction.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
         let mut shared = self.lock();
-        if shared.deferred.is_empty() {
+        if shared.deferred.rows.is_empty() {
             return Ok(());
         }
-        let rows = std::mem::take(&mut shared.deferred);
+        let rows = shared.deferred.take();
         drop(shared);
         let done = self.with(true, |conn| insert_all(conn, &rows));
         if done.is_err() {
             // Keep them for a later flush (or the drop), so nothing put is silently lost.
-            self.lock().deferred.extend(rows);
+            let mut shared = self.lock();
+            for (digest, row) in rows {
+                shared.deferred.insert(digest, row);
+            }
         }
         done.map(drop)
     }
@@ -381,9 +417,7 @@ impl Pack {
     /// Deletes `digest`'s row; false if there was none.
     pub(crate) fn remove(&self, digest: &Digest) -> Result<bool, StoreError> {
         {
-            let mut shared = self.lock();
-            if let Some(i) = shared.deferred.iter().position(|(d, ..)| d == digest) {
-                shared.deferred.remove(i);
+            if self.lock().deferred.remove(digest) {
                 return Ok(true);
             }
         }
