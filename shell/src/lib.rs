@@ -11,22 +11,16 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+mod commands;
 pub mod error;
 pub mod exec;
 pub mod home;
 pub mod man;
 pub mod markdown;
-mod md;
-mod md_cmd;
-mod query_cmd;
 mod repl;
-mod replay_cmd;
-mod run_cmd;
 pub mod script;
-mod script_cmd;
 pub mod session;
 pub mod state;
-mod store_cmd;
 
 use clap::Parser;
 
@@ -62,21 +56,21 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                 ))
             }
         };
-        return run_cmd::line(&home, line, args, cli.fresh, cli.net, cli.reuse_net);
+        return commands::run::line(&home, line, args, cli.fresh, cli.net, cli.reuse_net);
     }
     match cli.command {
-        Some(Command::Store(cmd)) => store_cmd::run(&home, cmd),
-        Some(Command::Run(args)) => run_cmd::argv(&home, args),
-        Some(Command::Log(args)) => query_cmd::log(&home, &args),
-        Some(Command::Show(args)) => query_cmd::show(&home, &args),
-        Some(Command::Lineage(args)) => query_cmd::lineage(&home, &args),
-        Some(Command::Why(args)) => query_cmd::why(&home, &args),
-        Some(Command::Replay(args)) => replay_cmd::run(&home, &args),
-        Some(Command::Md(args)) => md_cmd::run(&home, &args),
+        Some(Command::Store(cmd)) => commands::store::run(&home, cmd),
+        Some(Command::Run(args)) => commands::run::argv(&home, args),
+        Some(Command::Log(args)) => commands::query::log(&home, &args),
+        Some(Command::Show(args)) => commands::query::show(&home, &args),
+        Some(Command::Lineage(args)) => commands::query::lineage(&home, &args),
+        Some(Command::Why(args)) => commands::query::why(&home, &args),
+        Some(Command::Replay(args)) => commands::replay::run(&home, &args),
+        Some(Command::Md(args)) => commands::md::command(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));
-            script_cmd::run_file(&home, &path, args)
+            commands::script::run_file(&home, &path, args)
         }
         None if cli.interactive || std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
             let login = cli.login
@@ -85,6 +79,6 @@ fn run(cli: Cli) -> Result<i32, CliError> {
                     .is_some_and(|a| a.to_string_lossy().starts_with('-'));
             repl::run(&home, login)
         }
-        None => script_cmd::run_stdin(&home),
+        None => commands::script::run_stdin(&home),
     }
 }

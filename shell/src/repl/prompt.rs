@@ -8,7 +8,7 @@ use std::path::Path;
 use reedline::{Color, Prompt, PromptEditMode, PromptHistorySearch, PromptHistorySearchStatus};
 
 use super::Ran;
-use crate::query_cmd::human_duration;
+use crate::commands::query::human_duration;
 use crate::state::ShellState;
 
 /// Runs shorter than this are not mentioned: every line runs, saying so adds nothing.

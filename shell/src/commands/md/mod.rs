@@ -1,4 +1,4 @@
-//! `shark md`: running a Shark markdown document, and drawing its dataflow graph.
+//! `shark md DOC.md`: running a Shark markdown document, or (`--dot`) drawing its dataflow graph.
 //!
 //! [`run`] parses the document ([`crate::markdown`]), refuses what shark cannot do before
 //! anything runs (`shark-build` blocks, missing frontmatter `inputs`), then runs the blocks in
@@ -78,5 +78,17 @@ impl Loaded {
             || self.path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         )
+    }
+}
+
+/// `shark md DOC.md`, or `shark md --dot DOC.md`.
+pub(crate) fn command(
+    home: &crate::home::Home,
+    args: &crate::cli::MdArgs,
+) -> Result<i32, CliError> {
+    if args.dot {
+        dot(home, &args.doc)
+    } else {
+        run(home, args)
     }
 }

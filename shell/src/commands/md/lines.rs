@@ -20,7 +20,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use crate::run_cmd::shell_words;
+use crate::commands::run::shell_words;
 
 /// Quotes one word for bash.
 fn quote(word: &str) -> String {

@@ -120,8 +120,11 @@ impl Progress {
             return;
         }
         let what = match saved {
-            Some(saved) => format!("reused (saved {})", crate::query_cmd::human_duration(saved)),
-            None => format!("ran {}", crate::query_cmd::human_duration(took)),
+            Some(saved) => format!(
+                "reused (saved {})",
+                crate::commands::query::human_duration(saved)
+            ),
+            None => format!("ran {}", crate::commands::query::human_duration(took)),
         };
         // Replace the transient line; otherwise never erase what a step printed.
         let clear = if self.transient { "\r\x1b[K" } else { "" };
@@ -138,7 +141,7 @@ impl Progress {
             eprintln!(
                 "shark: {} steps in {}",
                 self.total,
-                crate::query_cmd::human_duration(self.started.elapsed())
+                crate::commands::query::human_duration(self.started.elapsed())
             );
         }
     }
