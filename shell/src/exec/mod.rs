@@ -422,6 +422,9 @@ impl Executor {
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
+            // The scratch directories hold the sandbox's own root mount: through them the
+            // whole host tree would be readable under another name, unobserved.
+            hidden: vec![self.scratch.clone()],
             network: req.network,
             stdin,
             stdout: Stdio::Fd(streams.stdout),
