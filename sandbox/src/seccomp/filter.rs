@@ -39,6 +39,7 @@ enum Label {
     Deny,
     CloneFlags,
     SendtoAddr,
+    IoctlCmd,
     EmptyPathArg3,
     EmptyPathArg2,
     StdFdArg0,
@@ -80,6 +81,7 @@ fn source(watch_reads: bool) -> Vec<Op> {
         ops.push(Jump(JEQ, nr as u32, Deny, Next));
     }
     ops.push(Jump(JEQ, libc::SYS_clone as u32, CloneFlags, Next));
+    ops.push(Jump(JEQ, libc::SYS_ioctl as u32, IoctlCmd, Next));
     ops.push(Jump(JEQ, libc::SYS_sendto as u32, SendtoAddr, Next));
     for nr in SOCKET_CALLS {
         if nr != libc::SYS_sendto {
@@ -114,6 +116,16 @@ fn source(watch_reads: bool) -> Vec<Op> {
     ops.push(Jump(JEQ, 0, SkipOne, Next));
     ops.extend([
         Stmt(RET, libc::SECCOMP_RET_USER_NOTIF),
+        Stmt(RET, libc::SECCOMP_RET_ALLOW),
+    ]);
+    // ioctl(fd, cmd, ...): pushing characters into a terminal's input (TIOCSTI) would type
+    // commands into the user's shell once the sandboxed one exits; TIOCLINUX reaches the
+    // console. Refused, as bubblewrap and container runtimes do.
+    ops.extend([Mark(IoctlCmd), Stmt(LD_W_ABS, offset_arg(1))]);
+    ops.push(Jump(JEQ, libc::TIOCSTI as u32, SkipOne, Next));
+    ops.push(Jump(JEQ, libc::TIOCLINUX as u32, Next, SkipOne));
+    ops.extend([
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
         Stmt(RET, libc::SECCOMP_RET_ALLOW),
     ]);
     // clone(flags, ...): new namespaces are refused, threads and processes allowed.

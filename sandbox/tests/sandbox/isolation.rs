@@ -276,3 +276,20 @@ both_legs!(
         );
     }
 );
+
+both_legs!(nothing_can_be_typed_into_the_terminal, |env: &Env| {
+    // TIOCSTI pushes characters into a terminal's input: once the command exits, the user's
+    // shell would read them as typed commands.
+    let pty = nix::pty::openpty(None, None).unwrap();
+    // The terminal is made the process's controlling one, where TIOCSTI would otherwise work.
+    let code = "import fcntl, os, termios\nos.setsid()\nfcntl.ioctl(0, termios.TIOCSCTTY, 0)\n\
+                try:\n  fcntl.ioctl(0, termios.TIOCSTI, b'x'); print('typed')\n\
+                except PermissionError: print('refused')";
+    let (out, stdout) = env.capture("stdout");
+    let mut spec = env.spec(&["/usr/bin/python3", "-S", "-c", code]);
+    spec.stdin = shark_sandbox::Stdio::Fd(pty.slave);
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(std::fs::read_to_string(out).unwrap(), "refused\n");
+});
