@@ -305,3 +305,18 @@ both_users!(
         assert!(listener.accept().is_err(), "nobody connected");
     }
 );
+
+#[test]
+fn a_directory_replaced_by_a_file_is_no_conflict() {
+    let env = TestEnv::new();
+    std::fs::create_dir_all(env.path("y/sub")).unwrap();
+    env.write("y/sub/f", "old\n");
+    let out = env.line("rm -r y && echo now > y");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.read("y"), "now\n");
+    std::fs::remove_file(env.path("y")).unwrap();
+    env.write("z", "file\n");
+    let out = env.line("rm z && mkdir -p z/sub && echo in > z/sub/f");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.read("z/sub/f"), "in\n");
+}

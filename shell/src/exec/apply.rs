@@ -80,11 +80,16 @@ pub fn apply(
 ) -> Result<Vec<Conflict>, TreeError> {
     let seen = Seen::of(report, resolved);
     let mut conflicts = Vec::new();
+    // Paths this apply already changed: what is there now is the run's own doing (a directory
+    // deleted, then a file made in its place), not someone else's.
+    let mut ours: HashSet<&Path> = HashSet::new();
     for change in &report.changes {
         let path = change.path();
         let then = seen.first.get(path).copied();
         let now = fingerprint(tree, path)?;
-        let unchanged = then.is_none_or(|then| same(then, now));
+        let own = path.ancestors().any(|a| ours.contains(a));
+        ours.insert(path);
+        let unchanged = own || then.is_none_or(|then| same(then, now));
         let absent = now == Some(Fingerprint::Absent);
         match change {
             // Made (or re-moded) whatever happened meanwhile, unless something else is there.
