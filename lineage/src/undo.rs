@@ -228,6 +228,23 @@ impl Db {
         load().map_err(query(&what))
     }
 
+    /// The outputs `run` recorded, in order (those of the run it reused, for a reuse).
+    pub fn outputs_of(&self, run: RunId) -> Result<Vec<crate::Output>, LineageError> {
+        let what = format!("load the outputs of run {run}");
+        let origin: Option<Option<i64>> = self
+            .conn
+            .query_row("SELECT reused_from FROM runs WHERE id = ?1", [run.0], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(query(&what))?;
+        let Some(origin) = origin else {
+            return Err(LineageError::NoSuchRun { id: run });
+        };
+        let id = origin.map_or(run, RunId);
+        crate::load::outputs_of(&self.conn, id).map_err(query(&what))
+    }
+
     /// The newest run with undo data that changed something (dropped data included).
     pub fn last_undoable(&self) -> Result<Option<RunId>, LineageError> {
         self.conn
@@ -261,7 +278,13 @@ impl Db {
                         count(*) FILTER (WHERE dropped = 1)
                  FROM undo_runs",
                 [],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
             )?;
             let snapshots: i64 = self.conn.query_row(
                 "SELECT count(*) FROM undo_snapshots WHERE pruned = 0",
@@ -471,7 +494,10 @@ mod tests {
         assert_eq!(db.undo_totals().unwrap().kept_bytes, 300);
         assert_eq!(db.drop_undo_over(150).unwrap(), vec![ids[0], ids[1]]);
         let totals = db.undo_totals().unwrap();
-        assert_eq!((totals.kept_bytes, totals.dropped_runs, totals.runs), (100, 2, 1));
+        assert_eq!(
+            (totals.kept_bytes, totals.dropped_runs, totals.runs),
+            (100, 2, 1)
+        );
         let first = db.undo_data(ids[0]).unwrap().unwrap();
         assert!(first.dropped && first.prior.is_empty());
         let refs = db.referenced_digests(None).unwrap();

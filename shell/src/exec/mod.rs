@@ -105,6 +105,7 @@ pub struct Executor {
     cache: StatCache,
     db: Db,
     scratch: PathBuf,
+    undo: crate::undo::Keeper,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -133,6 +134,7 @@ impl Executor {
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         sweep_scratch(&scratch);
+        let undo = crate::undo::Keeper::open(home)?;
         Ok(Executor {
             _lock: lock,
             home: home.clone(),
@@ -140,6 +142,7 @@ impl Executor {
             cache,
             db,
             scratch,
+            undo,
         })
     }
 
@@ -309,6 +312,7 @@ impl Executor {
             },
             _ => None,
         };
+        let prior = self.undo.capture(&self.store, &self.cache, &run.outputs);
         if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
             return Err(failed(&e));
         }
@@ -341,6 +345,7 @@ impl Executor {
             run: run.id.0,
             detail: e.to_string(),
         })?;
+        prior.attach(&self.undo, &self.store, &mut self.db, id);
         Ok(Outcome {
             run: id,
             code,
@@ -432,6 +437,7 @@ impl Executor {
         );
         drop((out_file, err_file)); // removes capture files, if there were any
         let run = record?;
+        self.undo.keep(&self.store, &self.cache, &mut self.db, run);
         report
             .apply()
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
