@@ -69,7 +69,7 @@ pub use model::{
     RunIdParseError, Stats,
 };
 pub use time::rfc3339;
-pub use undo::{Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
+pub use undo::{FileStamp, Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
 
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = schema::CURRENT;

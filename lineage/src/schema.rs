@@ -146,7 +146,9 @@ const V4: &str = concat!(
 /// dropped to stay within the budget; how many paths it changed). `undo_prior` lists what each
 /// changed path held before the run, in the order to restore it: content in the store
 /// (`digest`) or in a filesystem snapshot (`snapshot`). `undo_snapshots` lists the snapshots
-/// taken before runs, by backend, the filesystem's path and the snapshot's name.
+/// taken before runs, by backend, the filesystem's path and the snapshot's name. `undo_after`
+/// holds the stat of each file a run left, taken just after it reached the user's tree, so
+/// that undo sees an unchanged file without hashing it.
 const V5: &str = "
 CREATE TABLE undo_runs (
     run_id     INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
@@ -167,6 +169,16 @@ CREATE TABLE undo_prior (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX undo_prior_by_digest ON undo_prior (digest) WHERE digest IS NOT NULL;
+CREATE TABLE undo_after (
+    run_id   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path     TEXT    NOT NULL,
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
 CREATE TABLE undo_snapshots (
     run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     name       TEXT    NOT NULL,

@@ -102,6 +102,22 @@ pub struct SnapshotRecord {
     pub pruned: bool,
 }
 
+/// The identity and stat of a file a run left: equal stamps mean an unchanged file (a
+/// change moves `ctime`, which no user can set back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Status change time, nanoseconds since the epoch.
+    pub ctime_ns: i64,
+}
+
 /// Undo data to record for a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UndoRecord {
@@ -226,6 +242,63 @@ impl Db {
             Ok(Some(data))
         };
         load().map_err(query(&what))
+    }
+
+    /// Records the stamps of files `run` left, just after they reached the user's tree.
+    pub fn record_after_stamps(
+        &mut self,
+        run: RunId,
+        stamps: &[(String, FileStamp)],
+    ) -> Result<(), LineageError> {
+        let mut insert = || -> rusqlite::Result<()> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO undo_after (run_id, path, dev, ino, size, mtime_ns,
+                     ctime_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (path, s) in stamps {
+                stmt.execute(params![
+                    run.0,
+                    path,
+                    s.dev as i64,
+                    s.ino as i64,
+                    s.size as i64,
+                    s.mtime_ns,
+                    s.ctime_ns
+                ])?;
+            }
+            drop(stmt);
+            tx.commit()
+        };
+        insert().map_err(query("record the stamps of a run's files"))
+    }
+
+    /// The stamps recorded for `run`'s files, by path.
+    pub fn after_stamps(
+        &self,
+        run: RunId,
+    ) -> Result<std::collections::HashMap<String, FileStamp>, LineageError> {
+        let load = || -> rusqlite::Result<std::collections::HashMap<String, FileStamp>> {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT path, dev, ino, size, mtime_ns, ctime_ns FROM undo_after WHERE run_id = ?1",
+            )?;
+            let rows = stmt.query_map([run.0], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    FileStamp {
+                        dev: r.get::<_, i64>(1)? as u64,
+                        ino: r.get::<_, i64>(2)? as u64,
+                        size: r.get::<_, i64>(3)? as u64,
+                        mtime_ns: r.get(4)?,
+                        ctime_ns: r.get(5)?,
+                    },
+                ))
+            })?;
+            rows.collect()
+        };
+        load().map_err(query("load the stamps of a run's files"))
     }
 
     /// The outputs `run` recorded, in order (those of the run it reused, for a reuse).

@@ -58,6 +58,12 @@ pub(crate) fn snapshot(tools: &dyn Tools, root: &Path, short: &str) -> Result<Sn
         Err(e) => return Err(io_err(&dir)(e)),
     }
     let dest = dir.join(short);
+    // `btrfs subvolume snapshot` would put the snapshot inside an existing directory.
+    if dest.symlink_metadata().is_ok() {
+        return Err(ZfsError::Exists {
+            name: dest.to_string_lossy().into_owned(),
+        });
+    }
     tools.run(
         "btrfs",
         &args([
@@ -85,6 +91,11 @@ fn created(path: &Path) -> Result<SystemTime, ZfsError> {
 
 pub(crate) fn rename(root: &Path, snap: &Snapshot, short: &str) -> Result<Snapshot, ZfsError> {
     let dest = root.join(DIR).join(short);
+    if dest.symlink_metadata().is_ok() {
+        return Err(ZfsError::Exists {
+            name: dest.to_string_lossy().into_owned(),
+        });
+    }
     std::fs::rename(&snap.name, &dest).map_err(io_err(&dest))?;
     Ok(Snapshot {
         name: dest.to_string_lossy().into_owned(),

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 /// Something a snapshot operation could not do.
 #[derive(Debug, thiserror::Error)]
 pub enum ZfsError {
+    /// A snapshot of that name exists already.
+    #[error("a snapshot named {name} exists already")]
+    Exists {
+        /// The name.
+        name: String,
+    },
     /// A tool (`zfs`, `btrfs`) could not be started.
     #[error("cannot run {program}")]
     Spawn {

@@ -86,7 +86,9 @@ pub(crate) fn snapshot(
 ) -> Result<Snapshot, ZfsError> {
     let name = format!("{dataset}@{short}");
     let stamp = format!("{CREATED}={}", encode_time(created));
-    tools.run("zfs", &args(["snapshot", "-o", &stamp, &name]))?;
+    tools
+        .run("zfs", &args(["snapshot", "-o", &stamp, &name]))
+        .map_err(|e| exists(e, &name))?;
     Ok(Snapshot {
         name,
         short: short.to_owned(),
@@ -101,12 +103,26 @@ pub(crate) fn rename(
     short: &str,
 ) -> Result<Snapshot, ZfsError> {
     let name = format!("{dataset}@{short}");
-    tools.run("zfs", &args(["rename", &snap.name, &name]))?;
+    tools
+        .run("zfs", &args(["rename", &snap.name, &name]))
+        .map_err(|e| exists(e, &name))?;
     Ok(Snapshot {
         name,
         short: short.to_owned(),
         created: snap.created,
     })
+}
+
+/// A failure because the name is taken, as [`ZfsError::Exists`].
+fn exists(e: ZfsError, name: &str) -> ZfsError {
+    match e {
+        ZfsError::Command { ref stderr, .. } if stderr.contains("already exists") => {
+            ZfsError::Exists {
+                name: name.to_owned(),
+            }
+        }
+        other => other,
+    }
 }
 
 pub(crate) fn list(tools: &dyn Tools, dataset: &str) -> Result<Vec<Snapshot>, ZfsError> {
@@ -171,7 +187,7 @@ pub(crate) fn is_latest(tools: &dyn Tools, dataset: &str, name: &str) -> Result<
             "list", "-H", "-d", "1", "-t", "snapshot", "-o", "name", "-s", "creation", dataset,
         ]),
     )?;
-    Ok(text.lines().filter(|l| !l.is_empty()).next_back() == Some(name))
+    Ok(text.lines().rfind(|l| !l.is_empty()) == Some(name))
 }
 
 pub(crate) fn rollback(tools: &dyn Tools, name: &str) -> Result<(), ZfsError> {

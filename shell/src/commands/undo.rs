@@ -77,7 +77,8 @@ pub(crate) fn undo(home: &Home, args: &UndoArgs) -> Result<i32, CliError> {
     };
     let data = undo_data(&s.db, run)?;
     let outputs = s.db.outputs_of(run).map_err(db_fail)?;
-    let plan = plan::plan(&outputs, &data.prior, &s.cache);
+    let stamps = s.db.after_stamps(run).map_err(db_fail)?;
+    let plan = plan::plan(&outputs, &data.prior, &stamps, &s.cache);
     if args.dry_run {
         return print_dry_run(run, &plan, args.json);
     }
@@ -113,6 +114,13 @@ pub(crate) fn undo(home: &Home, args: &UndoArgs) -> Result<i32, CliError> {
         .map_err(fail)?;
     apply::apply(&left, &s.store, &views).map_err(fail)?;
     drop(views);
+    let files: Vec<String> = plan
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::File { .. }))
+        .map(|a| a.path().to_string_lossy().into_owned())
+        .collect();
+    crate::undo::record_stamps(&mut s.db, id, &files);
     print_done(run, id, &plan, &rolled, args.json)
 }
 

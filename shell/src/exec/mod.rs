@@ -441,6 +441,7 @@ impl Executor {
         report
             .apply()
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
+        self.undo.applied(&mut self.db, run);
         Ok(Outcome {
             run,
             code: report.status.code(),

@@ -157,7 +157,7 @@ fn restore_file(
     match from {
         Source::Store(digest) => {
             let mut reader = store.open_blob(digest).map_err(io::Error::other)?;
-            fsops::write_file(path, mode, |f| io::copy(&mut reader, f).map(drop))
+            fsops::write_file(path, mode, |f| copy_big(&mut reader, f))
         }
         Source::Snapshot(name) => {
             let (volume, view) = views.open.get(name).ok_or_else(|| {
@@ -178,13 +178,27 @@ fn restore_file(
     }
 }
 
+/// Copies with a buffer large enough that a gigabyte is a thousand writes.
+fn copy_big(from: &mut impl io::Read, to: &mut File) -> io::Result<()> {
+    use io::Write;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => to.write_all(&buf[..n])?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Clones `src` into the empty `dest` where the filesystem shares extents, else copies it.
 fn clone_or_copy(src: &File, dest: &mut File) -> io::Result<()> {
     if rustix::fs::ioctl_ficlone(&*dest, src).is_ok() {
         return Ok(());
     }
     let mut src = src;
-    io::copy(&mut src, dest).map(drop)
+    copy_big(&mut src, dest)
 }
 
 /// Whether the tree at `live` matches the snapshot's tree at `snap` everywhere except at

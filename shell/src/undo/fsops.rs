@@ -254,8 +254,7 @@ pub(crate) fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
         Mode::empty(),
     )?;
     let mut out = Vec::new();
-    let mut iter = rfs::Dir::read_from(&dup)?;
-    while let Some(entry) = iter.next() {
+    for entry in rfs::Dir::read_from(&dup)? {
         let entry = entry?;
         let name = entry.file_name().to_bytes();
         if name != b"." && name != b".." {

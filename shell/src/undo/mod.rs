@@ -22,7 +22,9 @@ pub(crate) mod snap;
 
 use std::path::{Path, PathBuf};
 
-use shark_lineage::{Db, LineageError, Output, RunId, UndoRecord};
+use std::cell::RefCell;
+
+use shark_lineage::{Db, FileStamp, LineageError, Output, OutputKind, RunId, UndoRecord};
 use shark_store::{StatCache, Store, StoreError};
 
 use crate::error::CliError;
@@ -66,6 +68,8 @@ pub struct Keeper {
     config: Config,
     volumes: Volumes,
     store_dir: PathBuf,
+    /// The files of the run being applied, whose stamps [`Keeper::applied`] records.
+    applying: RefCell<Vec<String>>,
 }
 
 /// What a run is about to replace, captured but not yet recorded.
@@ -73,6 +77,7 @@ pub struct Keeper {
 pub struct PriorRecord {
     captured: Captured,
     taken: Vec<Taken>,
+    files: Vec<String>,
 }
 
 /// The name a snapshot has until its run is recorded.
@@ -87,6 +92,7 @@ impl Keeper {
             config: Config::load()?,
             volumes: Volumes::new(home.root()),
             store_dir: home.store_dir(),
+            applying: RefCell::new(Vec::new()),
         })
     }
 
@@ -100,10 +106,19 @@ impl Keeper {
             .outputs_of(run)
             .map_err(UndoError::Record)
             .and_then(|outputs| self.try_capture(store, cache, &outputs, &snap::short_name(run)))
-            .and_then(|prior| self.try_attach(prior, store, db, run));
+            .and_then(|mut prior| {
+                *self.applying.borrow_mut() = std::mem::take(&mut prior.files);
+                self.try_attach(prior, store, db, run)
+            });
         if let Err(e) = kept {
             warn(run, &e);
         }
+    }
+
+    /// After a fresh run's changes were applied: records the stamps of the files it left.
+    pub fn applied(&self, db: &mut Db, run: RunId) {
+        let files = std::mem::take(&mut *self.applying.borrow_mut());
+        record_stamps(db, run, &files);
     }
 
     /// For a reuse about to restore `outputs`: captures what they replace.
@@ -114,7 +129,7 @@ impl Keeper {
         // Only what the reuse will change: outputs already in place stay as they are.
         let changing: Vec<Output> = outputs
             .iter()
-            .filter(|o| plan::differs(Path::new(&o.path), o, cache).is_some())
+            .filter(|o| plan::differs(Path::new(&o.path), o, None, cache).is_some())
             .cloned()
             .collect();
         match self.try_capture(store, cache, &changing, &pending_name()) {
@@ -154,7 +169,16 @@ impl Keeper {
             taken: &taken,
         };
         let captured = capture::capture(&targets, outputs, store, cache, &keep)?;
-        Ok(PriorRecord { captured, taken })
+        let files = outputs
+            .iter()
+            .filter(|o| o.kind == OutputKind::File)
+            .map(|o| o.path.clone())
+            .collect();
+        Ok(PriorRecord {
+            captured,
+            taken,
+            files,
+        })
     }
 
     fn try_attach(
@@ -205,9 +229,11 @@ impl Keeper {
 
 impl PriorRecord {
     /// Records what a reuse replaced as the undo data of `run`, the reuse's record.
-    pub fn attach(self, keeper: &Keeper, store: &Store, db: &mut Db, run: RunId) {
-        if let Err(e) = keeper.try_attach(self, store, db, run) {
-            warn(run, &e);
+    pub fn attach(mut self, keeper: &Keeper, store: &Store, db: &mut Db, run: RunId) {
+        let files = std::mem::take(&mut self.files);
+        match keeper.try_attach(self, store, db, run) {
+            Ok(()) => record_stamps(db, run, &files),
+            Err(e) => warn(run, &e),
         }
     }
 }
@@ -219,6 +245,33 @@ impl Drop for PriorRecord {
         for t in &self.taken {
             let _ = t.volume.destroy(&shark_zfs::System, &t.snapshot.name);
         }
+    }
+}
+
+/// The stamp of the file `meta` describes.
+pub(crate) fn stamp_of(meta: &std::fs::Metadata) -> FileStamp {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    FileStamp {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.len(),
+        mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+        ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+    }
+}
+
+/// Records the stamps of `files` as `run` left them. Best effort: without them, undo hashes.
+pub(crate) fn record_stamps(db: &mut Db, run: RunId, files: &[String]) {
+    let stamps: Vec<(String, FileStamp)> = files
+        .iter()
+        .filter_map(|f| {
+            let meta = std::fs::symlink_metadata(f).ok().filter(|m| m.is_file())?;
+            Some((f.clone(), stamp_of(&meta)))
+        })
+        .collect();
+    if !stamps.is_empty() {
+        let _ = db.record_after_stamps(run, &stamps);
     }
 }
 

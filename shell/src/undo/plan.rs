@@ -11,7 +11,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use shark_lineage::{Output, OutputKind, Prior, PriorKind};
+use shark_lineage::{FileStamp, Output, OutputKind, Prior, PriorKind};
 use shark_store::{Digest, StatCache};
 
 use super::fsops::{self, Found};
@@ -99,8 +99,14 @@ pub(crate) fn final_state(outputs: &[Output]) -> HashMap<PathBuf, &Output> {
         .collect()
 }
 
-/// Plans undoing a run that left `outputs` and found `prior` before it.
-pub(crate) fn plan(outputs: &[Output], prior: &[Prior], cache: &StatCache) -> Plan {
+/// Plans undoing a run that left `outputs` (files with `stamps` just after) and found `prior`
+/// before it.
+pub(crate) fn plan(
+    outputs: &[Output],
+    prior: &[Prior],
+    stamps: &HashMap<String, FileStamp>,
+    cache: &StatCache,
+) -> Plan {
     let after = final_state(outputs);
     let mut plan = Plan::default();
     let mut removed: Vec<&Prior> = prior
@@ -112,7 +118,8 @@ pub(crate) fn plan(outputs: &[Output], prior: &[Prior], cache: &StatCache) -> Pl
     let mut checked: Vec<(&PathBuf, &&Output)> = after.iter().collect();
     checked.sort_by(|a, b| a.0.cmp(b.0));
     for (path, o) in checked {
-        if let Some(what) = differs(path, o, cache) {
+        let stamp = stamps.get(&o.path);
+        if let Some(what) = differs(path, o, stamp, cache) {
             plan.conflicts.push(Conflict {
                 path: path.clone(),
                 what,
@@ -139,6 +146,11 @@ pub(crate) fn plan(outputs: &[Output], prior: &[Prior], cache: &StatCache) -> Pl
     plan
 }
 
+fn m_mode(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o7777
+}
+
 fn restore(p: &Prior) -> Option<Action> {
     let path = PathBuf::from(&p.path);
     Some(match p.kind {
@@ -163,8 +175,22 @@ fn restore(p: &Prior) -> Option<Action> {
     })
 }
 
-/// How `path` differs from the run's result `o`, if it does.
-pub(crate) fn differs(path: &Path, o: &Output, cache: &StatCache) -> Option<&'static str> {
+/// How `path` differs from the run's result `o`, if it does. A file whose stat still equals
+/// `stamp`, taken just after the run, is unchanged without hashing: any write moves its
+/// `ctime` (kernels since 6.13 give a fine-grained one to a change after a stat, so even a
+/// write in the same clock tick shows), and no user can set `ctime`.
+pub(crate) fn differs(
+    path: &Path,
+    o: &Output,
+    stamp: Option<&FileStamp>,
+    cache: &StatCache,
+) -> Option<&'static str> {
+    if let Some(stamp) = stamp {
+        let now = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file());
+        if now.is_some_and(|m| super::stamp_of(&m) == *stamp && o.mode == Some(m_mode(&m))) {
+            return None;
+        }
+    }
     let found = match fsops::lookup(path) {
         Ok(f) => f,
         Err(_) => return Some("cannot be read"),

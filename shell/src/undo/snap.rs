@@ -62,7 +62,10 @@ impl Volumes {
             if !self.allowed(volume) {
                 continue;
             }
-            match volume.snapshot(&self.tools, short, SystemTime::now()) {
+            let snapshot = free_name(short, |name| {
+                volume.snapshot(&self.tools, name, SystemTime::now())
+            });
+            match snapshot {
                 Ok(snapshot) => taken.push(Taken {
                     volume: volume.clone(),
                     snapshot,
@@ -112,8 +115,9 @@ impl Volumes {
     pub(crate) fn name_after(&self, taken: &mut [Taken], run: RunId) {
         for t in taken {
             let short = short_name(run);
-            if t.snapshot.short != short {
-                if let Ok(s) = t.volume.rename(&self.tools, &t.snapshot, &short) {
+            if !t.snapshot.short.starts_with(&short) {
+                let renamed = free_name(&short, |n| t.volume.rename(&self.tools, &t.snapshot, n));
+                if let Ok(s) = renamed {
                     t.snapshot = s;
                 }
             }
@@ -151,9 +155,26 @@ pub(crate) fn short_name(run: RunId) -> String {
     format!("shark-{}", run.0)
 }
 
-/// The run a snapshot name stands for.
+/// Tries `short`, then `short-1`, `short-2`... while the name is taken (by a shark home
+/// whose run ids overlap this one's).
+fn free_name(
+    short: &str,
+    mut make: impl FnMut(&str) -> Result<Snapshot, shark_zfs::ZfsError>,
+) -> Result<Snapshot, shark_zfs::ZfsError> {
+    let mut name = short.to_owned();
+    for n in 1.. {
+        match make(&name) {
+            Err(shark_zfs::ZfsError::Exists { .. }) if n < 100 => name = format!("{short}-{n}"),
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// The run a snapshot name (`shark-42`, `shark-42-1`) stands for.
 fn run_of(short: &str) -> Option<RunId> {
-    short.strip_prefix("shark-")?.parse().ok().map(RunId)
+    let rest = short.strip_prefix("shark-")?;
+    rest.split('-').next()?.parse().ok().map(RunId)
 }
 
 /// The record of a snapshot taken before `run`.
