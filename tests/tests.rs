@@ -14,4 +14,5 @@ mod reuse;
 mod roots;
 mod script;
 mod store;
+mod undo;
 mod unprivileged;
