@@ -13,6 +13,7 @@ mod replay;
 mod reuse;
 mod roots;
 mod script;
+mod snapshots;
 mod store;
 mod undo;
 mod unprivileged;
