@@ -205,13 +205,13 @@ fn a_kill_during_undo_leaves_each_file_old_or_new() {
         let _ = child.kill();
         child.wait().unwrap();
         let mut restored = 0;
-        for i in 0..n as usize {
+        for (i, was) in old.iter().enumerate() {
             let now = std::fs::read(env.path(&format!("f{i:02}"))).unwrap();
             assert!(
-                now == old[i] || now == new(i),
+                now == *was || now == new(i),
                 "round {round}: f{i:02} is neither old nor new (a torn file)"
             );
-            restored += usize::from(now == old[i]);
+            restored += usize::from(now == *was);
         }
         eprintln!("killed after {delay} ms: {restored} of {n} files restored");
     }
