@@ -274,6 +274,29 @@ fn btrfs_snapshots_are_taken_by_the_subvolume_owner_without_privileges() {
     assert_through_snapshots(&fs, "1");
     ok(&fs.shark(&["undo"]));
     assert_eq!(tree(&fs.work), before);
+    // Its owner can prune them too (emptied, then removed: no privilege needed).
+    let config = fs.dir.path().join("config/shark");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config"),
+        "snapshot_keep_last = 1\nsnapshot_hourly = 0\nsnapshot_daily = 0\nsnapshot_weekly = 0\n",
+    )
+    .unwrap();
+    let out = fs.shark(&["-c", "echo more >> notes.txt"]);
+    ok(&out);
+    assert!(!stderr(&out).contains("cannot prune"), "{}", stderr(&out));
+    let names: Vec<String> = fs
+        .snapshots()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].ends_with("/.shark-snapshots/shark-3"), "{names:?}");
+    let left: Vec<_> = std::fs::read_dir(fs.work.join(".shark-snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["shark-3"]);
 }
 
 #[test]

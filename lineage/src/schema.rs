@@ -179,6 +179,7 @@ CREATE TABLE undo_after (
     ctime_ns INTEGER NOT NULL,
     PRIMARY KEY (run_id, path)
 ) WITHOUT ROWID;
+CREATE INDEX undo_after_by_path ON undo_after (path, run_id);
 CREATE TABLE undo_snapshots (
     run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     name       TEXT    NOT NULL,

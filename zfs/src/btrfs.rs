@@ -129,11 +129,29 @@ pub(crate) fn list(root: &Path) -> Result<Vec<Snapshot>, ZfsError> {
     Ok(out)
 }
 
+/// Deletes a snapshot: `btrfs subvolume delete` (root, or a filesystem mounted with
+/// `user_subvol_rm_allowed`), else as its owner may: made writable, emptied, removed.
 pub(crate) fn destroy(tools: &dyn Tools, path: &Path) -> Result<(), ZfsError> {
-    tools
-        .run(
-            "btrfs",
-            &args(["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()]),
-        )
-        .map(drop)
+    let deleted = tools.run(
+        "btrfs",
+        &args(["subvolume".as_ref(), "delete".as_ref(), path.as_os_str()]),
+    );
+    match deleted {
+        Ok(_) => Ok(()),
+        Err(e) if rustix::process::geteuid().is_root() => Err(e),
+        Err(_) => {
+            tools.run(
+                "btrfs",
+                &args([
+                    "property".as_ref(),
+                    "set".as_ref(),
+                    "-ts".as_ref(),
+                    path.as_os_str(),
+                    "ro".as_ref(),
+                    "false".as_ref(),
+                ]),
+            )?;
+            std::fs::remove_dir_all(path).map_err(io_err(path))
+        }
+    }
 }

@@ -211,12 +211,13 @@ pub(crate) fn view<'t>(
         });
     }
     static N: AtomicU64 = AtomicU64::new(0);
+    let pool = volume.name.split('/').next().unwrap_or(&volume.name);
+    sweep_views(tools, pool);
     let tag = format!(
         "shark-view-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    let pool = volume.name.split('/').next().unwrap_or(&volume.name);
     let clone = format!("{pool}/{tag}");
     let mount = scratch.join(&tag);
     std::fs::create_dir_all(&mount).map_err(crate::error::io_err(&mount))?;
@@ -241,6 +242,23 @@ pub(crate) fn view<'t>(
         root: mount,
         clone: Some((clone, tools)),
     })
+}
+
+/// Destroys the view clones (`POOL/shark-view-PID-N`) that killed processes left behind.
+pub(crate) fn sweep_views(tools: &dyn Tools, pool: &str) {
+    let Ok(text) = tools.run("zfs", &args(["list", "-H", "-d", "1", "-o", "name", pool])) else {
+        return;
+    };
+    for name in text.lines() {
+        let pid = name
+            .strip_prefix(pool)
+            .and_then(|r| r.strip_prefix("/shark-view-"))
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new("/proc").join(p.to_string()).exists()) {
+            destroy_clone(tools, name);
+        }
+    }
 }
 
 /// Unmounts and destroys a view's clone. zfs-fuse reports a dataset busy for a moment after

@@ -312,7 +312,9 @@ impl Executor {
             },
             _ => None,
         };
-        let prior = self.undo.capture(&self.store, &self.cache, &run.outputs);
+        let prior = self
+            .undo
+            .capture(&self.store, &self.cache, &self.db, &run.outputs);
         if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
             return Err(failed(&e));
         }

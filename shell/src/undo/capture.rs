@@ -55,10 +55,15 @@ pub(crate) struct Captured {
     pub(crate) kept_bytes: u64,
 }
 
-/// Where a file's content is kept.
+/// Where a file's content is kept, and what is known of it already.
 pub(crate) trait Keep {
     /// The snapshot that holds `path`'s current content, if one does.
     fn snapshot_of(&self, path: &Path) -> Option<String>;
+
+    /// `path`'s digest if it is known without hashing (a run's output left untouched).
+    fn known_digest(&self, _path: &Path) -> Option<shark_store::Digest> {
+        None
+    }
 }
 
 struct Ctx<'a> {
@@ -158,7 +163,10 @@ impl Ctx<'_> {
             path: path.to_owned(),
             source,
         };
-        let mut digest = self.cache.digest_file(path).map_err(store_err)?;
+        let mut digest = match self.keep.known_digest(path) {
+            Some(d) => d,
+            None => self.cache.digest_file(path).map_err(store_err)?,
+        };
         let unchanged = after.is_some_and(|o| {
             o.kind == OutputKind::File && o.digest == Some(digest) && o.mode == Some(mode)
         });

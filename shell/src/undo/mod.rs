@@ -105,7 +105,9 @@ impl Keeper {
         let kept = db
             .outputs_of(run)
             .map_err(UndoError::Record)
-            .and_then(|outputs| self.try_capture(store, cache, &outputs, &snap::short_name(run)))
+            .and_then(|outputs| {
+                self.try_capture(store, cache, db, &outputs, &snap::short_name(run))
+            })
             .and_then(|mut prior| {
                 *self.applying.borrow_mut() = std::mem::take(&mut prior.files);
                 self.try_attach(prior, store, db, run)
@@ -122,7 +124,13 @@ impl Keeper {
     }
 
     /// For a reuse about to restore `outputs`: captures what they replace.
-    pub fn capture(&self, store: &Store, cache: &StatCache, outputs: &[Output]) -> PriorRecord {
+    pub fn capture(
+        &self,
+        store: &Store,
+        cache: &StatCache,
+        db: &Db,
+        outputs: &[Output],
+    ) -> PriorRecord {
         if !self.config.enabled {
             return PriorRecord::default();
         }
@@ -132,7 +140,7 @@ impl Keeper {
             .filter(|o| plan::differs(Path::new(&o.path), o, None, cache).is_some())
             .cloned()
             .collect();
-        match self.try_capture(store, cache, &changing, &pending_name()) {
+        match self.try_capture(store, cache, db, &changing, &pending_name()) {
             Ok(prior) => prior,
             Err(e) => {
                 eprintln!(
@@ -148,6 +156,7 @@ impl Keeper {
         &self,
         store: &Store,
         cache: &StatCache,
+        db: &Db,
         outputs: &[Output],
         short: &str,
     ) -> Result<PriorRecord, UndoError> {
@@ -167,6 +176,7 @@ impl Keeper {
         let keep = SnapKeep {
             volumes: &self.volumes,
             taken: &taken,
+            db,
         };
         let captured = capture::capture(&targets, outputs, store, cache, &keep)?;
         let files = outputs
@@ -286,6 +296,7 @@ fn warn(run: RunId, e: &UndoError) {
 struct SnapKeep<'a> {
     volumes: &'a Volumes,
     taken: &'a [Taken],
+    db: &'a Db,
 }
 
 impl Keep for SnapKeep<'_> {
@@ -298,5 +309,14 @@ impl Keep for SnapKeep<'_> {
             .iter()
             .find(|t| t.volume == volume)
             .map(|t| t.snapshot.name.clone())
+    }
+
+    fn known_digest(&self, path: &Path) -> Option<shark_store::Digest> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        let text = path.to_str()?;
+        self.db
+            .stamped_digest(text, &stamp_of(&meta))
+            .ok()
+            .flatten()
     }
 }

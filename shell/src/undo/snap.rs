@@ -70,7 +70,7 @@ impl Volumes {
                     volume: volume.clone(),
                     snapshot,
                 }),
-                Err(e) => self.notice(volume, &crate::error::chain(&e)),
+                Err(e) => self.notice(volume, "snapshots", &crate::error::chain(&e)),
             }
         }
         taken
@@ -83,7 +83,7 @@ impl Volumes {
         let ok = match volume.access(&self.tools) {
             Access::Allowed => true,
             Access::Denied(why) => {
-                self.notice(volume, &why);
+                self.notice(volume, "snapshots", &why);
                 false
             }
         };
@@ -91,22 +91,28 @@ impl Volumes {
         ok
     }
 
-    /// Says once per shark home and volume that snapshots cannot be used there, and why.
-    fn notice(&self, volume: &Volume, why: &str) {
+    /// Says once per shark home, volume and `kind` (`snapshots`, `prune`) what cannot be
+    /// done there, and why.
+    fn notice(&self, volume: &Volume, kind: &str, why: &str) {
         let tag: String = format!("{}-{}", volume.backend.as_str(), volume.name)
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .collect();
-        let marker = self.notices.join(format!("snapshots-{tag}"));
+        let marker = self.notices.join(format!("{kind}-{tag}"));
         if marker.exists() {
             return;
         }
-        eprintln!(
-            "shark: note: not snapshotting {} {} ({why}); prior content for undo goes to \
-             the store instead",
-            volume.backend.as_str(),
-            volume.name
-        );
+        let (backend, name) = (volume.backend.as_str(), &volume.name);
+        match kind {
+            "prune" => eprintln!(
+                "shark: note: cannot prune old snapshots of {backend} {name} ({why}); they \
+                 stay until removed by hand"
+            ),
+            _ => eprintln!(
+                "shark: note: not snapshotting {backend} {name} ({why}); prior content for \
+                 undo goes to the store instead"
+            ),
+        }
         let _ = std::fs::create_dir_all(&self.notices);
         let _ = std::fs::write(&marker, why);
     }
@@ -130,7 +136,12 @@ impl Volumes {
             return;
         };
         let times: Vec<SystemTime> = list.iter().map(|s| s.created).collect();
-        for i in policy.prune(&times, SystemTime::now()) {
+        let mut doomed = policy.prune(&times, SystemTime::now());
+        // A snapshot a killed reuse took and never named after its run is of no use.
+        doomed.extend((0..list.len()).filter(|&i| stale_pending(&list[i].short)));
+        doomed.sort_unstable();
+        doomed.dedup();
+        for i in doomed {
             let snap = &list[i];
             match volume.destroy(&self.tools, &snap.name) {
                 Ok(()) => {
@@ -139,15 +150,21 @@ impl Volumes {
                     }
                 }
                 Err(e) => {
-                    self.notice(
-                        volume,
-                        &format!("cannot prune: {}", crate::error::chain(&e)),
-                    );
+                    self.notice(volume, "prune", &crate::error::chain(&e));
                     return;
                 }
             }
         }
     }
+}
+
+/// Whether `short` is a pending name (`shark-pending-PID`) of a process that is gone.
+fn stale_pending(short: &str) -> bool {
+    short
+        .strip_prefix("shark-pending-")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok())
+        .is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists())
 }
 
 /// The snapshot name for run `run`.
