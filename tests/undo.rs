@@ -317,3 +317,38 @@ fn checkout_materialises_what_a_run_read_and_wrote() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not empty"), "{}", stderr(&out));
 }
+
+#[test]
+fn prior_content_larger_than_the_whole_budget_is_not_stored() {
+    let env = TestEnv::new();
+    std::fs::write(env.path("hand.bin"), noise(3, 100_000)).unwrap();
+    let out = env
+        .shark()
+        .env("SHARK_UNDO_BYTES", "50K")
+        .args(["-c", "echo small > hand.bin"])
+        .output()
+        .unwrap();
+    ok(&out);
+    let err = stderr(&out);
+    assert!(err.contains("exceed the undo budget"), "{err}");
+    assert!(err.contains("hand.bin"), "{err}");
+    let stats = env.run(&["store", "stats", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&stats)).unwrap();
+    assert!(v["logical_bytes"].as_u64().unwrap() < 100_000, "{v}");
+    let out = env.run(&["undo", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_file_replaced_by_a_directory_and_back_is_undone() {
+    let env = TestEnv::new();
+    env.write("x", "a file\n");
+    env.write("y/inner", "in a dir\n");
+    let before = tree(&env.work);
+    ok(&env.line("rm x && mkdir -p x/sub && echo 1 > x/sub/f && rm -r y && echo now > y"));
+    ok(&env.run(&["undo"]));
+    assert_eq!(tree(&env.work), before);
+    ok(&env.run(&["undo"]));
+    assert_eq!(env.read("x/sub/f"), "1\n");
+    assert_eq!(env.read("y"), "now\n");
+}

@@ -188,7 +188,7 @@ fn undo_prior(s: &Session, plan: &Plan, outputs: &[Output]) -> Result<(Vec<Prior
             None => prior.push(absent(path)),
         }
     }
-    let captured = capture::capture(&fresh, &[], &s.store, &s.cache, &NoSnapshots)
+    let captured = capture::capture(&fresh, &[], &s.store, &s.cache, &NoSnapshots, u64::MAX)
         .map_err(|e| CliError::failed("cannot keep what undo replaces", e))?;
     prior.extend(captured.prior);
     prior.sort_by_key(|p| Path::new(&p.path).components().count());

@@ -70,23 +70,27 @@ struct Ctx<'a> {
     store: &'a Store,
     cache: &'a StatCache,
     keep: &'a dyn Keep,
+    budget: u64,
     seen: HashSet<PathBuf>,
     out: Captured,
 }
 
 /// Captures every target. `after` is the run's final state of each path, so that a file the
-/// run leaves exactly as it was is no change to undo.
+/// run leaves exactly as it was is no change to undo. Content that would take the store past
+/// `budget` new bytes stops the capture (before it is stored) with [`UndoError::OverBudget`].
 pub(crate) fn capture(
     targets: &[Target],
     after: &[Output],
     store: &Store,
     cache: &StatCache,
     keep: &dyn Keep,
+    budget: u64,
 ) -> Result<Captured, UndoError> {
     let mut ctx = Ctx {
         store,
         cache,
         keep,
+        budget,
         seen: HashSet::new(),
         out: Captured::default(),
     };
@@ -174,6 +178,13 @@ impl Ctx<'_> {
             return Ok(None);
         }
         if !self.store.contains(&digest) {
+            let size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+            if self.out.kept_bytes.saturating_add(size) > self.budget {
+                return Err(UndoError::OverBudget {
+                    path: path.to_owned(),
+                    budget: self.budget,
+                });
+            }
             let put = self.store.put_file(path).map_err(store_err)?;
             // Changed since it was hashed: keep what was stored, which is what is there now.
             digest = put.digest;

@@ -90,14 +90,35 @@ pub(crate) fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
     Ok(rfs::openat2(&root, rel, flags, Mode::empty(), resolve)?)
 }
 
-/// What is at `path` now.
+/// What is at `path` now. Only reading: symlinks in the parents are followed, as any reader
+/// would (a path under a parent that is no directory is absent).
 pub(crate) fn lookup(path: &Path) -> io::Result<Found> {
-    let p = match parent(path) {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Absent),
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Found::Absent)
+        }
         Err(e) => return Err(e),
     };
-    p.found()
+    let mode = meta.permissions().mode() & 0o7777;
+    let kind = meta.file_type();
+    Ok(if kind.is_file() {
+        Found::File { mode }
+    } else if kind.is_dir() {
+        Found::Dir { mode }
+    } else if kind.is_symlink() {
+        Found::Symlink {
+            target: std::fs::read_link(path)?.into_os_string(),
+        }
+    } else {
+        Found::Other
+    })
 }
 
 impl Parent {
@@ -214,7 +235,14 @@ pub(crate) fn ensure_dir(path: &Path, mode: u32) -> io::Result<()> {
 pub(crate) fn remove(path: &Path) -> io::Result<()> {
     let p = match parent(path) {
         Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(())
+        }
         Err(e) => return Err(e),
     };
     remove_at(&p.dir, &p.name)
@@ -264,9 +292,11 @@ pub(crate) fn names(dir: &OwnedFd) -> io::Result<Vec<OsString>> {
     Ok(out)
 }
 
-/// The names in directory `path` (refusing symlinks on the way), sorted.
+/// The names in directory `path`, sorted (reading: symlinks in the parents are followed).
 pub(crate) fn list(path: &Path) -> io::Result<Vec<OsString>> {
-    let mut names = names(&open_dir(path)?)?;
+    let mut names = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<Vec<_>>>()?;
     names.sort();
     Ok(names)
 }

@@ -57,6 +57,17 @@ pub enum UndoError {
     /// The store could not be synced or read.
     #[error("store operation failed")]
     Store(#[source] StoreError),
+    /// Keeping the prior content would take more than the whole undo budget.
+    #[error(
+        "keeping what it replaces ({} and more) would exceed the undo budget of {budget} bytes",
+        path.display()
+    )]
+    OverBudget {
+        /// The file that went over.
+        path: PathBuf,
+        /// The budget.
+        budget: u64,
+    },
     /// The lineage database refused.
     #[error("cannot record undo data")]
     Record(#[source] LineageError),
@@ -178,7 +189,8 @@ impl Keeper {
             taken: &taken,
             db,
         };
-        let captured = capture::capture(&targets, outputs, store, cache, &keep)?;
+        let budget = self.config.budget.bytes(&self.store_dir);
+        let captured = capture::capture(&targets, outputs, store, cache, &keep, budget)?;
         let files = outputs
             .iter()
             .filter(|o| o.kind == OutputKind::File)
