@@ -352,3 +352,46 @@ fn a_file_replaced_by_a_directory_and_back_is_undone() {
     assert_eq!(env.read("x/sub/f"), "1\n");
     assert_eq!(env.read("y"), "now\n");
 }
+
+#[test]
+fn undo_as_an_unprivileged_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let as_root = nix::unistd::geteuid().is_root();
+    for d in ["work", "user", "home"] {
+        std::fs::create_dir(root.join(d)).unwrap();
+    }
+    populate(&root.join("work"));
+    if as_root {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let st = std::process::Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(root)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let shark = |args: &[&str]| {
+        let bin = crate::common::reachable_shark();
+        let mut c = std::process::Command::new(if as_root {
+            "setpriv".into()
+        } else {
+            bin.clone()
+        });
+        if as_root {
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(&bin);
+        }
+        c.args(args)
+            .env_clear()
+            .env("SHARK_HOME", root.join("home"))
+            .env("HOME", root.join("user"))
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .current_dir(root.join("work"));
+        c.output().unwrap()
+    };
+    let before = tree(&root.join("work"));
+    ok(&shark(&["-c", MESS]));
+    ok(&shark(&["undo"]));
+    assert_eq!(tree(&root.join("work")), before);
+}
