@@ -15,5 +15,6 @@ mod roots;
 mod script;
 mod snapshots;
 mod store;
+mod trust;
 mod undo;
 mod unprivileged;

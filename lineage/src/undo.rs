@@ -1,5 +1,5 @@
 //! Undo data: what the paths a run changed held before it, and the filesystem snapshots taken
-//! before it (schema version 5, see `src/schema.rs`).
+//! before it (schema version 6, see `src/schema.rs`).
 //!
 //! The executor records an [`UndoRecord`] for a run right after the run itself and before its
 //! changes reach the user's files; `shark undo` reads it back as [`UndoData`]. Prior content

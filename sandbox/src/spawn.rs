@@ -154,6 +154,13 @@ fn stage_path(stage: Stage, index: usize, spec: &Spec, roots: &[PathBuf]) -> Opt
     match stage {
         Stage::MountOverlay => roots.get(index).cloned(),
         Stage::BindReadOnly => spec.read_only.get(index).cloned(),
+        Stage::Mask => spec
+            .hidden
+            .iter()
+            .cloned()
+            .chain(plan::MASKED.iter().map(PathBuf::from))
+            .chain(plan::PROC_READ_ONLY.iter().map(PathBuf::from))
+            .nth(index),
         Stage::Chdir => Some(spec.cwd.clone()),
         Stage::MountDev => Some(
             match index.checked_sub(1).and_then(|i| plan::DEVICES.get(i)) {

@@ -32,6 +32,9 @@ pub struct Spec {
     pub scratch_dir: PathBuf,
     /// Paths that stay read-only even inside writable roots.
     pub read_only: Vec<PathBuf>,
+    /// Paths the command must not see at all: each is replaced by an empty read-only
+    /// directory (missing ones are skipped).
+    pub hidden: Vec<PathBuf>,
     /// Whether the command gets the host network (otherwise only its own loopback).
     pub network: bool,
     /// Standard input.
@@ -59,6 +62,7 @@ impl Spec {
             writable_roots,
             scratch_dir: std::env::temp_dir(),
             read_only: Vec::new(),
+            hidden: Vec::new(),
             network: false,
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,

@@ -40,7 +40,8 @@ fn a_new_database_gets_the_current_schema_in_wal_mode() {
             "undo_after",
             "undo_prior",
             "undo_runs",
-            "undo_snapshots"
+            "undo_snapshots",
+            "unit_states"
         ]
     );
 }

@@ -109,16 +109,19 @@ impl Keeper {
 
     /// For a fresh run, recorded as `run` and about to be applied: captures and records what
     /// its changes replace. A failure is a warning: the run's results matter more than its undo.
-    pub fn keep(&self, store: &Store, cache: &StatCache, db: &mut Db, run: RunId) {
+    pub fn keep(
+        &self,
+        store: &Store,
+        cache: &StatCache,
+        db: &mut Db,
+        run: RunId,
+        outputs: &[Output],
+    ) {
         if !self.config.enabled {
             return;
         }
-        let kept = db
-            .outputs_of(run)
-            .map_err(UndoError::Record)
-            .and_then(|outputs| {
-                self.try_capture(store, cache, db, &outputs, &snap::short_name(run))
-            })
+        let kept = self
+            .try_capture(store, cache, db, outputs, &snap::short_name(run))
             .and_then(|mut prior| {
                 *self.applying.borrow_mut() = std::mem::take(&mut prior.files);
                 self.try_attach(prior, store, db, run)
