@@ -17,7 +17,6 @@ use crate::home::{Home, HomeLock};
 use crate::undo::apply::{self, Views};
 use crate::undo::capture::{self, Keep, Target};
 use crate::undo::plan::{self, Action, Conflict, Plan, Source};
-use crate::undo::Keeper;
 
 /// Directories whose files a checkout leaves out: the system's, not the user's data.
 const SYSTEM: [&str; 10] = [
@@ -33,7 +32,6 @@ struct Session {
     store: Store,
     cache: StatCache,
     db: Db,
-    keeper: Keeper,
 }
 
 impl Session {
@@ -50,7 +48,6 @@ impl Session {
             store,
             cache,
             db: open_db(home)?,
-            keeper: Keeper::open(home)?,
         })
     }
 }
@@ -88,27 +85,12 @@ pub(crate) fn undo(home: &Home, args: &UndoArgs) -> Result<i32, CliError> {
     let scratch = s.home.root().join("tmp");
     std::fs::create_dir_all(&scratch)
         .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
-    let tools = s.keeper.tools();
-    let views = Views::open(tools, &plan.actions, &data.snapshots, &scratch)
-        .map_err(|e| CliError::failed(format!("cannot undo run {run}"), e))?;
-    let (prior, kept_bytes) = undo_prior(&s, &plan, &outputs)?;
-    let record = undo_run(run, &plan.actions, started);
-    s.store
-        .sync()
-        .map_err(|e| CliError::failed("cannot store undo data", e))?;
-    let id =
-        s.db.record(&record)
-            .map_err(|e| CliError::failed("cannot record the undo", e))?;
-    let undo = UndoRecord {
-        undoes: Some(run),
-        kept_bytes,
-        prior,
-        snapshots: Vec::new(),
-    };
-    s.db.record_undo(id, &undo)
-        .map_err(|e| CliError::failed("cannot record the undo", e))?;
-    let touched: HashSet<PathBuf> = outputs.iter().map(|o| PathBuf::from(&o.path)).collect();
+    let tools = &shark_zfs::System;
     let fail = |e| CliError::failed(format!("cannot undo run {run}"), e);
+    // Everything that can refuse comes before the undo is recorded and the files change.
+    let views = Views::open(tools, &plan.actions, &data.snapshots, &scratch).map_err(fail)?;
+    let id = record_undo(&mut s, run, &plan, &outputs, started)?;
+    let touched: HashSet<PathBuf> = outputs.iter().map(|o| PathBuf::from(&o.path)).collect();
     let (left, rolled) = views
         .roll_back(tools, plan.actions.clone(), &touched)
         .map_err(fail)?;
@@ -122,6 +104,31 @@ pub(crate) fn undo(home: &Home, args: &UndoArgs) -> Result<i32, CliError> {
         .collect();
     crate::undo::record_stamps(&mut s.db, id, &files);
     print_done(run, id, &plan, &rolled, args.json)
+}
+
+/// Records the undo of `run` as a run, with its own undo data; returns its id.
+fn record_undo(
+    s: &mut Session,
+    run: RunId,
+    plan: &Plan,
+    outputs: &[Output],
+    started: SystemTime,
+) -> Result<RunId, CliError> {
+    let (prior, kept_bytes) = undo_prior(s, plan, outputs)?;
+    let record = undo_run(run, &plan.actions, started);
+    s.store
+        .sync()
+        .map_err(|e| CliError::failed("cannot store undo data", e))?;
+    let fail = |e| CliError::failed("cannot record the undo", e);
+    let id = s.db.record(&record).map_err(fail)?;
+    let undo = UndoRecord {
+        undoes: Some(run),
+        kept_bytes,
+        prior,
+        snapshots: Vec::new(),
+    };
+    s.db.record_undo(id, &undo).map_err(fail)?;
+    Ok(id)
 }
 
 fn undo_data(db: &Db, run: RunId) -> Result<UndoData, CliError> {
@@ -352,6 +359,38 @@ pub(crate) fn checkout(home: &Home, args: &CheckoutArgs) -> Result<i32, CliError
         )),
     };
     new_dir(&dir)?;
+    let files = files_after(&run);
+    let mut paths: Vec<&String> = files.keys().collect();
+    paths.sort();
+    let (mut written, mut missing) = (0, Vec::new());
+    for path in paths {
+        let target = dir.join(path.trim_start_matches('/'));
+        match materialise(&files[path], &target, &store) {
+            Ok(true) => written += 1,
+            Ok(false) => {}
+            Err(_) => missing.push(path.clone()),
+        }
+    }
+    let text = if args.json {
+        let v = json!({"run": run.id, "into": dir, "files": written, "missing": missing});
+        format!("{v}\n")
+    } else {
+        let mut t = format!(
+            "checked out run {} into {}: {written} files\n",
+            run.id,
+            dir.display()
+        );
+        for m in &missing {
+            t.push_str(&format!("not in the store: {m}\n"));
+        }
+        t
+    };
+    emit(&text)?;
+    Ok(0)
+}
+
+/// The user files `run` read, and what it wrote over them, as they were right after it.
+fn files_after(run: &shark_lineage::Run) -> HashMap<String, Output> {
     let mut files: HashMap<String, Output> = HashMap::new();
     for i in &run.inputs {
         if SYSTEM.iter().any(|s| Path::new(&i.path).starts_with(s)) {
@@ -369,36 +408,7 @@ pub(crate) fn checkout(home: &Home, args: &CheckoutArgs) -> Result<i32, CliError
         }
         files.insert(o.path.clone(), o.clone());
     }
-    let mut paths: Vec<&String> = files.keys().collect();
-    paths.sort();
-    let (mut written, mut missing) = (0, Vec::new());
-    for path in paths {
-        let o = &files[path];
-        let target = dir.join(path.trim_start_matches('/'));
-        match materialise(o, &target, &store) {
-            Ok(true) => written += 1,
-            Ok(false) => {}
-            Err(_) => missing.push(path.clone()),
-        }
-    }
-    let text = if args.json {
-        format!(
-            "{}\n",
-            json!({"run": run.id, "into": dir, "files": written, "missing": missing})
-        )
-    } else {
-        let mut t = format!(
-            "checked out run {} into {}: {written} files\n",
-            run.id,
-            dir.display()
-        );
-        for m in &missing {
-            t.push_str(&format!("not in the store: {m}\n"));
-        }
-        t
-    };
-    emit(&text)?;
-    Ok(0)
+    files
 }
 
 fn file_output(path: &str, digest: Digest, mode: u32) -> Output {

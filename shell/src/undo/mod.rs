@@ -245,11 +245,6 @@ impl Keeper {
         }
         Ok(())
     }
-
-    /// The tools snapshots are driven with.
-    pub(crate) fn tools(&self) -> &shark_zfs::System {
-        self.volumes.tools()
-    }
 }
 
 impl PriorRecord {

@@ -36,11 +36,6 @@ impl Volumes {
         }
     }
 
-    /// The tools snapshots are taken with.
-    pub(crate) fn tools(&self) -> &System {
-        &self.tools
-    }
-
     /// The volume `path` is (or will be) on: that of the nearest existing directory above it.
     pub(crate) fn of(&self, path: &Path) -> Option<Volume> {
         let dir = path.ancestors().skip(1).find(|d| d.is_dir())?;
