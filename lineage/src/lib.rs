@@ -55,6 +55,7 @@ mod refs;
 mod schema;
 mod serial;
 mod sql;
+mod stamps;
 mod time;
 mod undo;
 
@@ -68,8 +69,9 @@ pub use model::{
     Access, AsLeft, Input, InputKind, NewRun, Output, OutputKind, PathState, ProcessRecord, Run,
     RunId, RunIdParseError, Stats, UnitState,
 };
+pub use stamps::FileStamp;
 pub use time::rfc3339;
-pub use undo::{FileStamp, Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
+pub use undo::{Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
 
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = schema::CURRENT;
