@@ -159,6 +159,14 @@ for fs in ["ext4", "btrfs", "zfs"]:
         lines.append(
             f"| {fs} | {what} | {a:.1f} | {b:.1f} | {a - b:+.1f} | {ratio:.3f}x | {goal} |"
         )
+if float(before.split()[0]) > 2 or float(after.split()[0]) > 2:
+    lines += [
+        "",
+        "**Load.** The machine was busy with other work during this run (load average above "
+        "its 2 CPUs), so the spread between runs is larger than most differences in section "
+        "2: there, only differences beyond the spread mean anything; rerun on a quiet machine "
+        "to judge the 5% goal.",
+    ]
 lines.append("")
 open(out, "w").write("\n".join(lines))
 PY
