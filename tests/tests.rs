@@ -12,6 +12,7 @@ mod repl;
 mod replay;
 mod reuse;
 mod roots;
+mod safety;
 mod script;
 mod snapshots;
 mod store;

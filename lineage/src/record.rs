@@ -132,6 +132,21 @@ fn insert_processes(tx: &Transaction<'_>, id: RunId, run: &NewRun) -> rusqlite::
 }
 
 impl Db {
+    /// Marks run `id` as never to be reused, saying why (its changes could not all be
+    /// applied, say). Recorded runs are otherwise never changed.
+    pub fn mark_unreusable(&mut self, id: RunId, why: &str) -> Result<(), LineageError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET reusable = 0, unreusable = ?2 WHERE id = ?1",
+                params![id.0, why],
+            )
+            .map(|_| ())
+            .map_err(|source| LineageError::Record {
+                command: format!("(run {id})"),
+                source,
+            })
+    }
+
     /// Records the state the unit of work whose first run is `unit` left `states` in, after
     /// its latest run, replacing what was recorded for the same paths. One transaction.
     pub fn record_unit_states(

@@ -77,14 +77,14 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
-    /// Applying a change to the real filesystem failed.
+    /// Applying a change to the real filesystem failed or was refused.
     #[error("applying the change to {}", path.display())]
     Apply {
         /// The real path being changed.
         path: PathBuf,
         /// The underlying error.
         #[source]
-        source: io::Error,
+        source: crate::TreeError,
     },
 }
 

@@ -37,6 +37,7 @@
 #![warn(missing_docs)]
 
 mod apply;
+pub mod beneath;
 mod changes;
 mod child;
 mod error;
@@ -51,7 +52,8 @@ mod spawn;
 mod spec;
 mod support;
 
-pub use apply::apply_changes;
+pub use apply::{apply_changes, apply_one};
+pub use beneath::{Entry, Tree, TreeError};
 pub use error::{Feature, InvalidSpec, SandboxError, Stage};
 pub use report::{
     Access, AccessKind, Change, Fingerprint, LandlockGap, LandlockStatus, Process, Report, Rusage,

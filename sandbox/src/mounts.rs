@@ -230,8 +230,9 @@ fn masks(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
-/// A tmpfs `/dev` holding bind mounts of the host's harmless devices, the host's `/dev/pts`
-/// (so a terminal on stdio keeps its name), a private `/dev/shm` and the usual symlinks.
+/// A tmpfs `/dev` holding bind mounts of the host's harmless devices, the terminals of the
+/// command's stdio at their `/dev/pts` names (so a terminal keeps its name; no other terminal
+/// is reachable), a private `/dev/shm` and the usual symlinks.
 fn dev(plan: &Plan) -> Result<(), Fail> {
     let dev = &plan.dev;
     let stage = Stage::MountDev;
@@ -269,15 +270,29 @@ fn dev(plan: &Plan) -> Result<(), Fail> {
     check(unsafe { libc::mkdir(dev.pts.as_ptr(), 0o755) }, stage, 0)?;
     check(
         mount(
-            c"/dev/pts".as_ptr(),
+            c"tmpfs".as_ptr(),
             &dev.pts,
-            NONE,
-            libc::MS_BIND | libc::MS_REC,
-            NONE,
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            c"mode=0755,size=4k".as_ptr(),
         ),
         stage,
         0,
     )?;
+    // Only the terminals on the command's own stdio: another of the host's terminals (another
+    // user's, or another of the caller's) can be neither read nor written.
+    for (host, target) in &dev.ptys {
+        // SAFETY: `target` is a valid C string; the returned fd is closed right away.
+        let fd = unsafe { libc::open(target.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600) };
+        check(fd, stage, 0)?;
+        // SAFETY: closing the descriptor just opened.
+        unsafe { libc::close(fd) };
+        check(
+            mount(host.as_ptr(), target, NONE, libc::MS_BIND, NONE),
+            stage,
+            0,
+        )?;
+    }
     // SAFETY: valid C strings.
     check(unsafe { libc::mkdir(dev.shm.as_ptr(), 0o1777) }, stage, 0)?;
     let shm_flags = libc::MS_NOSUID | libc::MS_NODEV;

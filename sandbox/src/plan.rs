@@ -54,6 +54,9 @@ pub(crate) struct DevPlan {
     /// (host device, mount point under the new root)
     pub(crate) devices: Vec<(CString, CString)>,
     pub(crate) pts: CString,
+    /// The terminals on the command's stdio, (host `/dev/pts/N`, the same under the new
+    /// root): the only ones it can open by name.
+    pub(crate) ptys: Vec<(CString, CString)>,
     pub(crate) shm: CString,
     /// (symlink target, link path under the new root)
     pub(crate) links: Vec<(CString, CString)>,
@@ -156,7 +159,11 @@ fn require_absolute(path: &Path) -> Result<(), SandboxError> {
 }
 
 /// The writable roots resolved to real paths, missing ones dropped, nested ones merged into
-/// their outermost ancestor, sorted.
+/// their outermost ancestor, sorted, except a nested root below a directory owned by someone
+/// else (for a caller other than root): that one keeps an overlay of its own. In a user
+/// namespace that maps only the caller, overlayfs cannot copy up a directory of an unmapped
+/// owner (`EOVERFLOW`), so every write below `/tmp/shared` (root's) into `/tmp/shared/me/work`
+/// (the caller's) would fail if `/tmp` were the only overlay.
 pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> {
     let mut roots = Vec::new();
     for root in &spec.writable_roots {
@@ -175,9 +182,15 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
         }
     }
     roots.sort();
+    roots.dedup();
+    let uid = nix::unistd::geteuid().as_raw();
     let mut outermost: Vec<PathBuf> = Vec::new();
     for root in roots {
-        if !outermost.iter().any(|kept| root.starts_with(kept)) {
+        let Some(outer) = outermost.iter().rev().find(|kept| root.starts_with(kept)) else {
+            outermost.push(root);
+            continue;
+        };
+        if uid != 0 && foreign_between(outer, &root, uid) {
             outermost.push(root);
         }
     }
@@ -194,6 +207,16 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
     }
     crate::mountinfo::check_roots(&outermost)?;
     Ok(outermost)
+}
+
+/// Whether a directory strictly below `outer` and up to `inner` (included) belongs to
+/// another user than `uid`.
+fn foreign_between(outer: &Path, inner: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    inner
+        .ancestors()
+        .take_while(|a| *a != outer)
+        .any(|dir| std::fs::metadata(dir).is_ok_and(|m| m.uid() != uid))
 }
 
 fn overlay_plan(
@@ -221,7 +244,7 @@ fn overlay_plan(
     })
 }
 
-fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
+fn dev_plan(root: &Path, spec: &Spec) -> Result<DevPlan, SandboxError> {
     let dev = Path::new("/dev");
     let mut devices = Vec::new();
     for name in DEVICES {
@@ -231,10 +254,15 @@ fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
     for (name, target) in DEV_LINKS {
         links.push((cstring(target.as_bytes())?, under(root, &dev.join(name))?));
     }
+    let mut ptys = Vec::new();
+    for pty in stdio_ptys(spec) {
+        ptys.push((cpath(&pty)?, under(root, &pty)?));
+    }
     Ok(DevPlan {
         dir: under(root, dev)?,
         devices,
         pts: under(root, Path::new("/dev/pts"))?,
+        ptys,
         shm: under(root, Path::new("/dev/shm"))?,
         links,
     })
@@ -327,7 +355,7 @@ impl Plan {
         Ok(Plan {
             new_root: cpath(&root)?,
             proc_dir: under(&root, Path::new("/proc"))?,
-            dev: dev_plan(&root)?,
+            dev: dev_plan(&root, spec)?,
             overlays,
             read_only,
             masks,
@@ -343,6 +371,42 @@ impl Plan {
             filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
         })
     }
+}
+
+/// The pseudo-terminals (`/dev/pts/N`) on the command's standard streams.
+fn stdio_ptys(spec: &Spec) -> Vec<PathBuf> {
+    use std::os::fd::AsFd;
+    let own = [
+        std::io::stdin().as_fd().try_clone_to_owned().ok(),
+        std::io::stdout().as_fd().try_clone_to_owned().ok(),
+        std::io::stderr().as_fd().try_clone_to_owned().ok(),
+    ];
+    let mut ptys = Vec::new();
+    for (stdio, own) in [&spec.stdin, &spec.stdout, &spec.stderr]
+        .into_iter()
+        .zip(own)
+    {
+        let fd = match stdio {
+            Stdio::Null => None,
+            Stdio::Fd(fd) => fd.try_clone().ok(),
+            Stdio::Inherit => own,
+        };
+        let Some(fd) = fd.filter(|fd| nix::unistd::isatty(fd).unwrap_or(false)) else {
+            continue;
+        };
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        if let Ok(path) = std::fs::read_link(link) {
+            let numbered = path
+                .strip_prefix("/dev/pts")
+                .ok()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if numbered && !ptys.contains(&path) {
+                ptys.push(path);
+            }
+        }
+    }
+    ptys
 }
 
 /// Whether any of the command's standard streams is a terminal: only then are its reads of

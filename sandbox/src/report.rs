@@ -63,9 +63,9 @@ pub enum AccessKind {
     /// Opened with `O_TRUNC` (or `creat`), created if need be: the old content is discarded
     /// unread; only something other than a file in the way (a directory) would matter.
     Create,
-    /// Opened for writing without `O_CREAT` or `O_TRUNC`: fails where nothing is, else as
-    /// [`AccessKind::Update`] (or `Overwrite`, `Append`). A program probing for its own output
-    /// this way (GDAL's update-open) only learns whether it exists.
+    /// Opened for writing without `O_CREAT`, `O_TRUNC` or `O_APPEND`: fails where nothing
+    /// is, else as [`AccessKind::Update`]. A program probing for its own output this way
+    /// (GDAL's update-open) only learns whether it exists.
     Reopen,
     /// Opened write-only (`O_CREAT`) without `O_TRUNC` or `O_APPEND`: what is not overwritten
     /// stays.
@@ -73,8 +73,8 @@ pub enum AccessKind {
     /// Opened for reading and writing (`O_CREAT`) without `O_TRUNC`: the old content can be
     /// read.
     Update,
-    /// Opened with `O_APPEND` (and `O_CREAT`): the old content stays, and the writes go after
-    /// it.
+    /// Opened with `O_APPEND` (without `O_TRUNC`): the old content stays, and the writes go
+    /// after it.
     Append,
     /// Created with `O_CREAT | O_EXCL`: fails if anything is there.
     CreateNew,
@@ -179,8 +179,9 @@ pub struct Access {
     pub kind: AccessKind,
     /// The (host) process id of the first process that made this access.
     pub pid: u32,
-    /// On the first access of a path that does not discard what was there
-    /// ([`AccessKind::discards_old`]): the path's fingerprint just before the call.
+    /// On the first access of a path: the path's fingerprint just before the call, so that
+    /// the caller can tell whether it changed while the command ran (an input edited, a file
+    /// the command replaces rewritten by someone else meanwhile).
     pub fingerprint: Option<Fingerprint>,
 }
 
@@ -282,6 +283,12 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// Whether Landlock was enforced.
     pub landlock: LandlockStatus,
+    /// The writable roots the command ran with, resolved (real paths, nested ones merged):
+    /// the only places its changes may be applied to.
+    pub roots: Vec<PathBuf>,
+    /// Host Unix sockets (beneath a writable root; any other is refused) the command
+    /// connected or sent to: what the service behind one replied is no input anyone recorded.
+    pub services: Vec<PathBuf>,
     /// Whether the command read from a terminal: a read of descriptor 0, 1 or 2 while it
     /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
     /// reading. Its result then depends on what someone typed, which no input records.
@@ -293,10 +300,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// Applies the changes to the real filesystem, exactly as if the command had run there.
-    /// File contents are moved out of the upper layer where possible, so apply only once.
+    /// Applies the changes to the real filesystem, exactly as if the command had run there,
+    /// never outside the writable roots (see [`crate::beneath`]). File contents are moved out
+    /// of the upper layer where possible, so apply only once.
     pub fn apply(&self) -> Result<(), SandboxError> {
-        apply_changes(&self.changes)
+        let tree = crate::Tree::open(&self.roots, &[]).map_err(|source| SandboxError::Apply {
+            path: self.roots.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        apply_changes(&tree, &self.changes)
     }
 
     /// The content of the regular file `name` that the command left directly in its private

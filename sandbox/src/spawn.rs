@@ -45,7 +45,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
-    let trace = notify::trace(&listener, sync_wake_up)?;
+    let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
+    let trace = notify::trace(&listener, sync_wake_up, &sockets)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -60,6 +61,10 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         None => decode_status(wait_status),
     };
     let changes = changes::collect(&roots, &scratch)?;
+    let services = {
+        let mut contacted = sockets.services.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *contacted)
+    };
     Ok(Report {
         status,
         rusage,
@@ -68,6 +73,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         processes: trace.processes,
         changes,
         landlock,
+        roots,
+        services,
         terminal_input: trace.terminal_input,
         _upper_layers: Some(scratch),
         private_shm,
@@ -199,6 +206,9 @@ impl Init {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(sys("create a socket pair"))?;
+        // The command process's pid comes with its message (see `receive_listener`).
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true)
+            .map_err(sys("pass credentials on the socket pair"))?;
         let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |fd| fd.as_raw_fd());
         let fds = ChildFds {
             go: go_read.as_raw_fd(),
@@ -348,11 +358,15 @@ fn write_id_maps(pid: libc::pid_t) -> Result<(), SandboxError> {
 }
 
 /// Receives the seccomp listener; `None` if the command process ended before sending it.
+///
+/// The command process writes the listener's descriptor number; the credentials the kernel
+/// attaches (the socket passes them) name its pid in our namespace, from which the
+/// descriptor is taken with `pidfd_getfd`.
 fn receive_listener(sock: &OwnedFd) -> Result<Option<OwnedFd>, SandboxError> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
+    let mut number = [0u8; 4];
+    let mut iov = [std::io::IoSliceMut::new(&mut number)];
+    let mut space = nix::cmsg_space!(libc::ucred);
     let msg = loop {
         match recvmsg::<()>(
             sock.as_raw_fd(),
@@ -364,13 +378,30 @@ fn receive_listener(sock: &OwnedFd) -> Result<Option<OwnedFd>, SandboxError> {
             other => break other.map_err(sys("receive the seccomp listener"))?,
         }
     };
+    if msg.bytes < 4 {
+        return Ok(None);
+    }
+    let mut pid = None;
     for cmsg in msg.cmsgs().map_err(sys("receive the seccomp listener"))? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS installed this descriptor in our table; we own it now.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
+        if let ControlMessageOwned::ScmCredentials(creds) = cmsg {
+            pid = Some(creds.pid());
         }
     }
-    Ok(None)
+    let Some(pid) = pid else {
+        return Err(sys("receive the seccomp listener")(Errno::EPROTO));
+    };
+    let fd = RawFd::from_ne_bytes(number);
+    // SAFETY: plain system calls; each returned descriptor is checked, then owned.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return Err(sys("open the command process")(Errno::last()));
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let listener = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0);
+        if listener < 0 {
+            return Err(sys("take the seccomp listener")(Errno::last()));
+        }
+        Ok(Some(OwnedFd::from_raw_fd(listener as RawFd)))
+    }
 }

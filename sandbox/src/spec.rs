@@ -26,7 +26,9 @@ pub struct Spec {
     /// The complete environment of the command.
     pub env: Vec<(OsString, OsString)>,
     /// Directories the command may change; each gets an overlay whose upper layer records the
-    /// changes. Nested roots are merged into the outermost; missing ones are skipped.
+    /// changes. Nested roots are merged into the outermost, unless a directory of another
+    /// owner lies between them and the caller is not root (then the inner one keeps an overlay
+    /// of its own, since overlayfs could not copy up that directory); missing ones are skipped.
     pub writable_roots: Vec<PathBuf>,
     /// Where the sandbox creates its upper and work directories.
     pub scratch_dir: PathBuf,

@@ -52,6 +52,9 @@ impl Home {
         // access(2) answers from the mode, the owner and the mount (a read-only filesystem is
         // EROFS) without creating anything.
         writable(&root).map_err(home_err)?;
+        // The home's real place: it is bound read-only into the sandbox and kept out of every
+        // restore by path, so a home reached through a symlink must be named where it is.
+        let root = fs::canonicalize(&root).map_err(home_err)?;
         Ok(Home { root })
     }
 

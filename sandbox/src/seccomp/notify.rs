@@ -52,7 +52,11 @@ pub(crate) fn set_sync_wake_up(listener: &OwnedFd) -> bool {
 /// left) there is no `poll` before each `RECV`; otherwise `poll` tells when the tree is gone.
 /// What was read is kept only if `SEND` succeeds: the tracee was still waiting, so its pid
 /// cannot have been reused while we read its memory (this replaces an `ID_VALID` call).
-pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, SandboxError> {
+pub(crate) fn trace(
+    listener: &OwnedFd,
+    blocking_recv: bool,
+    sockets: &super::sockets::SocketGuard,
+) -> Result<Trace, SandboxError> {
     let mut tracer = Tracer::default();
     let fd = listener.as_raw_fd();
     let sys = |op| move |source| SandboxError::Sys { op, source };
@@ -83,6 +87,10 @@ pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, Sa
                 Errno::ENOENT => continue,
                 source => return Err(sys("receive a seccomp notification")(source)),
             }
+        }
+        if super::sockets::SOCKET_CALLS.contains(&(notif.data.nr as i64)) {
+            sockets.serve(listener, notif);
+            continue;
         }
         let mark = tracer.mark();
         tracer.handle(&notif);
@@ -140,8 +148,7 @@ struct Tracer {
     tgids: HashMap<u32, u32>,
     buf: Vec<u8>,
     terminal_input: bool,
-    /// Paths (as named) already fingerprinted: only the first access that reads what was
-    /// there takes a fingerprint.
+    /// Paths (as named) already fingerprinted: only the first access takes one.
     fingerprinted: HashSet<PathBuf>,
     /// Some process changed its root: absolute paths are then resolved against each
     /// process's root (a readlink per call, paid only after a `chroot`).
@@ -196,16 +203,14 @@ impl Tracer {
         }
     }
 
-    /// Records one access, fingerprinting the path if this is the first access to it that
-    /// depends on what was there.
+    /// Records one access, fingerprinting the path if this is the first access to it.
     fn push(&mut self, pid: u32, kind: AccessKind, path: PathBuf) {
-        let fingerprint =
-            if kind.discards_old() || is_pseudo(&path) || self.fingerprinted.contains(&path) {
-                None
-            } else {
-                self.fingerprinted.insert(path.clone());
-                Some(Fingerprint::of(&path))
-            };
+        let fingerprint = if is_pseudo(&path) || self.fingerprinted.contains(&path) {
+            None
+        } else {
+            self.fingerprinted.insert(path.clone());
+            Some(Fingerprint::of(&path))
+        };
         self.raw.push(Raw {
             pid,
             kind,

@@ -76,11 +76,67 @@ pub(crate) const TRACED: [i64; 59] = [
 /// submits opens and reads that no system call of the submitting process names, so they could
 /// not be observed. Programs that use it fall back to ordinary calls, as they do in container
 /// runtimes that refuse it.
-pub(crate) const REFUSED: [i64; 3] = [
+///
+/// `clone3` is refused the same way, as container runtimes do, because its flags live in
+/// memory a filter cannot read: C libraries fall back to `clone`, whose flags [`DENIED`]'s
+/// namespace rule can see.
+pub(crate) const REFUSED: [i64; 4] = [
     libc::SYS_io_uring_setup,
     libc::SYS_io_uring_enter,
     libc::SYS_io_uring_register,
+    libc::SYS_clone3,
 ];
+
+/// Calls that fail with `EPERM` inside the sandbox, as in a container runtime's default
+/// profile: mounts and namespaces (a bind mount would show a file under a name shark does not
+/// record, a nested sandbox would hide what runs in it), the kernel keyrings (shared with the
+/// host), BPF, performance counters, userfaultfd, kernel modules and kexec, swap, accounting,
+/// quotas, file handles, raw port I/O and the kernel log.
+pub(crate) const DENIED: [i64; 34] = [
+    libc::SYS_mount,
+    libc::SYS_umount2,
+    libc::SYS_pivot_root,
+    libc::SYS_move_mount,
+    libc::SYS_open_tree,
+    libc::SYS_fsopen,
+    libc::SYS_fsconfig,
+    libc::SYS_fsmount,
+    libc::SYS_fspick,
+    libc::SYS_mount_setattr,
+    libc::SYS_unshare,
+    libc::SYS_setns,
+    libc::SYS_keyctl,
+    libc::SYS_add_key,
+    libc::SYS_request_key,
+    libc::SYS_bpf,
+    libc::SYS_perf_event_open,
+    libc::SYS_userfaultfd,
+    libc::SYS_kexec_load,
+    libc::SYS_kexec_file_load,
+    libc::SYS_init_module,
+    libc::SYS_finit_module,
+    libc::SYS_delete_module,
+    libc::SYS_swapon,
+    libc::SYS_swapoff,
+    libc::SYS_acct,
+    libc::SYS_quotactl,
+    libc::SYS_open_by_handle_at,
+    libc::SYS_lookup_dcookie,
+    libc::SYS_iopl,
+    libc::SYS_ioperm,
+    libc::SYS_syslog,
+    libc::SYS_vhangup,
+    libc::SYS_reboot,
+];
+
+/// The `clone` flags that make new namespaces: refused like `unshare`.
+pub(crate) const NAMESPACE_FLAGS: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP) as u32;
 
 /// One path argument of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,10 +176,10 @@ pub(crate) fn open_kind(flags: u64) -> AccessKind {
         AccessKind::CreateNew
     } else if flags & libc::O_TRUNC != 0 {
         AccessKind::Create
-    } else if flags & libc::O_CREAT == 0 {
-        AccessKind::Reopen
     } else if flags & libc::O_APPEND != 0 {
         AccessKind::Append
+    } else if flags & libc::O_CREAT == 0 {
+        AccessKind::Reopen
     } else if access == libc::O_WRONLY {
         AccessKind::Overwrite
     } else {
@@ -254,7 +310,8 @@ mod tests {
         assert_eq!(f(libc::O_RDONLY | libc::O_CLOEXEC), AccessKind::Read);
         assert_eq!(f(libc::O_RDONLY | libc::O_DIRECTORY), AccessKind::Read);
         assert_eq!(f(libc::O_RDWR), AccessKind::Reopen);
-        assert_eq!(f(libc::O_WRONLY | libc::O_APPEND), AccessKind::Reopen);
+        assert_eq!(f(libc::O_WRONLY | libc::O_APPEND), AccessKind::Append);
+        assert_eq!(f(libc::O_WRONLY), AccessKind::Reopen);
         assert_eq!(f(libc::O_RDWR | libc::O_CREAT), AccessKind::Update);
         assert_eq!(f(libc::O_WRONLY | libc::O_CREAT), AccessKind::Overwrite);
         assert_eq!(

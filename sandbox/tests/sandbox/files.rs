@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use shark_sandbox::{apply_changes, run, AccessKind::*, Change};
+use shark_sandbox::{apply_changes, run, AccessKind::*, Change, Tree};
 
 use crate::common::{set, Env};
 
@@ -166,7 +166,8 @@ both_legs!(apply_changes_standalone_replaces_atomically, |env: &Env| {
             mode: 0o600,
         },
     ];
-    apply_changes(&changes).unwrap();
+    let tree = Tree::open(std::slice::from_ref(&env.work), &[]).unwrap();
+    apply_changes(&tree, &changes).unwrap();
     assert!(!env.work.join("gone").exists());
     assert_eq!(mode(env, "work/a"), 0o750);
     assert_eq!(env.read("work/a/l"), "new");
@@ -255,4 +256,24 @@ both_legs!(the_private_shm_is_readable_after_the_run, |env: &Env| {
     let next = run(env.spec(&["sh", "-c", "test ! -e /dev/shm/dump"])).unwrap();
     assert!(next.status.success());
     assert_eq!(next.read_private("dump"), None);
+});
+
+both_legs!(applying_never_follows_a_symlinked_parent, |env: &Env| {
+    // The run wrote out/f in a real directory; before the changes are applied, out/ is
+    // swapped for a symlink to a directory outside the writable roots.
+    fs::create_dir(env.work.join("out")).unwrap();
+    let report = run(env.spec(&["sh", "-c", "echo p > out/f; rm -f out/old"])).unwrap();
+    assert!(report.status.success());
+    fs::remove_dir(env.work.join("out")).unwrap();
+    let victim = env.root.join("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("old"), "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, env.work.join("out")).unwrap();
+    let err = report.apply().unwrap_err();
+    assert!(err.to_string().contains("out/f"), "names the path: {err}");
+    assert!(
+        !victim.join("f").exists(),
+        "nothing written through the symlink"
+    );
+    assert_eq!(fs::read_to_string(victim.join("old")).unwrap(), "keep");
 });

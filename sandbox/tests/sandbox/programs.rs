@@ -356,10 +356,43 @@ both_legs!(reading_a_terminal_is_reported, |env: &Env| {
     nix::unistd::write(&write, b"typed\n").unwrap();
     drop(write);
     assert!(!read_terminal(env, &["head", "-c", "1"], Stdio::Fd(read)));
-    // Opening a pty by name for reading counts too, whatever stdin is.
+    // Opening a pty by name for reading counts too (here the one on stdout).
     let pty = typed();
     let fd = std::os::fd::AsRawFd::as_raw_fd(&pty.slave);
     let name = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
     let script = format!("head -c 1 < {}", name.display());
-    assert!(read_terminal(env, &["sh", "-c", &script], Stdio::Null));
+    let mut spec = env.spec(&["sh", "-c", &script]);
+    spec.stdout = Stdio::Fd(pty.slave.try_clone().unwrap());
+    let report = run(spec).unwrap();
+    assert!(report.status.success(), "{:?}", report.status);
+    assert!(report.terminal_input);
+});
+
+both_legs!(only_the_terminals_on_stdio_can_be_opened, |env: &Env| {
+    // Another terminal of the host (another user's, or another of the caller's) is out of
+    // reach: it could be read (stealing keystrokes) or written to.
+    let other = nix::pty::openpty(None, None).unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&other.slave);
+    let name = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    let script = format!("echo hello > {}; ls /dev/pts", name.display());
+    let (out, stdout) = env.capture("stdout");
+    let mut spec = env.spec(&["sh", "-c", &script]);
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        "",
+        "no terminal is there"
+    );
+    let mut buf = [0u8; 16];
+    nix::fcntl::fcntl(
+        &other.master,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .unwrap();
+    assert!(
+        nix::unistd::read(&other.master, &mut buf).is_err(),
+        "nothing was written to it"
+    );
 });

@@ -13,6 +13,7 @@
 //! 4. Either way the run's unit of work (script, document, session, command) records the state
 //!    it leaves its tracked paths in ([`unit`]).
 
+pub mod apply;
 pub mod inputs;
 pub mod key;
 pub mod outputs;
@@ -125,6 +126,8 @@ struct Invocation {
     stdin: StdinPlan,
     /// Where the offset of a regular file on stdin stood before the command.
     stdin_offset: Option<u64>,
+    /// The writable roots as directory handles: where changes and restores may write.
+    tree: shark_sandbox::Tree,
 }
 
 impl Executor {
@@ -209,6 +212,8 @@ impl Executor {
             stderr_tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             identity: key::Identity::current(),
         });
+        let tree = shark_sandbox::Tree::open(&roots, &[self.home.root().to_path_buf()])
+            .map_err(|e| CliError::failed("cannot open the writable directories", e))?;
         Ok(Invocation {
             cwd,
             env,
@@ -217,6 +222,7 @@ impl Executor {
             key,
             stdin,
             stdin_offset,
+            tree,
         })
     }
 
@@ -332,7 +338,7 @@ impl Executor {
         let prior = self
             .undo
             .capture(&self.store, &self.cache, &self.db, &run.outputs);
-        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
+        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache, &inv.tree) {
             return Err(failed(&e));
         }
         // The command would have left a file on stdin this much further on.
@@ -466,18 +472,53 @@ impl Executor {
             reason,
         );
         drop((out_file, err_file)); // removes capture files, if there were any
-        let (run, inputs, outputs) = record?;
-        self.undo
-            .keep(&self.store, &self.cache, &mut self.db, run, &outputs);
-        report
-            .apply()
-            .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
+        let recorded = record?;
+        let run = recorded.id;
+        self.undo.keep(
+            &self.store,
+            &self.cache,
+            &mut self.db,
+            run,
+            &recorded.outputs,
+        );
+        let conflicts = match apply::apply(&report, &recorded.resolved, &inv.tree) {
+            Ok(conflicts) => conflicts,
+            Err(e) => {
+                let why = format!(
+                    "its changes could not be applied ({})",
+                    crate::error::chain(&e)
+                );
+                let _ = self.db.mark_unreusable(run, &why);
+                return Err(CliError::failed("cannot apply the command's changes", e));
+            }
+        };
         self.undo.applied(&mut self.db, run);
-        self.unit
-            .settle(run, &inputs, &outputs, &mut self.db, &self.cache);
+        for c in &conflicts {
+            eprintln!("shark: conflict: {c}");
+        }
+        if let Some(c) = conflicts.first() {
+            let why = format!(
+                "its change of {} was not applied: {}",
+                c.path.display(),
+                c.what
+            );
+            let _ = self.db.mark_unreusable(run, &why);
+        }
+        self.unit.settle(
+            run,
+            &recorded.inputs,
+            &recorded.outputs,
+            &mut self.db,
+            &self.cache,
+        );
+        // The command succeeded, but not all of its result is in place: say so by the status.
+        let code = match report.status.code() {
+            0 if !conflicts.is_empty() => crate::error::EXIT_FAILURE,
+            code => code,
+        };
         Ok(Outcome {
             run,
-            code: report.status.code(),
+            code,
             reused: None,
             took: report.wall,
             state,
@@ -529,7 +570,7 @@ fn make_removable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The writable roots: those listed in `SHARK_WRITABLE` (colon-separated absolute paths), else
-/// `$HOME`, the current directory and `/tmp`; nested ones are merged into the outermost.
+/// `$HOME`, the current directory and `/tmp`, sorted.
 pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     match std::env::var_os("SHARK_WRITABLE").filter(|v| !v.is_empty()) {
@@ -545,8 +586,8 @@ pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
     roots.retain(|r| r.is_dir() && r != Path::new("/"));
     roots.sort();
     roots.dedup();
-    let all = roots.clone();
-    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    // Nested roots stay listed: the sandbox merges them into the outer one, except where a
+    // directory of another owner lies between them (see `shark_sandbox::Spec`).
     roots
 }
 

@@ -14,9 +14,20 @@ use super::stdio::{self, Captured};
 use super::{inputs, key, outputs, Executor, Invocation, Request};
 use crate::error::CliError;
 
+/// What recording a run gives back.
+pub(super) struct Recorded {
+    /// The run's id.
+    pub(super) id: RunId,
+    /// Its inputs.
+    pub(super) inputs: Vec<Input>,
+    /// Its outputs.
+    pub(super) outputs: Vec<Output>,
+    /// The paths the sandbox named that reach elsewhere through symlinks, with where.
+    pub(super) resolved: HashMap<PathBuf, PathBuf>,
+}
+
 impl Executor {
     /// Stores streams and outputs, computes inputs, and records the run in one transaction.
-    /// Returns its id, its inputs and its outputs.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn record_run(
         &mut self,
@@ -27,7 +38,7 @@ impl Executor {
         shell_state: Option<Digest>,
         streams: [&Captured; 2],
         reason: Reason,
-    ) -> Result<(RunId, Vec<Input>, Vec<Output>), CliError> {
+    ) -> Result<Recorded, CliError> {
         let put = |c: &Captured| c.put(&self.store);
         let stdout = put(streams[0]).map_err(|e| CliError::failed("cannot store stdout", e))?;
         let stderr = put(streams[1]).map_err(|e| CliError::failed("cannot store stderr", e))?;
@@ -75,6 +86,12 @@ impl Executor {
         });
         run.unreusable = if !observed.changed.is_empty() {
             Some(changed_while_running(&observed.changed))
+        } else if let Some(service) = report.services.first() {
+            Some(format!(
+                "it talked to a service through the socket {} (what a service replies is no \
+                 recorded input)",
+                service.display()
+            ))
         } else if report.terminal_input {
             // A run that read the terminal depends on what was typed, which no input records.
             Some("it read from the terminal".into())
@@ -124,7 +141,12 @@ impl Executor {
             .db
             .record(&run)
             .map_err(|e| CliError::failed("cannot record the run", e))?;
-        Ok((id, run.inputs, run.outputs))
+        Ok(Recorded {
+            id,
+            inputs: run.inputs,
+            outputs: run.outputs,
+            resolved: observed.resolved,
+        })
     }
 
     /// Stores the content of the files a run read under the writable roots (the user's data,
