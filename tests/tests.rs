@@ -14,6 +14,8 @@ mod reuse;
 mod roots;
 mod safety;
 mod script;
+mod snapshots;
 mod store;
 mod trust;
+mod undo;
 mod unprivileged;

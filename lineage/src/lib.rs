@@ -13,6 +13,9 @@
 //!   inputs the executor must check against the filesystem.
 //! - **History**: [`Db::recent`], [`Db::run`], [`Db::last_run_of`], [`Db::previous_run_of`],
 //!   [`Db::stats`], and [`Db::referenced_digests`] for the store's garbage collection.
+//! - **Undo**: [`Db::record_undo`] keeps what a run's changed paths held before it (in the
+//!   store or a snapshot), [`Db::undo_data`] reads it back, within a budget
+//!   ([`Db::drop_undo_over`]).
 //! - **Lineage**: [`Db::producer_of`] and [`Db::producers_of`] find the runs that wrote some
 //!   content; [`Db::lineage`] follows producers upstream into a [`LineageNode`] tree.
 //!
@@ -52,7 +55,9 @@ mod refs;
 mod schema;
 mod serial;
 mod sql;
+mod stamps;
 mod time;
+mod undo;
 
 use std::path::Path;
 
@@ -64,7 +69,9 @@ pub use model::{
     Access, AsLeft, Input, InputKind, NewRun, Output, OutputKind, PathState, ProcessRecord, Run,
     RunId, RunIdParseError, Stats, UnitState,
 };
+pub use stamps::FileStamp;
 pub use time::rfc3339;
+pub use undo::{Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
 
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = schema::CURRENT;

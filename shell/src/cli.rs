@@ -73,6 +73,12 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run a Shark markdown document's blocks and write the processed document.
     Md(MdArgs),
+    /// Revert what a run did to the files (default: the last run that changed anything).
+    Undo(UndoArgs),
+    /// Materialise the files a run read and wrote, as they were right after it.
+    Checkout(CheckoutArgs),
+    /// List the filesystem snapshots (ZFS, btrfs) taken before runs, for undo.
+    Snapshots(SnapshotsArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
@@ -104,6 +110,47 @@ pub struct GcArgs {
     /// Only report what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Options of `shark undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The run to undo, as listed by `shark log` [default: the last run that changed
+    /// anything; after an undo, that is the undo itself, so a second `shark undo` redoes].
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Undo even if some of the run's paths changed since (those changes are lost).
+    #[arg(long)]
+    pub force: bool,
+    /// Only list what undo would do, and what changed since the run.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark checkout`.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// The run whose files to materialise.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The new directory to write them into, each at its absolute path below it [default:
+    /// ./shark-checkout-RUN].
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Print JSON Lines, one snapshot per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `shark replay`.

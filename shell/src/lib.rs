@@ -21,6 +21,7 @@ mod repl;
 pub mod script;
 pub mod session;
 pub mod state;
+pub mod undo;
 
 use clap::Parser;
 
@@ -67,6 +68,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Why(args)) => commands::query::why(&home, &args),
         Some(Command::Replay(args)) => commands::replay::run(&home, &args),
         Some(Command::Md(args)) => commands::md::command(&home, &args),
+        Some(Command::Undo(args)) => commands::undo::undo(&home, &args),
+        Some(Command::Checkout(args)) => commands::undo::checkout(&home, &args),
+        Some(Command::Snapshots(args)) => commands::undo::snapshots(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));

@@ -22,7 +22,7 @@ fn db_fail(e: shark_lineage::LineageError) -> CliError {
 }
 
 /// Writes `text` to stdout; a reader that went away is not an error.
-fn emit(text: &str) -> Result<(), CliError> {
+pub(crate) fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
@@ -30,7 +30,7 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn parse_run(text: &str) -> Result<RunId, CliError> {
+pub(crate) fn parse_run(text: &str) -> Result<RunId, CliError> {
     text.trim_start_matches('#')
         .parse::<i64>()
         .map(RunId)
@@ -42,7 +42,7 @@ fn parse_run(text: &str) -> Result<RunId, CliError> {
         })
 }
 
-fn load_run(db: &Db, id: RunId) -> Result<Run, CliError> {
+pub(crate) fn load_run(db: &Db, id: RunId) -> Result<Run, CliError> {
     db.run(id).map_err(|e| match e {
         shark_lineage::LineageError::NoSuchRun { .. } => CliError::usage(
             format!("no run {id} in this shark home"),

@@ -113,6 +113,7 @@ pub struct Executor {
     db: Db,
     scratch: PathBuf,
     unit: unit::Unit,
+    undo: crate::undo::Keeper,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -145,6 +146,7 @@ impl Executor {
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         sweep_scratch(&scratch);
+        let undo = crate::undo::Keeper::open(home)?;
         Ok(Executor {
             _lock: lock,
             home: home.clone(),
@@ -153,6 +155,7 @@ impl Executor {
             db,
             scratch,
             unit: unit::Unit::default(),
+            undo,
         })
     }
 
@@ -332,6 +335,9 @@ impl Executor {
             },
             _ => None,
         };
+        let prior = self
+            .undo
+            .capture(&self.store, &self.cache, &self.db, &run.outputs);
         if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache, &inv.tree) {
             return Err(failed(&e));
         }
@@ -369,6 +375,7 @@ impl Executor {
             run: run.id.0,
             detail: e.to_string(),
         })?;
+        prior.attach(&self.undo, &self.store, &mut self.db, id);
         self.unit
             .settle(id, &run.inputs, &run.outputs, &mut self.db, &self.cache);
         Ok(Outcome {
@@ -467,6 +474,13 @@ impl Executor {
         drop((out_file, err_file)); // removes capture files, if there were any
         let recorded = record?;
         let run = recorded.id;
+        self.undo.keep(
+            &self.store,
+            &self.cache,
+            &mut self.db,
+            run,
+            &recorded.outputs,
+        );
         let conflicts = match apply::apply(&report, &recorded.resolved, &inv.tree) {
             Ok(conflicts) => conflicts,
             Err(e) => {
@@ -478,6 +492,7 @@ impl Executor {
                 return Err(CliError::failed("cannot apply the command's changes", e));
             }
         };
+        self.undo.applied(&mut self.db, run);
         for c in &conflicts {
             eprintln!("shark: conflict: {c}");
         }
