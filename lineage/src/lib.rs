@@ -13,6 +13,8 @@
 //!   inputs the executor must check against the filesystem.
 //! - **History**: [`Db::recent`], [`Db::run`], [`Db::last_run_of`], [`Db::previous_run_of`],
 //!   [`Db::stats`], and [`Db::referenced_digests`] for the store's garbage collection.
+//! - **Browsing**: [`Db::runs_where`] (a filtered page of the log), [`Db::versions_of`]
+//!   (what each run left at a path), [`Db::reuses_of`].
 //! - **Lineage**: [`Db::producer_of`] and [`Db::producers_of`] find the runs that wrote some
 //!   content; [`Db::lineage`] follows producers upstream into a [`LineageNode`] tree.
 //!
@@ -42,6 +44,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod browse;
 mod error;
 mod graph;
 mod load;
@@ -58,6 +61,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+pub use browse::{RunFilter, RunOutcome};
 pub use error::LineageError;
 pub use graph::{LineageNode, LineageOptions};
 pub use model::{
