@@ -19,5 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+tests/setup/web.sh   # Chromium, Graphviz, and a venv with roc-validator and prov
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

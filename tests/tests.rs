@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod export;
 mod gc;
 mod gdal;
 mod man;

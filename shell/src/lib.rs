@@ -67,6 +67,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Why(args)) => commands::query::why(&home, &args),
         Some(Command::Replay(args)) => commands::replay::run(&home, &args),
         Some(Command::Md(args)) => commands::md::command(&home, &args),
+        Some(Command::Template(args)) => commands::md::template(&args),
+        Some(Command::Export(args)) => commands::export::export(&home, &args),
+        Some(Command::Serve(args)) => commands::serve::run(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));

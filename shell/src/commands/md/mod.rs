@@ -92,3 +92,8 @@ pub(crate) fn command(
         run(home, args)
     }
 }
+
+/// `shark template DOC --output-dir DIR`.
+pub(crate) fn template(_args: &crate::cli::TemplateArgs) -> Result<i32, CliError> {
+    Err(CliError::usage("not yet", None))
+}
