@@ -19,6 +19,7 @@ mod dot;
 mod lines;
 mod record;
 mod run;
+mod view;
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,7 @@ use crate::markdown::{self, Document};
 
 pub(crate) use dot::dot;
 pub(crate) use run::run;
+pub(crate) use view::ShellDocuments;
 
 /// A document read from disk and parsed.
 #[derive(Debug)]

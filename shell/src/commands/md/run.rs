@@ -25,10 +25,13 @@ pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
     let variables = variables(&loaded)?;
     prepare_outputs(&loaded, &out)?;
     let mut runner = Runner::open(home, &loaded, args.fresh, variables)?;
+    runner.record.save(home, &loaded.path)?;
     // Whatever happens, what did run is written down.
     let outcome = runner.run_blocks();
     let text = markdown::render(&loaded.doc, &runner.results);
     write_atomically(&out, &text)?;
+    runner.record.running = false;
+    runner.record.exit_code = outcome.as_ref().ok().copied();
     runner.record.save(home, &loaded.path)?;
     let code = outcome?;
     runner.summary(&out, code);
@@ -170,6 +173,7 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
 
 /// Runs the blocks of one document and collects what happened.
 struct Runner<'a> {
+    home: Home,
     loaded: &'a Loaded,
     session: Session,
     store: Store,
@@ -208,9 +212,12 @@ impl<'a> Runner<'a> {
         let record = Record {
             doc: loaded.path.to_string_lossy().into_owned(),
             digest: Digest::of_bytes(loaded.text.as_bytes()).to_hex(),
+            running: true,
+            pid: std::process::id(),
             ..Record::default()
         };
         Ok(Runner {
+            home: home.clone(),
             loaded,
             session,
             store,
@@ -335,6 +342,9 @@ impl<'a> Runner<'a> {
         let code = done.result.exit_code;
         let result = self.results.last_mut().expect("a block is open");
         result.commands.push(done.result);
+        // For `shark serve`, which shows the document as it runs; a record that cannot be
+        // written now is written (or reported) at the end.
+        let _ = self.record.save(&self.home, &self.loaded.path);
         done.stop.then_some(code)
     }
 
