@@ -1,5 +1,6 @@
 //! End-to-end tests of the `shark` binary: one test binary, one module per area.
 
+mod browser;
 mod cli;
 mod common;
 mod crash;
@@ -14,5 +15,6 @@ mod replay;
 mod reuse;
 mod roots;
 mod script;
+mod serve;
 mod store;
 mod unprivileged;
