@@ -141,6 +141,30 @@ pub struct MdArgs {
     /// Run every block even if a recorded run could be reused.
     #[arg(long)]
     pub fresh: bool,
+    /// Set KEY to VALUE where the document sets it: an `export KEY=...` line of a block, or a
+    /// frontmatter variable (also in `%{KEY}`). Repeatable.
+    #[arg(short = 'e', value_name = "KEY=VALUE", value_parser = key_value)]
+    pub env: Vec<(String, String)>,
+    /// Give the frontmatter input NAME (of an `inputs:` mapping) the file at PATH: it is
+    /// copied to the input's path before the first block. Repeatable.
+    #[arg(short = 'i', value_name = "NAME=PATH", value_parser = key_value)]
+    pub input: Vec<(String, String)>,
+    /// Run up to N blocks at once where the recorded lineage shows they do not feed each
+    /// other [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The folder bound at /data inside the sandbox for the document's commands
+    /// [default: DOC's name with `.data`, beside it].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Parses `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// Options of `shark store stats`.

@@ -18,14 +18,19 @@ use crate::session::{LineOptions, Session};
 /// Runs the document of `args` and writes the processed document; returns the exit status
 /// of the last command run (the failing one's, if one failed).
 pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
-    let loaded = Loaded::read(&args.doc)?;
+    let loaded = Loaded::read_with(&args.doc, &args.env)?;
+    warn_unused_overrides(&loaded, &args.env);
     let out = output_path(&loaded, args.output.as_deref())?;
     refuse_build_blocks(&loaded)?;
-    check_inputs(&loaded)?;
+    let data = data_dir(&loaded, args.data.as_deref())?;
+    let given = given_inputs(&loaded, &args.input)?;
+    check_inputs(&loaded, data.as_deref(), &given)?;
     let variables = variables(&loaded)?;
     prepare_outputs(&loaded, &out)?;
     let mut runner = Runner::open(home, &loaded, args.fresh, variables)?;
+    runner.data = data;
     runner.record.save(home, &loaded.path)?;
+    runner.provide_inputs(&given)?;
     // Whatever happens, what did run is written down.
     let outcome = runner.run_blocks();
     let text = markdown::render(&loaded.doc, &runner.results);
@@ -90,10 +95,17 @@ fn refuse_build_blocks(loaded: &Loaded) -> Result<(), CliError> {
 }
 
 /// Every `inputs` path of the frontmatter must exist (relative ones from the document's
-/// directory).
-fn check_inputs(loaded: &Loaded) -> Result<(), CliError> {
+/// directory, `/data/...` ones in the data folder), unless `-i` gives it.
+fn check_inputs(
+    loaded: &Loaded,
+    data: Option<&Path>,
+    given: &[(String, PathBuf)],
+) -> Result<(), CliError> {
     for input in &loaded.doc.frontmatter.inputs {
-        let path = loaded.dir.join(input);
+        if given.iter().any(|(declared, _)| declared == input) {
+            continue;
+        }
+        let path = host_path(&loaded.dir, data, input);
         if path.symlink_metadata().is_err() {
             return Err(CliError::usage(
                 format!(
@@ -101,11 +113,97 @@ fn check_inputs(loaded: &Loaded) -> Result<(), CliError> {
                     loaded.name(),
                     path.display()
                 ),
-                Some("create it, or correct the `inputs` of the frontmatter".into()),
+                Some("create it, give it with `-i NAME=PATH`, or correct the `inputs` of the frontmatter".into()),
             ));
         }
     }
     Ok(())
+}
+
+/// The host path of a path as the document's commands see it: `/data/...` lies in the data
+/// folder, a relative path in the document's directory.
+fn host_path(dir: &Path, data: Option<&Path>, path: &str) -> PathBuf {
+    match (data, Path::new(path).strip_prefix(DATA)) {
+        (Some(data), Ok(rest)) => data.join(rest),
+        _ => dir.join(path),
+    }
+}
+
+/// Where the document's commands see the data folder.
+pub(super) const DATA: &str = "/data";
+
+/// The data folder bound at `/data`: `--data DIR`, else `DOC.data` beside the document when
+/// the document mentions `/data`; created if missing.
+fn data_dir(loaded: &Loaded, given: Option<&Path>) -> Result<Option<PathBuf>, CliError> {
+    let dir = match given {
+        Some(dir) => dir.to_path_buf(),
+        None if loaded.text.contains("/data") => {
+            let name = loaded.name();
+            let stem = name.strip_suffix(".md").unwrap_or(&name);
+            loaded.dir.join(format!("{stem}.data"))
+        }
+        None => return Ok(None),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| CliError::failed(format!("cannot resolve {}", dir.display()), e))?;
+    Ok(Some(dir))
+}
+
+/// `-i NAME=PATH`: each NAME an input of the frontmatter's `inputs:` mapping, each PATH an
+/// existing file or folder; returns (the input's declared path, PATH made absolute).
+fn given_inputs(
+    loaded: &Loaded,
+    given: &[(String, String)],
+) -> Result<Vec<(String, PathBuf)>, CliError> {
+    let named = &loaded.doc.frontmatter.named_inputs;
+    given
+        .iter()
+        .map(|(name, path)| {
+            let Some((_, declared)) = named.iter().find(|(n, _)| n == name) else {
+                let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
+                return Err(CliError::usage(
+                    format!("{}: no input `{name}` in the frontmatter", loaded.name()),
+                    Some(match names.is_empty() {
+                        true => "`-i NAME=PATH` names an input of an `inputs:` mapping".into(),
+                        false => format!("its inputs are: {}", names.join(", ")),
+                    }),
+                ));
+            };
+            let abs = std::path::absolute(path)
+                .ok()
+                .filter(|p| p.exists())
+                .ok_or_else(|| CliError::usage(format!("-i {name}={path}: no such file"), None))?;
+            Ok((declared.clone(), abs))
+        })
+        .collect()
+}
+
+/// Warns about `-e KEY=VALUE` whose KEY the document neither sets in its frontmatter nor
+/// exports in a block.
+fn warn_unused_overrides(loaded: &Loaded, env: &[(String, String)]) {
+    for (key, _) in env {
+        let in_frontmatter = loaded
+            .doc
+            .frontmatter
+            .variables
+            .iter()
+            .any(|(k, _)| k == key);
+        let exported = loaded.doc.blocks().any(|b| match &b.kind {
+            BlockKind::Run { commands } => commands
+                .iter()
+                .any(|c| super::export_assignment(&c.text).is_some_and(|(k, _)| k == key)),
+            _ => false,
+        });
+        if !in_frontmatter && !exported {
+            eprintln!(
+                "shark: warning: -e {key}: {} sets no `{key}` (no frontmatter variable, no `export {key}=` line)",
+                loaded.name()
+            );
+        }
+    }
 }
 
 /// The frontmatter's variables, checked to be names bash can export.
@@ -174,6 +272,8 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
 /// Runs the blocks of one document and collects what happened.
 struct Runner<'a> {
     home: Home,
+    /// The data folder bound at `/data`, if the document has one.
+    data: Option<PathBuf>,
     loaded: &'a Loaded,
     session: Session,
     store: Store,
@@ -218,6 +318,7 @@ impl<'a> Runner<'a> {
         };
         Ok(Runner {
             home: home.clone(),
+            data: None,
             loaded,
             session,
             store,
@@ -228,6 +329,23 @@ impl<'a> Runner<'a> {
             ran: 0,
             reused: 0,
         })
+    }
+
+    /// Copies each `-i` input to the path the document declares for it, as recorded runs.
+    fn provide_inputs(&mut self, given: &[(String, PathBuf)]) -> Result<(), CliError> {
+        for (declared, source) in given {
+            make_parent(&host_path(&self.loaded.dir, self.data.as_deref(), declared))?;
+            let line = lines::copy(&source.to_string_lossy(), declared, source.is_dir());
+            let done = self.line(&line, false)?;
+            if done.result.exit_code != 0 {
+                return Err(CliError::usage(
+                    format!("cannot copy {} to the input {declared}", source.display()),
+                    None,
+                ));
+            }
+            eprintln!("shark: input {declared} is {}", source.display());
+        }
+        Ok(())
     }
 
     /// Runs every block in order, stopping after the first command that fails or exits;
@@ -351,13 +469,21 @@ impl<'a> Runner<'a> {
     /// Imports one file: a recorded copy, or a recorded download with the network on.
     fn import(&mut self, import: &Import) -> Result<Option<i32>, CliError> {
         let cwd = self.session.state.cwd.clone();
-        let dest_abs = cwd.join(&import.dest);
+        let dest_abs = host_path(&cwd, self.data.as_deref(), &import.dest);
         let dest_key = dest_abs.to_string_lossy().into_owned();
         make_parent(&dest_abs)?;
         let (mut done, source) = match &import.source {
             ImportSource::Path(path) => {
                 let line = lines::copy(path, &import.dest, cwd.join(path).is_dir());
                 (self.line(&line, false)?, path)
+            }
+            ImportSource::Url(url) if lines::is_git(url) => {
+                let update = dest_abs.join(".git").is_dir();
+                eprintln!("shark: fetching {url} (network commands are never reused)");
+                (
+                    self.line(&lines::git(url, &import.dest, update), true)?,
+                    url,
+                )
             }
             ImportSource::Url(url) => (self.fetch(url, &import.dest, &dest_abs)?, url),
         };
