@@ -41,6 +41,7 @@ mod changes;
 mod child;
 mod error;
 mod landlock;
+mod mapped;
 mod mountinfo;
 mod mounts;
 mod plan;
@@ -57,5 +58,5 @@ pub use report::{
     Access, AccessKind, Change, LandlockGap, LandlockStatus, Process, Report, Rusage, Status,
 };
 pub use spawn::run;
-pub use spec::{Spec, Stdio};
+pub use spec::{MappedRoot, Spec, Stdio};
 pub use support::{check_support, Support};

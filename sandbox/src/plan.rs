@@ -80,6 +80,9 @@ pub(crate) struct Plan {
     pub(crate) overlays: Vec<OverlayPlan>,
     /// (host path, mount point under the new root)
     pub(crate) read_only: Vec<(CString, CString)>,
+    /// When a mapped root's mount point is missing on the host: the host's top-level entries
+    /// to re-create on a tmpfs root, and the mount points to make there.
+    pub(crate) synthetic_root: Option<(Vec<crate::mapped::TopEntry>, Vec<CString>)>,
     pub(crate) cwd: CString,
     pub(crate) network: bool,
     /// Candidate paths for `argv[0]`, in `PATH` order.
@@ -239,10 +242,12 @@ fn env_array(env: &[(OsString, OsString)]) -> Result<CStringArray, SandboxError>
 }
 
 impl Plan {
-    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]).
+    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]),
+    /// the last `mapped.len()` of them the hosts of `mapped`, mounted at their inside paths.
     pub(crate) fn build(
         spec: &Spec,
         roots: &[PathBuf],
+        mapped: &[crate::MappedRoot],
         scratch: &Scratch,
         landlock_abi: Option<u32>,
     ) -> Result<Plan, SandboxError> {
@@ -253,14 +258,18 @@ impl Plan {
         }
         require_absolute(&spec.cwd)?;
         let root = scratch.root();
+        // Where each root is seen inside: its own path, or a mapped root's inside path.
+        let normal = roots.len() - mapped.len();
+        let targets: Vec<PathBuf> = roots[..normal]
+            .iter()
+            .cloned()
+            .chain(mapped.iter().map(|m| m.inside.clone()))
+            .collect();
         let mut overlays = Vec::new();
         for (i, lower) in roots.iter().enumerate() {
-            overlays.push(overlay_plan(
-                &root,
-                lower,
-                &scratch.upper(i),
-                &scratch.work(i),
-            )?);
+            let mut overlay = overlay_plan(&root, lower, &scratch.upper(i), &scratch.work(i))?;
+            overlay.target = under(&root, &targets[i])?;
+            overlays.push(overlay);
         }
         let mut read_only = Vec::new();
         for path in &spec.read_only {
@@ -278,13 +287,14 @@ impl Plan {
             dev: dev_plan(&root)?,
             overlays,
             read_only,
+            synthetic_root: crate::mapped::top_level(&root, mapped, under)?,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
             programs: program_candidates(spec)?,
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
-                Some(abi) => landlock::rules(roots, abi, cpath)?,
+                Some(abi) => landlock::rules(&targets, abi, cpath)?,
                 None => Vec::new(),
             },
             filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),

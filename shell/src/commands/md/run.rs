@@ -28,6 +28,12 @@ pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
     let variables = variables(&loaded)?;
     prepare_outputs(&loaded, &out)?;
     let mut runner = Runner::open(home, &loaded, args.fresh, variables)?;
+    if let Some(host) = &data {
+        runner.session.mapped = vec![shark_sandbox::MappedRoot {
+            inside: PathBuf::from(DATA),
+            host: host.clone(),
+        }];
+    }
     runner.data = data;
     runner.record.save(home, &loaded.path)?;
     runner.provide_inputs(&given)?;
