@@ -17,6 +17,8 @@
 
 mod dot;
 mod lines;
+mod parallel;
+mod prepare;
 mod record;
 mod run;
 mod view;

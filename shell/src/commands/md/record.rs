@@ -6,7 +6,8 @@
 //!
 //! ```json
 //! {"doc": "/w/pipeline.md", "digest": "…", "blocks": [
-//!   {"line": 7, "kind": "shark-run", "commands": [{"text": "sort a > b", "run": 12, "writes": []}]}],
+//!   {"line": 7, "kind": "shark-run", "commands": [{"text": "sort a > b", "run": 12, "writes": []}],
+//!    "body": "…", "changes_state": false}],
 //!  "fetches": [{"url": "http://…", "dest": "/w/data/a.csv", "digest": "…"}],
 //!  "running": false, "pid": 0, "exit_code": 0}
 //! ```
@@ -25,7 +26,7 @@ use crate::error::CliError;
 use crate::home::Home;
 
 /// The last run of one document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(super) struct Record {
     /// The document's canonical path.
     pub doc: String,
@@ -48,7 +49,7 @@ pub(super) struct Record {
 }
 
 /// One processed block.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct BlockRecord {
     /// The 1-based line of its opening fence.
     pub line: usize,
@@ -56,10 +57,18 @@ pub(super) struct BlockRecord {
     pub kind: String,
     /// Its commands, in order.
     pub commands: Vec<CommandRecord>,
+    /// The BLAKE3 digest of its body (after `%{NAME}` substitution), to tell whether the
+    /// block is the same the next time.
+    #[serde(default)]
+    pub body: String,
+    /// Whether it left the shell state other than it found it (`cd`, variables); unknown
+    /// (`None`) in records written before this was kept, or when the block stopped.
+    #[serde(default)]
+    pub changes_state: Option<bool>,
 }
 
 /// One command of a block.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct CommandRecord {
     /// The command line run.
     pub text: String,

@@ -7,6 +7,10 @@ use shark_lineage::Run;
 use shark_store::{Digest, Store};
 
 use super::lines;
+use super::parallel::{self, BlockIo};
+use super::prepare::{
+    check_inputs, data_dir, given_inputs, host_path, variables, warn_unused_overrides, DATA,
+};
 use super::record::{BlockRecord, CommandRecord, FetchRecord, Record};
 use super::Loaded;
 use crate::cli::MdArgs;
@@ -38,7 +42,10 @@ pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
     runner.record.save(home, &loaded.path)?;
     runner.provide_inputs(&given)?;
     // Whatever happens, what did run is written down.
-    let outcome = runner.run_blocks();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let outcome = runner.run_blocks(jobs);
     let text = markdown::render(&loaded.doc, &runner.results);
     write_atomically(&out, &text)?;
     runner.record.running = false;
@@ -100,143 +107,6 @@ fn refuse_build_blocks(loaded: &Loaded) -> Result<(), CliError> {
     }
 }
 
-/// Every `inputs` path of the frontmatter must exist (relative ones from the document's
-/// directory, `/data/...` ones in the data folder), unless `-i` gives it.
-fn check_inputs(
-    loaded: &Loaded,
-    data: Option<&Path>,
-    given: &[(String, PathBuf)],
-) -> Result<(), CliError> {
-    for input in &loaded.doc.frontmatter.inputs {
-        if given.iter().any(|(declared, _)| declared == input) {
-            continue;
-        }
-        let path = host_path(&loaded.dir, data, input);
-        if path.symlink_metadata().is_err() {
-            return Err(CliError::usage(
-                format!(
-                    "{}: input `{input}` does not exist ({})",
-                    loaded.name(),
-                    path.display()
-                ),
-                Some("create it, give it with `-i NAME=PATH`, or correct the `inputs` of the frontmatter".into()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The host path of a path as the document's commands see it: `/data/...` lies in the data
-/// folder, a relative path in the document's directory.
-fn host_path(dir: &Path, data: Option<&Path>, path: &str) -> PathBuf {
-    match (data, Path::new(path).strip_prefix(DATA)) {
-        (Some(data), Ok(rest)) => data.join(rest),
-        _ => dir.join(path),
-    }
-}
-
-/// Where the document's commands see the data folder.
-pub(super) const DATA: &str = "/data";
-
-/// The data folder bound at `/data`: `--data DIR`, else `DOC.data` beside the document when
-/// the document mentions `/data`; created if missing.
-fn data_dir(loaded: &Loaded, given: Option<&Path>) -> Result<Option<PathBuf>, CliError> {
-    let dir = match given {
-        Some(dir) => dir.to_path_buf(),
-        None if loaded.text.contains("/data") => {
-            let name = loaded.name();
-            let stem = name.strip_suffix(".md").unwrap_or(&name);
-            loaded.dir.join(format!("{stem}.data"))
-        }
-        None => return Ok(None),
-    };
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| CliError::failed(format!("cannot resolve {}", dir.display()), e))?;
-    Ok(Some(dir))
-}
-
-/// `-i NAME=PATH`: each NAME an input of the frontmatter's `inputs:` mapping, each PATH an
-/// existing file or folder; returns (the input's declared path, PATH made absolute).
-fn given_inputs(
-    loaded: &Loaded,
-    given: &[(String, String)],
-) -> Result<Vec<(String, PathBuf)>, CliError> {
-    let named = &loaded.doc.frontmatter.named_inputs;
-    given
-        .iter()
-        .map(|(name, path)| {
-            let Some((_, declared)) = named.iter().find(|(n, _)| n == name) else {
-                let names: Vec<&str> = named.iter().map(|(n, _)| n.as_str()).collect();
-                return Err(CliError::usage(
-                    format!("{}: no input `{name}` in the frontmatter", loaded.name()),
-                    Some(match names.is_empty() {
-                        true => "`-i NAME=PATH` names an input of an `inputs:` mapping".into(),
-                        false => format!("its inputs are: {}", names.join(", ")),
-                    }),
-                ));
-            };
-            let abs = std::path::absolute(path)
-                .ok()
-                .filter(|p| p.exists())
-                .ok_or_else(|| CliError::usage(format!("-i {name}={path}: no such file"), None))?;
-            Ok((declared.clone(), abs))
-        })
-        .collect()
-}
-
-/// Warns about `-e KEY=VALUE` whose KEY the document neither sets in its frontmatter nor
-/// exports in a block.
-fn warn_unused_overrides(loaded: &Loaded, env: &[(String, String)]) {
-    for (key, _) in env {
-        let in_frontmatter = loaded
-            .doc
-            .frontmatter
-            .variables
-            .iter()
-            .any(|(k, _)| k == key);
-        let exported = loaded.doc.blocks().any(|b| match &b.kind {
-            BlockKind::Run { commands } => commands
-                .iter()
-                .any(|c| super::export_assignment(&c.text).is_some_and(|(k, _)| k == key)),
-            _ => false,
-        });
-        if !in_frontmatter && !exported {
-            eprintln!(
-                "shark: warning: -e {key}: {} sets no `{key}` (no frontmatter variable, no `export {key}=` line)",
-                loaded.name()
-            );
-        }
-    }
-}
-
-/// The frontmatter's variables, checked to be names bash can export.
-fn variables(loaded: &Loaded) -> Result<Vec<(OsString, OsString)>, CliError> {
-    let valid = |k: &str| {
-        let mut chars = k.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    let mut out = Vec::new();
-    for (key, value) in &loaded.doc.frontmatter.variables {
-        if !valid(key) {
-            return Err(CliError::usage(
-                format!(
-                    "{}: frontmatter key `{key}` is not a shell variable name",
-                    loaded.name()
-                ),
-                Some("use letters, digits and `_`, not starting with a digit".into()),
-            ));
-        }
-        out.push((key.into(), value.into()));
-    }
-    Ok(out)
-}
-
 /// Creates the processed document (as a plain copy for now) and the publish directories
 /// before the first command runs. A command that lists the document's directory (Python does,
 /// to import from it) then sees the same listing on every run, where creating them at the end
@@ -288,6 +158,8 @@ struct Runner<'a> {
     previous: Record,
     /// The record of this run.
     record: Record,
+    /// Runs one block of a wave for another runner, which keeps the record.
+    lane: bool,
     results: Vec<BlockResult>,
     ran: usize,
     reused: usize,
@@ -331,6 +203,7 @@ impl<'a> Runner<'a> {
             fresh,
             previous: Record::load(home, &loaded.path).unwrap_or_default(),
             record,
+            lane: false,
             results: Vec::new(),
             ran: 0,
             reused: 0,
@@ -354,25 +227,113 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    /// Runs every block in order, stopping after the first command that fails or exits;
-    /// returns that command's status (0 when all succeeded).
-    fn run_blocks(&mut self) -> Result<i32, CliError> {
-        let loaded = self.loaded;
-        for (index, block) in loaded.doc.blocks().enumerate() {
-            self.results.push(BlockResult {
-                block_index: index,
-                commands: Vec::new(),
-            });
-            self.record.blocks.push(BlockRecord {
-                line: block.line,
-                kind: block.kind.name().to_owned(),
-                commands: Vec::new(),
-            });
-            if let Some(code) = self.run_block(block)? {
+    /// Runs every block, in waves of independent ones (see [`parallel`]), stopping after the
+    /// wave of the first command that fails or exits; returns that command's status (0 when
+    /// all succeeded).
+    fn run_blocks(&mut self, jobs: usize) -> Result<i32, CliError> {
+        let blocks: Vec<&Block> = self.loaded.doc.blocks().collect();
+        let judged: Vec<Option<BlockIo>> = (0..blocks.len())
+            .map(|i| self.judge(i, blocks[i]))
+            .collect();
+        for wave in parallel::waves(&judged, jobs.max(1)) {
+            let code = match wave.as_slice() {
+                [one] => self.run_block_at(*one, blocks[*one])?,
+                _ => self.run_wave(&wave, &blocks)?,
+            };
+            if let Some(code) = code {
                 return Ok(code);
             }
         }
         Ok(0)
+    }
+
+    /// What block `index` did last time, when it may run beside others: it is unchanged
+    /// since and left the shell state as it found it.
+    fn judge(&self, index: usize, block: &Block) -> Option<BlockIo> {
+        let last = self.previous.blocks.get(index)?;
+        let same = last.body == Digest::of_bytes(block.body.as_bytes()).to_hex();
+        if !same || last.changes_state != Some(false) {
+            return None;
+        }
+        BlockIo::of(self.session.executor().db(), last)
+    }
+
+    /// Runs block `index` in this runner's session and records it.
+    fn run_block_at(&mut self, index: usize, block: &Block) -> Result<Option<i32>, CliError> {
+        self.results.push(BlockResult {
+            block_index: index,
+            commands: Vec::new(),
+        });
+        self.record.blocks.push(BlockRecord {
+            line: block.line,
+            kind: block.kind.name().to_owned(),
+            commands: Vec::new(),
+            body: Digest::of_bytes(block.body.as_bytes()).to_hex(),
+            changes_state: None,
+        });
+        let before = self.session.state.clone();
+        let code = self.run_block(block)?;
+        let changed = self.session.state != before;
+        // A session's first state is this process's, not one bash dumped, so a block that
+        // starts there cannot be compared (bash adds its own variables and options): unknown.
+        let comparable = code.is_none() && !before.script.is_empty();
+        let last = self.record.blocks.last_mut().expect("a block is open");
+        last.changes_state = comparable.then_some(changed);
+        Ok(code)
+    }
+
+    /// Runs the blocks of `wave` at once, each in its own session starting from this one's
+    /// state, and merges what they did in document order.
+    fn run_wave(&mut self, wave: &[usize], blocks: &[&Block]) -> Result<Option<i32>, CliError> {
+        let mut lanes = Vec::new();
+        for _ in wave {
+            lanes.push(self.lane()?);
+        }
+        let outcomes: Vec<Result<Option<i32>, CliError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .iter_mut()
+                .zip(wave)
+                .map(|(lane, &i)| scope.spawn(move || lane.run_block_at(i, blocks[i])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut stop = None;
+        for (lane, outcome) in lanes.into_iter().zip(outcomes) {
+            let code = outcome?;
+            self.results.extend(lane.results);
+            self.record.blocks.extend(lane.record.blocks);
+            self.record.fetches.extend(lane.record.fetches);
+            (self.ran, self.reused) = (self.ran + lane.ran, self.reused + lane.reused);
+            self.session.state = lane.session.state;
+            stop = stop.or(code);
+        }
+        let _ = self.record.save(&self.home, &self.loaded.path);
+        Ok(stop)
+    }
+
+    /// A runner for one block of a wave: its own session (and so its own executor) in this
+    /// one's state, writing no record of its own.
+    fn lane(&self) -> Result<Runner<'a>, CliError> {
+        let mut session = Session::open(&self.home, vec![self.loaded.path.clone().into()])?;
+        session.state = self.session.state.clone();
+        session.mapped = self.session.mapped.clone();
+        Ok(Runner {
+            home: self.home.clone(),
+            data: self.data.clone(),
+            loaded: self.loaded,
+            session,
+            store: self.store.clone(),
+            fresh: self.fresh,
+            previous: self.previous.clone(),
+            record: Record::default(),
+            lane: true,
+            results: Vec::new(),
+            ran: 0,
+            reused: 0,
+        })
     }
 
     /// Runs one block; `Some(status)` when the document must stop here.
@@ -468,7 +429,9 @@ impl<'a> Runner<'a> {
         result.commands.push(done.result);
         // For `shark serve`, which shows the document as it runs; a record that cannot be
         // written now is written (or reported) at the end.
-        let _ = self.record.save(&self.home, &self.loaded.path);
+        if !self.lane {
+            let _ = self.record.save(&self.home, &self.loaded.path);
+        }
         done.stop.then_some(code)
     }
 
