@@ -9,6 +9,7 @@ mod gc;
 mod gdal;
 mod man;
 mod md;
+mod md_reference;
 mod queries;
 mod repl;
 mod replay;
