@@ -26,6 +26,15 @@ pub(crate) enum TopEntry {
     Symlink { link: CString, target: CString },
 }
 
+/// The root a plan builds when a mapped root's mount point is missing on the host.
+#[derive(Debug)]
+pub(crate) struct SyntheticRoot {
+    /// The host's top-level entries, re-created on a tmpfs.
+    pub(crate) entries: Vec<TopEntry>,
+    /// The missing mount points to make there.
+    pub(crate) points: Vec<CString>,
+}
+
 /// The mapped roots of `spec`, their hosts resolved; each host must be an existing directory
 /// and each inside path absolute.
 pub(crate) fn resolve(spec: &Spec) -> Result<Vec<MappedRoot>, SandboxError> {
@@ -73,7 +82,7 @@ pub(crate) fn top_level(
     root: &Path,
     mapped: &[MappedRoot],
     under: fn(&Path, &Path) -> Result<CString, SandboxError>,
-) -> Result<Option<(Vec<TopEntry>, Vec<CString>)>, SandboxError> {
+) -> Result<Option<SyntheticRoot>, SandboxError> {
     let missing: Vec<&MappedRoot> = mapped.iter().filter(|m| !m.inside.is_dir()).collect();
     if missing.is_empty() {
         return Ok(None);
@@ -120,7 +129,7 @@ pub(crate) fn top_level(
             }
         });
     }
-    Ok(Some((entries, points)))
+    Ok(Some(SyntheticRoot { entries, points }))
 }
 
 #[cfg(test)]

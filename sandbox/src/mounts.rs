@@ -129,7 +129,7 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         overlay.mount_fd.set(fd);
     }
     match &plan.synthetic_root {
-        Some((entries, points)) => synthetic_root(root, entries, points)?,
+        Some(synthetic) => synthetic_root(root, &synthetic.entries, &synthetic.points)?,
         None => check(
             mount(
                 c"/".as_ptr(),
@@ -218,11 +218,8 @@ fn synthetic_root(
         let (host, target, rec) = match entry {
             TopEntry::Symlink { link, target } => {
                 // SAFETY: valid C strings.
-                check(
-                    unsafe { libc::symlink(link.as_ptr(), target.as_ptr()) },
-                    stage,
-                    i,
-                )?;
+                let ret = unsafe { libc::symlink(link.as_ptr(), target.as_ptr()) };
+                check(ret, stage, i)?;
                 continue;
             }
             TopEntry::Dir { host, target } => {

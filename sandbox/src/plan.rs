@@ -82,7 +82,7 @@ pub(crate) struct Plan {
     pub(crate) read_only: Vec<(CString, CString)>,
     /// When a mapped root's mount point is missing on the host: the host's top-level entries
     /// to re-create on a tmpfs root, and the mount points to make there.
-    pub(crate) synthetic_root: Option<(Vec<crate::mapped::TopEntry>, Vec<CString>)>,
+    pub(crate) synthetic_root: Option<crate::mapped::SyntheticRoot>,
     pub(crate) cwd: CString,
     pub(crate) network: bool,
     /// Candidate paths for `argv[0]`, in `PATH` order.

@@ -151,6 +151,8 @@ pub(crate) async fn page(State(state): State<Shared>, Query(q): Query<DocQuery>)
         body.push_str(" (the document changed since)");
     }
     body.push_str("</p>\n");
+    // While the document runs, the first block without results is the one running.
+    let mut running = doc.status == DocStatus::Running;
     for segment in &doc.segments {
         match segment {
             DocSegment::Prose(text) => body.push_str(&markdown(text)),
@@ -159,7 +161,11 @@ pub(crate) async fn page(State(state): State<Shared>, Query(q): Query<DocQuery>)
                 line,
                 body: code,
                 commands,
-            } => block(&mut body, info, *line, code, commands),
+            } => {
+                let now = running && commands.is_empty();
+                running &= !now;
+                block(&mut body, info, *line, code, commands, now);
+            }
         }
     }
     let head = match doc.status {
@@ -173,15 +179,24 @@ pub(crate) async fn page(State(state): State<Shared>, Query(q): Query<DocQuery>)
     Html(html::page(&title, head, &body)).into_response()
 }
 
-fn block(out: &mut String, info: &str, line: usize, code: &str, commands: &[DocCommand]) {
+fn block(
+    out: &mut String,
+    info: &str,
+    line: usize,
+    code: &str,
+    commands: &[DocCommand],
+    running: bool,
+) {
     let _ = write!(
         out,
         "<div class=\"block\" id=\"line-{line}\"><p><code>{}</code>, line {line}</p><pre>{}</pre>",
         esc(info),
         esc(code)
     );
-    if commands.is_empty() {
-        out.push_str("<p>Not run.</p>");
+    match (commands.is_empty(), running) {
+        (true, true) => out.push_str("<p class=\"running\">Running…</p>"),
+        (true, false) => out.push_str("<p>Not run.</p>"),
+        _ => {}
     }
     for c in commands {
         let how = match c.reused_from {
