@@ -120,6 +120,38 @@ impl Db {
 mod tests {
     use super::*;
 
+    /// The query plan of `sql` on a fresh database.
+    fn plan(sql: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("plan.db")).unwrap();
+        let mut stmt = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        let mut rows = stmt.raw_query();
+        let mut lines = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            lines.push(row.get::<_, String>(3).unwrap());
+        }
+        lines.join("\n")
+    }
+
+    /// A page of the log walks the primary key from the newest row, and the versions of a
+    /// path come from the path index: no sort, no scan of the outputs.
+    #[test]
+    fn browsing_queries_use_keys_and_indexes() {
+        let log = plan(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.id < ?1 AND 1 ORDER BY r.id DESC LIMIT 50"
+        ));
+        assert!(log.contains("USING INTEGER PRIMARY KEY"), "{log}");
+        assert!(!log.contains("TEMP B-TREE"), "{log}");
+        let versions = plan(&format!(
+            "SELECT {RUN_COLUMNS} FROM outputs o JOIN runs r ON r.id = o.run_id
+             WHERE o.path = ?1 ORDER BY o.run_id DESC"
+        ));
+        assert!(versions.contains("outputs_by_path_digest"), "{versions}");
+    }
+
     #[test]
     fn like_patterns_escape_wildcards() {
         assert_eq!(like_pattern(""), "%%");
