@@ -223,3 +223,24 @@ fn a_git_url_import_clones_the_repository() {
         "{log:?}"
     );
 }
+
+#[test]
+fn blocks_run_at_once_that_turn_out_to_clash_are_reported() {
+    let env = TestEnv::new();
+    env.write(
+        "doc.md",
+        "```shark-run\nmkdir -p /data\n```\n\n```shark-run\ncat /data/src.txt > /data/a.txt\n```\n\n```shark-run\necho new > \"/data/$(cat /data/name)\"\n```\n",
+    );
+    env.write("doc.data/src.txt", "source\n");
+    env.write("doc.data/name", "b.txt\n");
+    md(&env, &["-j", "2", "doc.md"]);
+    let err = md(&env, &["-j", "2", "--fresh", "doc.md"]);
+    assert!(!err.contains("touched the same files"), "{err}");
+    // The third block now writes what the second reads: their last run said they would not.
+    env.write("doc.data/name", "src.txt\n");
+    let err = md(&env, &["-j", "2", "doc.md"]);
+    assert!(
+        err.contains("the blocks at lines 5 and 9 ran at once but touched the same files"),
+        "{err}"
+    );
+}

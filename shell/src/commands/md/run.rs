@@ -301,6 +301,7 @@ impl<'a> Runner<'a> {
                 .collect()
         });
         let mut stop = None;
+        let first = self.record.blocks.len();
         for (lane, outcome) in lanes.into_iter().zip(outcomes) {
             let code = outcome?;
             self.results.extend(lane.results);
@@ -310,8 +311,31 @@ impl<'a> Runner<'a> {
             self.session.state = lane.session.state;
             stop = stop.or(code);
         }
+        self.check_wave(&self.record.blocks[first..]);
         let _ = self.record.save(&self.home, &self.loaded.path);
         Ok(stop)
+    }
+
+    /// Warns when blocks that ran at once turned out to touch each other's files this time
+    /// (their last run said they would not): their results may differ from a run in order.
+    fn check_wave(&self, blocks: &[BlockRecord]) {
+        let db = self.session.executor().db();
+        let io: Vec<Option<BlockIo>> = blocks.iter().map(|b| BlockIo::of(db, b)).collect();
+        for (i, a) in io.iter().enumerate() {
+            for (j, b) in io.iter().enumerate().skip(i + 1) {
+                if let (Some(a), Some(b)) = (a, b) {
+                    if !a.independent(b) {
+                        eprintln!(
+                            "shark: warning: {}: the blocks at lines {} and {} ran at once but \
+                             touched the same files; run with -j 1 for their results in order",
+                            self.loaded.name(),
+                            blocks[i].line,
+                            blocks[j].line
+                        );
+                    }
+                }
+            }
+        }
     }
 
     /// A runner for one block of a wave: its own session (and so its own executor) in this
