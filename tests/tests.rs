@@ -18,4 +18,5 @@ mod roots;
 mod script;
 mod serve;
 mod store;
+mod trust;
 mod unprivileged;

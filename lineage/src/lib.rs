@@ -65,8 +65,8 @@ pub use browse::{RunFilter, RunOutcome};
 pub use error::LineageError;
 pub use graph::{LineageNode, LineageOptions};
 pub use model::{
-    Access, Input, InputKind, NewRun, Output, OutputKind, ProcessRecord, Run, RunId,
-    RunIdParseError, Stats,
+    Access, AsLeft, Input, InputKind, NewRun, Output, OutputKind, PathState, ProcessRecord, Run,
+    RunId, RunIdParseError, Stats, UnitState,
 };
 pub use time::rfc3339;
 

@@ -13,6 +13,8 @@
 //!   nanoseconds; `argv` is a JSON array of strings. `AUTOINCREMENT` keeps ids unique forever.
 //! - `inputs`, `outputs`, `processes`, `accesses`: one row per item, keyed by
 //!   `(run_id, seq)` where `seq` is the item's position in the recorded list.
+//!
+//! Later versions are described at their steps ([`V2`] to [`V5`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +25,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -139,6 +141,54 @@ const V4: &str = concat!(
     "CREATE INDEX inputs_by_user_path ON inputs (path) WHERE ",
     user_path_terms!(),
     ";\n"
+);
+
+/// Version 5: the ordered access model.
+///
+/// - `inputs` gains the kinds `notdir` (a path replaced without being read: only "no directory
+///   in the way" was relied on), `special` (fifos, sockets, devices) and `xattrs` (extended
+///   attributes read), the names a listing leaves out (`exclude`, a JSON array: what the run
+///   itself created or removed before listing) and `as_left` (the input also holds when the
+///   path is as the run's unit of work left it: 1 what is at it, 2 its listing). SQLite cannot widen a `CHECK`, so the table
+///   is rebuilt, with its partial index.
+/// - `runs` gains `unit_id` (the first run of the unit of work the run belongs to; NULL for
+///   the first itself), `stdin_consumed` (bytes of a file on stdin the run consumed) and
+///   `unreusable` (why a successful run may never be reused).
+/// - `unit_states` holds, per unit of work, the state its latest run left each tracked path
+///   in: `kind` is `listing` (digest of the whole listing) or an input kind.
+const V5: &str = concat!(
+    "CREATE TABLE inputs_v5 (
+    run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    path    TEXT    NOT NULL,
+    kind    TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'absent', 'stdin',
+                                             'notdir', 'special', 'xattrs')),
+    digest  BLOB CHECK (length(digest) = 32),
+    mode    INTEGER,
+    exclude TEXT,
+    as_left INTEGER NOT NULL DEFAULT 0 CHECK (as_left IN (0, 1, 2)),
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+INSERT INTO inputs_v5 (run_id, seq, path, kind, digest, mode)
+    SELECT run_id, seq, path, kind, digest, mode FROM inputs;
+DROP TABLE inputs;
+ALTER TABLE inputs_v5 RENAME TO inputs;
+",
+    "CREATE INDEX inputs_by_user_path ON inputs (path) WHERE ",
+    user_path_terms!(),
+    ";
+ALTER TABLE runs ADD COLUMN unit_id INTEGER REFERENCES runs (id) ON DELETE SET NULL;
+ALTER TABLE runs ADD COLUMN stdin_consumed INTEGER;
+ALTER TABLE runs ADD COLUMN unreusable TEXT;
+CREATE INDEX runs_by_unit ON runs (unit_id) WHERE unit_id IS NOT NULL;
+CREATE TABLE unit_states (
+    unit_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path    TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    digest  BLOB CHECK (length(digest) = 32),
+    PRIMARY KEY (unit_id, path, kind)
+) WITHOUT ROWID;
+"
 );
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
@@ -288,6 +338,60 @@ mod tests {
         migrate_with(&mut conn, &path, &[V1, V2]).unwrap();
         assert_eq!(user_version(&conn).unwrap(), 2);
         conn.execute_batch("SELECT host FROM runs").unwrap();
+    }
+
+    #[test]
+    fn version_5_keeps_the_inputs_of_version_4_and_takes_the_new_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = open(&path);
+        migrate_with(&mut conn, &path, &MIGRATIONS[..4]).unwrap();
+        let digest = [7u8; 32];
+        conn.execute_batch(
+            "INSERT INTO runs (command, argv, cwd, env_digest, weak_key, started, started_ns,
+                 duration_ns, user_ns, sys_ns, max_rss_kib, reusable, network)
+             VALUES ('cat in', '[]', '/w', zeroblob(32), zeroblob(32), 't', 0, 0, 0, 0, 0, 1, 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO inputs (run_id, seq, path, kind, digest, mode)
+             VALUES (1, 0, '/w/in', 'file', ?1, 420)",
+            [digest.as_slice()],
+        )
+        .unwrap();
+        migrate_with(&mut conn, &path, MIGRATIONS).unwrap();
+        let row: (String, String, Vec<u8>, i64, Option<String>, i64) = conn
+            .query_row(
+                "SELECT path, kind, digest, mode, exclude, as_left FROM inputs WHERE run_id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            ("/w/in".into(), "file".into(), digest.to_vec(), 420, None, 0)
+        );
+        for (seq, kind) in [(1, "notdir"), (2, "special"), (3, "xattrs")] {
+            conn.execute(
+                "INSERT INTO inputs (run_id, seq, path, kind) VALUES (1, ?1, '/w/x', ?2)",
+                rusqlite::params![seq, kind],
+            )
+            .unwrap();
+        }
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM inputs WHERE path = '/w/in' AND {USER_PATH_TERMS}"
+        );
+        let plan: String = conn.query_row(&sql, [], |r| r.get(3)).unwrap();
+        assert!(plan.contains("inputs_by_user_path"), "{plan}");
     }
 
     #[test]

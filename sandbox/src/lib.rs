@@ -55,7 +55,8 @@ mod support;
 pub use apply::apply_changes;
 pub use error::{Feature, InvalidSpec, SandboxError, Stage};
 pub use report::{
-    Access, AccessKind, Change, LandlockGap, LandlockStatus, Process, Report, Rusage, Status,
+    Access, AccessKind, Change, Fingerprint, LandlockGap, LandlockStatus, Process, Report, Rusage,
+    Status,
 };
 pub use spawn::run;
 pub use spec::{MappedRoot, Spec, Stdio};

@@ -2,9 +2,9 @@
 //!
 //! Each one is a writable root whose overlay is mounted at `inside` rather than at its host
 //! path, so its changes come out of the upper layer named by host path like any other. What
-//! the tracer sees is named as the command named it (`/data/x`); [`to_host`] turns such a path
-//! into the host path (`HOST/x`) before the report leaves the sandbox, so that the executor
-//! hashes and records the real file. When a mount point does not exist on the host, the plan
+//! the tracer sees is named as the command named it (`/data/x`); the tracer passes every path
+//! through [`to_host`], which turns such a path into the host path (`HOST/x`), before it
+//! fingerprints or records it, so that the executor hashes and records the real file. When a mount point does not exist on the host, the plan
 //! asks for a synthetic root ([`top_level`]): a tmpfs holding a bind of each top-level entry
 //! of the host's `/` and the missing mount points (see `mounts::synthetic_root`).
 

@@ -189,6 +189,47 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         check(ret, Stage::BindReadOnly, i as u32)?;
         check(set_read_only(target, true), Stage::BindReadOnly, i as u32)?;
     }
+    masks(plan)
+}
+
+/// Hides the masked paths and makes the protected kernel interfaces read-only. A path that
+/// does not exist on this system is skipped.
+fn masks(plan: &Plan) -> Result<(), Fail> {
+    let absent = || {
+        matches!(
+            nix::errno::Errno::last(),
+            nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR
+        )
+    };
+    for (i, target) in plan.masks.hidden.iter().enumerate() {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let tmpfs = c"tmpfs".as_ptr();
+        let mut ret = mount(tmpfs, target, tmpfs, flags, c"size=4k,mode=0555".as_ptr());
+        if ret < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOTDIR {
+            // A file: /dev/null in its place.
+            ret = mount(c"/dev/null".as_ptr(), target, NONE, libc::MS_BIND, NONE);
+        }
+        if ret < 0 && absent() {
+            continue;
+        }
+        check(ret, Stage::Mask, i as u32)?;
+    }
+    let first = plan.masks.hidden.len();
+    for (i, target) in plan.masks.read_only.iter().enumerate() {
+        let index = (first + i) as u32;
+        let ret = mount(
+            target.as_ptr(),
+            target,
+            NONE,
+            libc::MS_BIND | libc::MS_REC,
+            NONE,
+        );
+        if ret < 0 && absent() {
+            continue;
+        }
+        check(ret, Stage::Mask, index)?;
+        check(set_read_only(target, true), Stage::Mask, index)?;
+    }
     Ok(())
 }
 

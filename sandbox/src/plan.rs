@@ -59,6 +59,41 @@ pub(crate) struct DevPlan {
     pub(crate) links: Vec<(CString, CString)>,
 }
 
+/// What the sandbox hides or protects, as paths under the new root.
+#[derive(Debug)]
+pub(crate) struct Masks {
+    /// Hidden behind an empty read-only tmpfs (a directory) or `/dev/null` (a file).
+    pub(crate) hidden: Vec<CString>,
+    /// Bound onto themselves read-only.
+    pub(crate) read_only: Vec<CString>,
+}
+
+/// Kernel interfaces a container runtime hides (as runc and bubblewrap do): reading them
+/// reveals host state no input records, and some (`/proc/kcore`, `/proc/keys`) more than that.
+pub(crate) const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Kernel interfaces writable by root that change the host (sysctls, the SysRq trigger,
+/// interrupt affinity): read-only in the sandbox even for root.
+pub(crate) const PROC_READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
 /// One overlay mount over a writable root. It is created detached, before the new root exists
 /// (see [`crate::mounts`]), and moved onto `target` later.
 #[derive(Debug)]
@@ -83,6 +118,8 @@ pub(crate) struct Plan {
     /// When a mapped root's mount point is missing on the host: the host's top-level entries
     /// to re-create on a tmpfs root, and the mount points to make there.
     pub(crate) synthetic_root: Option<crate::mapped::SyntheticRoot>,
+    /// Paths under the new root to hide, then kernel interfaces to make read-only.
+    pub(crate) masks: Masks,
     pub(crate) cwd: CString,
     pub(crate) network: bool,
     /// Candidate paths for `argv[0]`, in `PATH` order.
@@ -281,6 +318,21 @@ impl Plan {
             .iter()
             .map(|a| cstring(a.as_bytes()))
             .collect::<Result<_, _>>()?;
+        let mut hidden = Vec::new();
+        for path in &spec.hidden {
+            require_absolute(path)?;
+            hidden.push(under(&root, path)?);
+        }
+        for path in MASKED {
+            hidden.push(under(&root, Path::new(path))?);
+        }
+        let masks = Masks {
+            hidden,
+            read_only: PROC_READ_ONLY
+                .iter()
+                .map(|p| under(&root, Path::new(p)))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Plan {
             new_root: cpath(&root)?,
             proc_dir: under(&root, Path::new("/proc"))?,
@@ -288,6 +340,7 @@ impl Plan {
             overlays,
             read_only,
             synthetic_root: crate::mapped::top_level(&root, mapped, under)?,
+            masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
             programs: program_candidates(spec)?,

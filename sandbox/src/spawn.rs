@@ -48,7 +48,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
-    let trace = notify::trace(&listener, sync_wake_up)?;
+    let trace = notify::trace(&listener, sync_wake_up, &mapped)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -63,15 +63,11 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         None => decode_status(wait_status),
     };
     let changes = changes::collect(&roots, &scratch)?;
-    let mut accesses = trace.accesses;
-    for access in &mut accesses {
-        access.path = mapped::to_host(&access.path, &mapped);
-    }
     Ok(Report {
         status,
         rusage,
         wall,
-        accesses,
+        accesses: trace.accesses,
         processes: trace.processes,
         changes,
         landlock,
@@ -161,6 +157,13 @@ fn stage_path(stage: Stage, index: usize, spec: &Spec, roots: &[PathBuf]) -> Opt
     match stage {
         Stage::MountOverlay => roots.get(index).cloned(),
         Stage::BindReadOnly => spec.read_only.get(index).cloned(),
+        Stage::Mask => spec
+            .hidden
+            .iter()
+            .cloned()
+            .chain(plan::MASKED.iter().map(PathBuf::from))
+            .chain(plan::PROC_READ_ONLY.iter().map(PathBuf::from))
+            .nth(index),
         Stage::Chdir => Some(spec.cwd.clone()),
         Stage::MountDev => Some(
             match index.checked_sub(1).and_then(|i| plan::DEVICES.get(i)) {

@@ -35,6 +35,9 @@ pub struct Spec {
     /// Folders the command sees at another path, writable like a writable root (e.g. a
     /// document's data folder at `/data`); the report names what happens there by host path.
     pub mapped_roots: Vec<MappedRoot>,
+    /// Paths the command must not see at all: each is replaced by an empty read-only
+    /// directory (missing ones are skipped).
+    pub hidden: Vec<PathBuf>,
     /// Whether the command gets the host network (otherwise only its own loopback).
     pub network: bool,
     /// Standard input.
@@ -77,6 +80,7 @@ impl Spec {
             scratch_dir: std::env::temp_dir(),
             read_only: Vec::new(),
             mapped_roots: Vec::new(),
+            hidden: Vec::new(),
             network: false,
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,

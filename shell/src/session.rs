@@ -66,6 +66,14 @@ impl Session {
         })
     }
 
+    /// Makes the session one script or document: its lines are the steps of one unit of work,
+    /// and a step is reused when what it read is as the script last left it (see
+    /// [`Executor::run_as_whole_unit`]).
+    pub fn as_whole_unit(mut self) -> Session {
+        self.exec.run_as_whole_unit();
+        self
+    }
+
     /// The executor (and through it the lineage database).
     pub fn executor(&self) -> &Executor {
         &self.exec

@@ -36,7 +36,8 @@ fn a_new_database_gets_the_current_schema_in_wal_mode() {
             "outputs",
             "processes",
             "runs",
-            "sqlite_sequence"
+            "sqlite_sequence",
+            "unit_states"
         ]
     );
 }

@@ -1,5 +1,7 @@
 //! The classic-BPF seccomp program: notify the supervisor of every traced call, allow the rest.
 //!
+//! The calls of [`REFUSED`] (io_uring) fail with `ENOSYS`.
+//!
 //! `newfstatat` and `statx` with `AT_EMPTY_PATH` are `fstat` on an already-open descriptor
 //! (glibc implements `fstat` that way), so they are allowed without a notification: the file was
 //! recorded when it was opened. Foreign architectures (32-bit `int 0x80`) are killed, because their
@@ -9,7 +11,7 @@
 //! `preadv2`) notify if the descriptor is 0, 1 or 2, so the supervisor can tell whether the
 //! command read a terminal; reads of any other descriptor never leave the kernel.
 
-use super::syscalls::TRACED;
+use super::syscalls::{REFUSED, TRACED};
 
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -31,6 +33,7 @@ enum Label {
     SkipOne,
     Allow,
     Notify,
+    Refuse,
     EmptyPathArg3,
     EmptyPathArg2,
     StdFdArg0,
@@ -65,6 +68,9 @@ fn source(watch_reads: bool) -> Vec<Op> {
     ops.push(Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     ops.push(Jump(JEQ, libc::SYS_newfstatat as u32, EmptyPathArg3, Next));
     ops.push(Jump(JEQ, libc::SYS_statx as u32, EmptyPathArg2, Next));
+    for nr in REFUSED {
+        ops.push(Jump(JEQ, nr as u32, Refuse, Next));
+    }
     if watch_reads {
         for nr in STD_READS {
             ops.push(Jump(JEQ, nr as u32, StdFdArg0, Next));
@@ -77,6 +83,10 @@ fn source(watch_reads: bool) -> Vec<Op> {
     }
     ops.extend([Mark(Allow), Stmt(RET, libc::SECCOMP_RET_ALLOW)]);
     ops.extend([Mark(Notify), Stmt(RET, libc::SECCOMP_RET_USER_NOTIF)]);
+    ops.extend([
+        Mark(Refuse),
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ]);
     // BPF only jumps forward, so each flag test gets its own pair of returns.
     for (label, arg) in [(EmptyPathArg3, 3), (EmptyPathArg2, 2)] {
         ops.extend([Mark(label), Stmt(LD_W_ABS, offset_arg(arg))]);

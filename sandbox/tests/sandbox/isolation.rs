@@ -133,3 +133,47 @@ both_legs!(a_mount_inside_a_root_is_a_clear_error, |env: &Env| {
         "{stdout}"
     );
 });
+
+both_legs!(
+    hidden_paths_show_an_empty_read_only_directory,
+    |env: &Env| {
+        std::fs::create_dir(env.root.join("secret")).unwrap();
+        env.write("secret/data", "do not read");
+        let (out, stdout) = env.capture("stdout");
+        let script = format!(
+            "ls -A {0}; cat {0}/data; touch {0}/new && echo wrote",
+            env.root.join("secret").display()
+        );
+        let mut spec = env.spec(&["sh", "-c", &script]);
+        spec.hidden = vec![env.root.join("secret"), env.root.join("missing")];
+        spec.stdout = stdout;
+        let report = run(spec).unwrap();
+        assert!(!report.status.success());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "");
+        assert_eq!(env.read("secret/data"), "do not read");
+    }
+);
+
+both_legs!(
+    kernel_interfaces_are_protected_even_for_root,
+    |env: &Env| {
+        // Writes to sysctls would change the host; /proc/keys and /proc/timer_list reveal it
+        // (this kernel has no /proc/kcore or /proc/sysrq-trigger; where they exist they are
+        // masked and read-only alike).
+        let (out, stdout) = env.capture("stdout");
+        let script = "echo 61 > /proc/sys/vm/swappiness 2>/dev/null && echo wrote-sysctl; \
+                  echo h > /proc/sysrq-trigger 2>/dev/null && echo wrote-sysrq; \
+                  cat /proc/keys | wc -c; cat /proc/timer_list 2>/dev/null | wc -c; \
+                  cat /proc/sys/vm/swappiness > /dev/null && echo readable";
+        let mut spec = env.spec(&["sh", "-c", script]);
+        spec.stdout = stdout;
+        let before = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        assert_eq!(std::fs::read_to_string(out).unwrap(), "0\n0\nreadable\n");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap(),
+            before
+        );
+    }
+);

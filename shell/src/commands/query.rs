@@ -356,7 +356,15 @@ fn why_text(db: &Db, run: &Run) -> String {
         .and_then(Reason::from_json)
         .map(|r| r.describe())
         .unwrap_or_else(|| "no reason was recorded".into());
-    format!("{head} ran because {why}\n")
+    let mut text = format!("{head} ran because {why}\n");
+    if let Some(never) = run
+        .unreusable
+        .as_deref()
+        .filter(|_| run.exit_code == Some(0))
+    {
+        text.push_str(&format!("it will not be reused: {never}\n"));
+    }
+    text
 }
 
 /// A command on one line, for listings: its first line, and ` …` when there is more.

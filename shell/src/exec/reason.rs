@@ -1,8 +1,9 @@
 //! Why a run ran (or which run it reused), as recorded for `shark why`.
 //!
 //! Stored as a small JSON object in the run's `reason` column, with a `kind` field:
-//! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed` (with `run`, `path`, `was`, `now`),
-//! `restore-failed` (with `run`, `detail`), `reused` (with `run`).
+//! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed`
+//! (with `run`, `path`, `was`, `now`), `not-reusable` (with `run`, `why`), `restore-failed` (with `run`, `detail`), `reused` (with
+//! `run`).
 
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +35,14 @@ pub enum Reason {
         was: String,
         /// What it is now.
         now: String,
+    },
+    /// The newest earlier run of this command succeeded but may not be reused (an input
+    /// changed while it ran, it read the terminal, ...).
+    NotReusable {
+        /// That earlier run.
+        run: i64,
+        /// Why it may not be reused.
+        why: String,
     },
     /// The earlier run's outputs could not be restored (missing or corrupt blob).
     RestoreFailed {
@@ -82,6 +91,9 @@ impl Reason {
                 now,
             } => {
                 format!("{path} changed since run {run}: it was {was}, it is now {now}")
+            }
+            Reason::NotReusable { run, why } => {
+                format!("run {run} of the same command may not be reused: {why}")
             }
             Reason::RestoreFailed { run, detail } => {
                 format!("run {run} could not be restored: {detail}")

@@ -179,7 +179,7 @@ impl<'a> Runner<'a> {
         fresh: bool,
         variables: Vec<(OsString, OsString)>,
     ) -> Result<Runner<'a>, CliError> {
-        let mut session = Session::open(home, vec![loaded.path.clone().into()])?;
+        let mut session = Session::open(home, vec![loaded.path.clone().into()])?.as_whole_unit();
         session.state.cwd = loaded.dir.clone();
         for (key, value) in variables {
             session.state.env.retain(|(k, _)| *k != key);
