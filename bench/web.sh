@@ -26,8 +26,9 @@ done
 
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p shark
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml" -p shark-lineage --example fill
-shark="$repo/target/release/shark"
-fill="$repo/target/release/examples/fill"
+target=${CARGO_TARGET_DIR:-$repo/target}
+shark="$target/release/shark"
+fill="$target/release/examples/fill"
 
 work=$(mktemp -d "$parent/shark-bench-web.XXXXXX")
 server_pid=""
