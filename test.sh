@@ -21,5 +21,6 @@ fi
 
 bash tests/setup/undo.sh
 
+tests/setup/web.sh   # Chromium, Graphviz, and a venv with roc-validator and prov
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -1,12 +1,15 @@
 //! End-to-end tests of the `shark` binary: one test binary, one module per area.
 
+mod browser;
 mod cli;
 mod common;
 mod crash;
+mod export;
 mod gc;
 mod gdal;
 mod man;
 mod md;
+mod md_reference;
 mod queries;
 mod repl;
 mod replay;
@@ -15,6 +18,7 @@ mod roots;
 mod safety;
 mod script;
 mod snapshots;
+mod serve;
 mod store;
 mod trust;
 mod undo;

@@ -16,6 +16,8 @@
 //! - **Undo**: [`Db::record_undo`] keeps what a run's changed paths held before it (in the
 //!   store or a snapshot), [`Db::undo_data`] reads it back, within a budget
 //!   ([`Db::drop_undo_over`]).
+//! - **Browsing**: [`Db::runs_where`] (a filtered page of the log), [`Db::versions_of`]
+//!   (what each run left at a path), [`Db::reuses_of`].
 //! - **Lineage**: [`Db::producer_of`] and [`Db::producers_of`] find the runs that wrote some
 //!   content; [`Db::lineage`] follows producers upstream into a [`LineageNode`] tree.
 //!
@@ -45,6 +47,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod browse;
 mod error;
 mod graph;
 mod load;
@@ -63,6 +66,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
+pub use browse::{RunFilter, RunOutcome};
 pub use error::LineageError;
 pub use graph::{LineageNode, LineageOptions};
 pub use model::{

@@ -118,6 +118,9 @@ pub(crate) struct Plan {
     pub(crate) overlays: Vec<OverlayPlan>,
     /// (host path, mount point under the new root)
     pub(crate) read_only: Vec<(CString, CString)>,
+    /// When a mapped root's mount point is missing on the host: the host's top-level entries
+    /// to re-create on a tmpfs root, and the mount points to make there.
+    pub(crate) synthetic_root: Option<crate::mapped::SyntheticRoot>,
     /// Paths under the new root to hide, then kernel interfaces to make read-only.
     pub(crate) masks: Masks,
     pub(crate) cwd: CString,
@@ -304,10 +307,12 @@ fn env_array(env: &[(OsString, OsString)]) -> Result<CStringArray, SandboxError>
 }
 
 impl Plan {
-    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]).
+    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]),
+    /// the last `mapped.len()` of them the hosts of `mapped`, mounted at their inside paths.
     pub(crate) fn build(
         spec: &Spec,
         roots: &[PathBuf],
+        mapped: &[crate::MappedRoot],
         scratch: &Scratch,
         landlock_abi: Option<u32>,
     ) -> Result<Plan, SandboxError> {
@@ -318,14 +323,18 @@ impl Plan {
         }
         require_absolute(&spec.cwd)?;
         let root = scratch.root();
+        // Where each root is seen inside: its own path, or a mapped root's inside path.
+        let normal = roots.len() - mapped.len();
+        let targets: Vec<PathBuf> = roots[..normal]
+            .iter()
+            .cloned()
+            .chain(mapped.iter().map(|m| m.inside.clone()))
+            .collect();
         let mut overlays = Vec::new();
         for (i, lower) in roots.iter().enumerate() {
-            overlays.push(overlay_plan(
-                &root,
-                lower,
-                &scratch.upper(i),
-                &scratch.work(i),
-            )?);
+            let mut overlay = overlay_plan(&root, lower, &scratch.upper(i), &scratch.work(i))?;
+            overlay.target = under(&root, &targets[i])?;
+            overlays.push(overlay);
         }
         let mut read_only = Vec::new();
         for path in &spec.read_only {
@@ -358,6 +367,7 @@ impl Plan {
             dev: dev_plan(&root, spec)?,
             overlays,
             read_only,
+            synthetic_root: crate::mapped::top_level(&root, mapped, under)?,
             masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
@@ -365,7 +375,7 @@ impl Plan {
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
-                Some(abi) => landlock::rules(roots, abi, cpath)?,
+                Some(abi) => landlock::rules(&targets, abi, cpath)?,
                 None => Vec::new(),
             },
             filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),

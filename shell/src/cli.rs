@@ -79,6 +79,12 @@ pub enum Command {
     Checkout(CheckoutArgs),
     /// List the filesystem snapshots (ZFS, btrfs) taken before runs, for undo.
     Snapshots(SnapshotsArgs),
+    /// Write one document per combination of a document's frontmatter variables.
+    Template(TemplateArgs),
+    /// Write the lineage of files as an RO-Crate (Process or Workflow Run Crate).
+    Export(ExportArgs),
+    /// Serve a read-only web view of the runs, files, lineage and documents.
+    Serve(ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
@@ -182,6 +188,30 @@ pub struct MdArgs {
     /// Run every block even if a recorded run could be reused.
     #[arg(long)]
     pub fresh: bool,
+    /// Set KEY to VALUE where the document sets it: an `export KEY=...` line of a block, or a
+    /// frontmatter variable (also in `%{KEY}`). Repeatable.
+    #[arg(short = 'e', value_name = "KEY=VALUE", value_parser = key_value)]
+    pub env: Vec<(String, String)>,
+    /// Give the frontmatter input NAME (of an `inputs:` mapping) the file at PATH: it is
+    /// copied to the input's path before the first block. Repeatable.
+    #[arg(short = 'i', value_name = "NAME=PATH", value_parser = key_value)]
+    pub input: Vec<(String, String)>,
+    /// Run up to N blocks at once where the recorded lineage shows they do not feed each
+    /// other [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The folder bound at /data inside the sandbox for the document's commands
+    /// [default: DOC's name with `.data`, beside it].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Parses `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// Options of `shark store stats`.
@@ -248,11 +278,15 @@ pub struct LineageArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// Print nested JSON.
-    #[arg(long, conflicts_with = "dot")]
+    #[arg(long, conflicts_with_all = ["dot", "prov"])]
     pub json: bool,
     /// Print a Graphviz graph.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prov")]
     pub dot: bool,
+    /// Print W3C PROV-JSON (entities with digests, activities with times, used,
+    /// wasGeneratedBy, wasDerivedFrom, wasAssociatedWith).
+    #[arg(long)]
+    pub prov: bool,
     /// Also list system files (interpreters, libraries) among the sources.
     #[arg(long)]
     pub system: bool,
@@ -275,4 +309,49 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_name = "SHELL")]
     pub shell: clap_complete::Shell,
+}
+
+/// Options of `shark export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write an RO-Crate into DIR (created; it must be empty): the files, copied from the
+    /// store, and the runs that made them, following the Process Run Crate profile, or the
+    /// Workflow Run Crate profile when every run came from one script or document.
+    #[arg(long = "ro-crate", value_name = "DIR", required = true)]
+    pub ro_crate: PathBuf,
+    /// The files whose lineage to export.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The crate's license: a URL (e.g. an SPDX license's) or a text.
+    #[arg(long, value_name = "LICENSE", default_value = "not specified")]
+    pub license: String,
+    /// Also include system files (interpreters, libraries) among the inputs.
+    #[arg(long)]
+    pub system: bool,
+}
+
+/// Options of `shark serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TCP port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080, value_name = "N")]
+    pub port: u16,
+    /// The address to listen on [default: 127.0.0.1, this machine only]. Any other address
+    /// lets others on the network read your runs and files.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+    /// The folder whose files the view browses [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Options of `shark template`.
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// The Shark markdown document whose `%{NAME}` variables to fill in.
+    #[arg(value_name = "DOC")]
+    pub doc: PathBuf,
+    /// Where to write the documents (created if missing).
+    #[arg(long = "output-dir", value_name = "DIR")]
+    pub output_dir: PathBuf,
 }

@@ -71,6 +71,9 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Undo(args)) => commands::undo::undo(&home, &args),
         Some(Command::Checkout(args)) => commands::undo::checkout(&home, &args),
         Some(Command::Snapshots(args)) => commands::undo::snapshots(&home, &args),
+        Some(Command::Template(args)) => commands::md::template(&args),
+        Some(Command::Export(args)) => commands::export::export(&home, &args),
+        Some(Command::Serve(args)) => commands::serve::run(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));

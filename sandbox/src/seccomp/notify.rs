@@ -56,8 +56,12 @@ pub(crate) fn trace(
     listener: &OwnedFd,
     blocking_recv: bool,
     sockets: &super::sockets::SocketGuard,
+    mapped: &[crate::MappedRoot],
 ) -> Result<Trace, SandboxError> {
-    let mut tracer = Tracer::default();
+    let mut tracer = Tracer {
+        mapped: mapped.to_vec(),
+        ..Tracer::default()
+    };
     let fd = listener.as_raw_fd();
     let sys = |op| move |source| SandboxError::Sys { op, source };
     loop {
@@ -153,6 +157,9 @@ struct Tracer {
     /// Some process changed its root: absolute paths are then resolved against each
     /// process's root (a readlink per call, paid only after a `chroot`).
     chrooted: bool,
+    /// Folders seen at another path inside: paths under them are recorded (and
+    /// fingerprinted) by host path.
+    mapped: Vec<crate::MappedRoot>,
 }
 
 impl Tracer {
@@ -225,7 +232,7 @@ impl Tracer {
             return None;
         }
         let path = absolute(tid, arg.dirfd, &self.buf, self.chrooted)?;
-        Some((arg.kind, path))
+        Some((arg.kind, crate::mapped::to_host(&path, &self.mapped)))
     }
 
     /// Records a process if the exec target is an executable file in its view, and the

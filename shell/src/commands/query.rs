@@ -209,6 +209,10 @@ fn current_file(path: &Path) -> Result<(String, Digest, std::path::PathBuf), Cli
 
 /// `shark lineage PATH`.
 pub(crate) fn lineage(home: &Home, args: &LineageArgs) -> Result<i32, CliError> {
+    if args.prov {
+        emit(&super::export::prov(home, &args.path, args.system)?)?;
+        return Ok(0);
+    }
     let db = open_db(home)?;
     let (path, digest, _) = current_file(&args.path)?;
     let opts = LineageOptions {

@@ -62,6 +62,8 @@ pub struct Request {
     /// sandbox's private `/dev/shm`); it is recorded with the run and returned in the
     /// [`Outcome`].
     pub stateful: bool,
+    /// Host folders the command sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Request {
@@ -76,6 +78,7 @@ impl Request {
             cwd: std::env::current_dir()?,
             env: std::env::vars_os().collect(),
             stateful: false,
+            mapped: Vec::new(),
         })
     }
 }
@@ -197,6 +200,15 @@ impl Executor {
         let roots = writable_roots(&cwd);
         let stdin = StdinPlan::detect(&self.scratch, &self.cache)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        // Mapped folders are part of the command's world: they enter the key as `INSIDE=HOST`
+        // entries after the writable roots (no entry, and the same key as before, without).
+        let mut key_roots = roots.clone();
+        key_roots.extend(req.mapped.iter().map(|m| {
+            let mut entry = m.inside.clone().into_os_string();
+            entry.push("=");
+            entry.push(&m.host);
+            PathBuf::from(entry)
+        }));
         let stdin_offset = match &stdin {
             StdinPlan::File { offset, .. } => Some(*offset),
             _ => None,
@@ -206,7 +218,7 @@ impl Executor {
             cwd: &cwd,
             env: env_digest,
             network: req.network,
-            writable_roots: &roots,
+            writable_roots: &key_roots,
             stdin_mode: stdin.mode(),
             stdout_tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             stderr_tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -435,6 +447,7 @@ impl Executor {
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
+            mapped_roots: req.mapped.clone(),
             // The scratch directories hold the sandbox's own root mount: through them the
             // whole host tree would be readable under another name, unobserved.
             hidden: vec![self.scratch.clone()],
