@@ -13,6 +13,7 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    remote: Option<shark_remote::Settings>,
 }
 
 impl Home {
@@ -52,12 +53,22 @@ impl Home {
         // access(2) answers from the mode, the owner and the mount (a read-only filesystem is
         // EROFS) without creating anything.
         writable(&root).map_err(home_err)?;
-        Ok(Home { root })
+        Ok(Home { root, remote: None })
     }
 
     /// The home directory itself.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This home with the remote cache `remote` (see `shark_remote::Settings`).
+    pub fn with_remote(self, remote: Option<shark_remote::Settings>) -> Home {
+        Home { remote, ..self }
+    }
+
+    /// The remote cache commands run against, if one is configured.
+    pub fn remote(&self) -> Option<&shark_remote::Settings> {
+        self.remote.as_ref()
     }
 
     /// The content-addressed store.

@@ -1,4 +1,4 @@
-//! `shark store stats|verify`.
+//! `shark store stats|verify|gc|push`.
 
 use std::io::{self, Write};
 
@@ -15,6 +15,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
         StoreCommand::Stats(args) => stats(&store, &args, &mut out),
         StoreCommand::Verify => verify(&store, &mut out),
         StoreCommand::Gc(args) => return gc(home, &store, &args),
+        StoreCommand::Push(args) => return push(home, &args.target),
     };
     match written {
         Ok(code) => Ok(code),
@@ -212,5 +213,17 @@ mod tests {
             stats_json(&s).to_string(),
             r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
         );
+    }
+}
+
+/// `shark store push RUN|PATH`.
+fn push(home: &Home, target: &str) -> Result<i32, CliError> {
+    let mut exec = crate::exec::Executor::open(home)?;
+    let run = super::query::target_run(exec.db(), target)?;
+    let text = crate::exec::remote::push(&mut exec, run.id)?;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
+        _ => Ok(0),
     }
 }

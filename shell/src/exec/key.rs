@@ -16,7 +16,16 @@ const KEY_FORMAT: &[u8] = b"shark-weak-key-v1";
 
 /// Environment variables that change between otherwise identical invocations without
 /// changing what a command computes; they are passed to the command but not keyed.
-const VOLATILE_ENV: &[&str] = &["_", "SHLVL", "OLDPWD", "SHARK_HOME"];
+const VOLATILE_ENV: &[&str] = &[
+    "_",
+    "SHLVL",
+    "OLDPWD",
+    "SHARK_HOME",
+    // Where results are shared changes nothing a command computes.
+    "SHARK_REMOTE",
+    "SHARK_REMOTE_UPLOAD",
+    "SHARK_REMOTE_DOWNLOAD",
+];
 
 /// Everything that identifies a command before its inputs are looked at.
 #[derive(Debug, Clone)]

@@ -13,6 +13,7 @@ pub mod inputs;
 pub mod key;
 pub mod outputs;
 pub mod reason;
+pub mod remote;
 pub mod stdio;
 
 use std::ffi::OsString;
@@ -105,6 +106,7 @@ pub struct Executor {
     cache: StatCache,
     db: Db,
     scratch: PathBuf,
+    remote: remote::Remote,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -140,6 +142,7 @@ impl Executor {
             cache,
             db,
             scratch,
+            remote: remote::Remote::new(home.remote()),
         })
     }
 
@@ -156,7 +159,12 @@ impl Executor {
         } else if req.network && !req.reuse_network {
             Reason::Network
         } else {
-            match self.lookup(req, &inv)? {
+            // On a local miss, a run from the remote cache whose inputs hold here.
+            let found = match self.lookup(req, &inv)? {
+                Err(reason) => self.remote_lookup(req, &inv).unwrap_or(Err(reason)),
+                found => found,
+            };
+            match found {
                 Ok(run) => match self.reuse(req, &inv, &run) {
                     Ok(outcome) => return Ok(outcome),
                     Err(reason) => reason,
@@ -435,6 +443,7 @@ impl Executor {
         report
             .apply()
             .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
+        self.remote_upload(req, &inv, run);
         Ok(Outcome {
             run,
             code: report.status.code(),
