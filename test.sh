@@ -19,5 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# A Remote Execution API server (BuildGrid) for the remote cache tests.
+tests/setup/buildgrid.sh
+
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -8,6 +8,7 @@ mod gdal;
 mod man;
 mod md;
 mod queries;
+mod remote;
 mod repl;
 mod replay;
 mod reuse;
