@@ -422,3 +422,87 @@ fn a_200_mb_output_goes_through_bytestream() {
     );
     assert_eq!(sha256(&b.path("big.bin")), sha256(&a.path("big.bin")));
 }
+
+#[test]
+fn a_script_is_reused_step_by_step_with_its_shell_state() {
+    let bgd = require_bgd!();
+    let url = shared_server(&bgd);
+    let (a, b) = two_machines("b,2\na,1\n");
+    let script = "N=$(wc -l < data/in.csv) # script\n\
+        head -c 16 /dev/urandom | od -An -tx1 > nonce\n\
+        echo \"lines=$N\" > count\ncd data\ncat in.csv\n";
+    for env in [&a, &b] {
+        env.write("p.sh", script);
+        let out = env
+            .shark()
+            .env("SHARK_REMOTE", url)
+            .arg("p.sh")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), "b,2\na,1\n");
+        assert!(warnings(&out).is_empty(), "{}", stderr(&out));
+    }
+    assert_eq!(b.read("nonce"), a.read("nonce"));
+    assert_eq!(b.read("count"), "lines=2\n");
+    // Every step came from the remote: its variable and its `cd` reached the next steps.
+    let log = b.log();
+    assert_eq!(
+        log.iter().filter(|r| !r["remote"].is_null()).count(),
+        5,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|r| r["cached"] == true).count(),
+        5,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_result_that_mentions_the_machines_directories_is_not_shared() {
+    let bgd = require_bgd!();
+    let url = shared_server(&bgd);
+    let (a, b) = two_machines("");
+    let line = "pwd > where; head -c 16 /dev/urandom | od -An -tx1 > nonce";
+    remote_line(&a, url, line);
+    remote_line(&b, url, line);
+    assert_ne!(b.read("nonce"), a.read("nonce"), "b ran the command");
+    assert_eq!(b.read("where"), format!("{}\n", b.work.display()));
+}
+
+#[test]
+fn a_stopped_server_costs_one_timeout_and_commands_run() {
+    let bgd = require_bgd!();
+    let server = Server::start(&bgd, Cas::Memory);
+    let env = TestEnv::new();
+    let config = env.path("../user/.config/shark/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!("[remote]\nurl = \"{}\"\ntimeout_secs = 1\n", server.url),
+    )
+    .unwrap();
+    // Stopped, the server accepts connections (the kernel does) but never answers.
+    let pid = server.child.id().to_string();
+    let stop = |signal: &str| {
+        // setpriv execs bgd: the child's pid is bgd's.
+        assert!(Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    stop("-STOP");
+    env.write("s.sh", "echo one > one\necho two > two\ncat one two\n");
+    let started = Instant::now();
+    let out = env.shark().arg("s.sh").output().unwrap();
+    let took = started.elapsed();
+    stop("-CONT");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "one\ntwo\n");
+    let w = warnings(&out);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("unavailable"), "{w:?}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}

@@ -179,6 +179,18 @@ fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliE
     Ok(0)
 }
 
+/// `shark store push RUN|PATH`.
+fn push(home: &Home, target: &str) -> Result<i32, CliError> {
+    let mut exec = crate::exec::Executor::open(home)?;
+    let run = super::query::target_run(exec.db(), target)?;
+    let text = crate::exec::remote::push(&mut exec, run.id)?;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
+        _ => Ok(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,17 +225,5 @@ mod tests {
             stats_json(&s).to_string(),
             r#"{"blobs":3,"compressed_blobs":1,"logical_bytes":3145728,"ratio":3.0,"stored_bytes":1048576}"#
         );
-    }
-}
-
-/// `shark store push RUN|PATH`.
-fn push(home: &Home, target: &str) -> Result<i32, CliError> {
-    let mut exec = crate::exec::Executor::open(home)?;
-    let run = super::query::target_run(exec.db(), target)?;
-    let text = crate::exec::remote::push(&mut exec, run.id)?;
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()) {
-        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
-        _ => Ok(0),
     }
 }
