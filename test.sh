@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 
 # Debian packages the tests drive for real: filesystems for reflink and snapshot tests, and the
 # programs the sandbox and pipeline tests run.
-packages=(btrfs-progs xfsprogs e2fsprogs util-linux gcc python3 procps gdal-bin curl tmux less)
+packages=(btrfs-progs xfsprogs e2fsprogs util-linux gcc python3 procps gdal-bin curl tmux less openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

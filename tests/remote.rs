@@ -45,6 +45,8 @@ macro_rules! require_bgd {
 /// Where the CAS keeps blobs.
 #[derive(Clone, Copy, PartialEq)]
 enum Cas {
+    /// In memory, behind TLS, requiring a JWT bearer token (HS256, secret in `secret`).
+    MemoryTlsToken,
     /// In memory (BuildGrid's LRU storage).
     Memory,
     /// On disk, so a test can damage a blob at rest (BuildGrid checks what it is sent).
@@ -71,6 +73,9 @@ impl Server {
                 .port();
             let config = dir.path().join("bgd.yml");
             std::fs::write(&config, config_text(port, cas, dir.path())).unwrap();
+            if cas == Cas::MemoryTlsToken {
+                make_credentials(dir.path());
+            }
             let log = std::fs::File::create(dir.path().join("bgd.log")).unwrap();
             let child = Command::new("setpriv")
                 .args(["--pdeathsig", "KILL", "--"])
@@ -83,7 +88,10 @@ impl Server {
                 .expect("start bgd");
             let mut server = Server {
                 child,
-                url: format!("grpc://127.0.0.1:{port}"),
+                url: match cas {
+                    Cas::MemoryTlsToken => format!("grpcs://localhost:{port}"),
+                    _ => format!("grpc://127.0.0.1:{port}"),
+                },
                 dir,
             };
             if server.wait_ready(port) {
@@ -134,17 +142,95 @@ impl Drop for Server {
     }
 }
 
+/// In `dir`: a CA (`ca.pem`), a server certificate for localhost signed by it
+/// (`server.pem`, `server.key`) and the secret of the server's JWTs (`secret`).
+fn make_credentials(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=shark test CA",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    std::fs::write(
+        dir.join("secret"),
+        "a secret only the test and the server know",
+    )
+    .unwrap();
+}
+
 fn config_text(port: u16, cas: Cas, dir: &Path) -> String {
+    let d = dir.display();
+    let (insecure, security) = match cas {
+        Cas::MemoryTlsToken => (
+            false,
+            format!(
+                "    credentials:\n      tls-server-key: {d}/server.key\n      tls-server-cert: {d}/server.pem\n\
+                 authorization:\n  method: jwt\n  secret: {d}/secret\n  algorithm: hs256\n"
+            ),
+        ),
+        _ => (true, String::new()),
+    };
     let storage = match cas {
-        Cas::Memory => "!lru-storage &cas\n    size: 2G".to_owned(),
+        Cas::Memory | Cas::MemoryTlsToken => "!lru-storage &cas\n    size: 2G".to_owned(),
         Cas::Disk => format!("!disk-storage &cas\n    path: {}/cas", dir.display()),
     };
     format!(
         "server:
   - !channel
     address: \"127.0.0.1:{port}\"
-    insecure-mode: true
-storages:
+    insecure-mode: {insecure}
+{security}storages:
   - {storage}
 caches:
   - !lru-action-cache &ac
@@ -505,4 +591,61 @@ fn a_stopped_server_costs_one_timeout_and_commands_run() {
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("unavailable"), "{w:?}");
     assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[test]
+fn tls_and_a_bearer_token_reach_a_server_that_requires_them() {
+    let bgd = require_bgd!();
+    let server = Server::start(&bgd, Cas::MemoryTlsToken);
+    let dir = server.dir.path();
+    // An HS256 JWT signed with the server's secret, by the PyJWT BuildGrid depends on.
+    let python = bgd.with_file_name("python");
+    let token = Command::new(python)
+        .args(["-c", "import jwt, sys, time; print(jwt.encode({'sub': 'shark', 'exp': int(time.time()) + 3600}, open(sys.argv[1]).read(), algorithm='HS256'))"])
+        .arg(dir.join("secret"))
+        .output()
+        .unwrap();
+    assert!(token.status.success(), "{}", stderr(&token));
+    std::fs::write(dir.join("token"), stdout(&token)).unwrap();
+    let (a, b) = two_machines("b,2\na,1\n");
+    for (env, with_token) in [(&a, true), (&b, true)] {
+        let config = env.path("../user/.config/shark/config.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        let token = match with_token {
+            true => format!("token_file = \"{}\"\n", dir.join("token").display()),
+            false => String::new(),
+        };
+        let text = format!(
+            "[remote]\nurl = \"{}\"\nca_file = \"{}\"\n{token}",
+            server.url,
+            dir.join("ca.pem").display()
+        );
+        std::fs::write(&config, text).unwrap();
+    }
+    let line = format!("{STEP} # tls");
+    for env in [&a, &b] {
+        let out = env.run(&["-c", &line]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(warnings(&out).is_empty(), "{}", stderr(&out));
+    }
+    assert_eq!(b.read("nonce"), a.read("nonce"), "b reused a's result");
+    // Without the token the server refuses: one warning, and the command runs.
+    let c = TestEnv::new();
+    c.write("data/in.csv", "b,2\na,1\n");
+    let config = c.path("../user/.config/shark/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[remote]\nurl = \"{}\"\nca_file = \"{}\"\n",
+            server.url,
+            dir.join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let out = c.run(&["-c", &line]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let w = warnings(&out);
+    assert!(w.len() == 1 && w[0].contains("authentication"), "{w:?}");
+    assert_ne!(c.read("nonce"), a.read("nonce"));
 }
