@@ -608,20 +608,24 @@ fn tls_and_a_bearer_token_reach_a_server_that_requires_them() {
     assert!(token.status.success(), "{}", stderr(&token));
     std::fs::write(dir.join("token"), stdout(&token)).unwrap();
     let (a, b) = two_machines("b,2\na,1\n");
-    for (env, with_token) in [(&a, true), (&b, true)] {
-        let config = env.path("../user/.config/shark/config.toml");
-        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-        let token = match with_token {
-            true => format!("token_file = \"{}\"\n", dir.join("token").display()),
-            false => String::new(),
-        };
-        let text = format!(
-            "[remote]\nurl = \"{}\"\nca_file = \"{}\"\n{token}",
+    let configure = |env: &TestEnv, token: bool| {
+        let mut text = format!(
+            "[remote]\nurl = \"{}\"\nca_file = \"{}\"\n",
             server.url,
             dir.join("ca.pem").display()
         );
+        if token {
+            text.push_str(&format!(
+                "token_file = \"{}\"\n",
+                dir.join("token").display()
+            ));
+        }
+        let config = env.path("../user/.config/shark/config.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
         std::fs::write(&config, text).unwrap();
-    }
+    };
+    configure(&a, true);
+    configure(&b, true);
     let line = format!("{STEP} # tls");
     for env in [&a, &b] {
         let out = env.run(&["-c", &line]);
@@ -632,17 +636,7 @@ fn tls_and_a_bearer_token_reach_a_server_that_requires_them() {
     // Without the token the server refuses: one warning, and the command runs.
     let c = TestEnv::new();
     c.write("data/in.csv", "b,2\na,1\n");
-    let config = c.path("../user/.config/shark/config.toml");
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[remote]\nurl = \"{}\"\nca_file = \"{}\"\n",
-            server.url,
-            dir.join("ca.pem").display()
-        ),
-    )
-    .unwrap();
+    configure(&c, false);
     let out = c.run(&["-c", &line]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let w = warnings(&out);
