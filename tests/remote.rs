@@ -3,30 +3,15 @@
 //! different shark homes, home directories and working directories. Without BuildGrid the
 //! tests that need it print why and return.
 
+mod server;
+
 use std::io::{BufRead, BufReader};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{stderr, stdout, TestEnv};
-
-/// The BuildGrid release `tests/setup/buildgrid.sh` installs.
-const BUILDGRID: &str = "buildgrid-0.4.4";
-
-/// Where `bgd` is, if installed: `$SHARK_TEST_BGD`, else where the set-up script puts it.
-fn bgd() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SHARK_TEST_BGD") {
-        return Some(PathBuf::from(p));
-    }
-    let tools = std::env::var_os("SHARK_TEST_TOOLS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("shark-test")))
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/shark-test")))?;
-    let dir = tools.join(BUILDGRID);
-    dir.join(".complete").exists().then(|| dir.join("bin/bgd"))
-}
+use server::{bgd, shared_server, Cas, Server};
 
 macro_rules! require_bgd {
     () => {
@@ -40,234 +25,6 @@ macro_rules! require_bgd {
             }
         }
     };
-}
-
-/// Where the CAS keeps blobs.
-#[derive(Clone, Copy, PartialEq)]
-enum Cas {
-    /// In memory, behind TLS, requiring a JWT bearer token (HS256, secret in `secret`).
-    MemoryTlsToken,
-    /// In memory (BuildGrid's LRU storage).
-    Memory,
-    /// On disk, so a test can damage a blob at rest (BuildGrid checks what it is sent).
-    Disk,
-}
-
-/// A running `bgd` on 127.0.0.1, killed when dropped (and, through `setpriv --pdeathsig`,
-/// when the thread that started it ends).
-struct Server {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(bgd: &Path, cas: Cas) -> Server {
-        // A port taken between choosing and binding makes bgd exit: choose again.
-        for _ in 0..3 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let config = dir.path().join("bgd.yml");
-            std::fs::write(&config, config_text(port, cas, dir.path())).unwrap();
-            if cas == Cas::MemoryTlsToken {
-                make_credentials(dir.path());
-            }
-            let log = std::fs::File::create(dir.path().join("bgd.log")).unwrap();
-            let child = Command::new("setpriv")
-                .args(["--pdeathsig", "KILL", "--"])
-                .arg(bgd)
-                .args(["server", "start"])
-                .arg(&config)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start bgd");
-            let mut server = Server {
-                child,
-                url: match cas {
-                    Cas::MemoryTlsToken => format!("grpcs://localhost:{port}"),
-                    _ => format!("grpc://127.0.0.1:{port}"),
-                },
-                dir,
-            };
-            if server.wait_ready(port) {
-                return server;
-            }
-            let log =
-                std::fs::read_to_string(server.dir.path().join("bgd.log")).unwrap_or_default();
-            eprintln!("bgd exited before listening on port {port}:\n{log}");
-        }
-        panic!("bgd did not start");
-    }
-
-    /// Waits until bgd accepts connections; false if it exited first.
-    fn wait_ready(&mut self, port: u16) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let log = std::fs::read_to_string(self.dir.path().join("bgd.log")).unwrap_or_default();
-        panic!("bgd did not listen within 120 s:\n{log}");
-    }
-
-    /// Kills the server and waits for it.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// The file of blob `sha256` in a [`Cas::Disk`] server's storage.
-    fn blob_file(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .path()
-            .join("cas/cas/objects")
-            .join(&sha256[..2])
-            .join(&sha256[2..])
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// In `dir`: a CA (`ca.pem`), a server certificate for localhost signed by it
-/// (`server.pem`, `server.key`) and the secret of the server's JWTs (`secret`).
-fn make_credentials(dir: &Path) {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-    };
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=shark test CA",
-    ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
-    std::fs::write(
-        dir.join("secret"),
-        "a secret only the test and the server know",
-    )
-    .unwrap();
-}
-
-fn config_text(port: u16, cas: Cas, dir: &Path) -> String {
-    let d = dir.display();
-    let (insecure, security) = match cas {
-        Cas::MemoryTlsToken => (
-            false,
-            format!(
-                "    credentials:\n      tls-server-key: {d}/server.key\n      tls-server-cert: {d}/server.pem\n\
-                 authorization:\n  method: jwt\n  secret: {d}/secret\n  algorithm: hs256\n"
-            ),
-        ),
-        _ => (true, String::new()),
-    };
-    let storage = match cas {
-        Cas::Memory | Cas::MemoryTlsToken => "!lru-storage &cas\n    size: 2G".to_owned(),
-        Cas::Disk => format!("!disk-storage &cas\n    path: {}/cas", dir.display()),
-    };
-    format!(
-        "server:
-  - !channel
-    address: \"127.0.0.1:{port}\"
-    insecure-mode: {insecure}
-{security}storages:
-  - {storage}
-caches:
-  - !lru-action-cache &ac
-    storage: *cas
-    max-cached-refs: 100000
-    allow-updates: true
-    cache-failed-actions: false
-instances:
-  - name: \"\"
-    services:
-      - !action-cache
-        cache: *ac
-      - !cas
-        storage: *cas
-      - !bytestream
-        storage: *cas
-"
-    )
-}
-
-/// One in-memory server shared by the tests that neither kill nor damage it, started by a
-/// thread that lives as long as the test process (so `--pdeathsig` ends it with the process).
-fn shared_server(bgd: &Path) -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let bgd = bgd.to_owned();
-        std::thread::spawn(move || {
-            let server = Server::start(&bgd, Cas::Memory);
-            tx.send(server.url.clone()).unwrap();
-            let _keep = server;
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("the shared bgd did not start")
-    })
 }
 
 /// `shark -c LINE` on machine `env` with the remote `url`.
@@ -422,37 +179,114 @@ fn an_unreachable_server_warns_once_and_commands_run() {
 }
 
 #[test]
+fn a_malformed_remote_url_is_a_usage_error() {
+    let env = TestEnv::new();
+    let out = env
+        .shark()
+        .env("SHARK_REMOTE", "127.0.0.1:50051")
+        .args(["-c", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("bad remote URL \"127.0.0.1:50051\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A script whose step 2 prints `ready` and waits for the test to create `go`; by then step 1
+/// has been recorded and uploaded, and step 2 looked the remote up. `go` is in /var/tmp, out
+/// of the writable roots: the sandbox sees those through overlays, which may keep a file's
+/// absence cached.
+struct Paused {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+    signal: tempfile::TempDir,
+}
+
+const PAUSED: &str = "echo first > first\n\
+    echo ready; while [ ! -e GO ]; do sleep 0.05; done; echo second > second\n\
+    echo third > third\ncat first second third > all\necho finished\n";
+
+impl Paused {
+    fn start(env: &TestEnv, url: &str) -> Paused {
+        let signal = tempfile::tempdir_in("/var/tmp").unwrap();
+        let go = signal.path().join("go");
+        env.write("s.sh", &PAUSED.replace("GO", go.to_str().unwrap()));
+        let mut child = env
+            .shark()
+            .env("SHARK_REMOTE", url)
+            .arg("s.sh")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        Paused {
+            child,
+            lines,
+            signal,
+        }
+    }
+
+    /// Lets step 2 go on; returns the script's output and the signal's directory.
+    fn resume(self) -> (Output, tempfile::TempDir) {
+        std::fs::write(self.signal.path().join("go"), "").unwrap();
+        let rest: Vec<String> = self.lines.map(Result::unwrap).collect();
+        let out = self.child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(rest, vec!["finished"]);
+        (out, self.signal)
+    }
+}
+
+#[test]
 fn a_server_killed_mid_session_warns_once_and_commands_succeed() {
     let bgd = require_bgd!();
     let mut server = Server::start(&bgd, Cas::Memory);
     let env = TestEnv::new();
-    // Step 2 waits for the test to kill the server after step 1 said it ran.
-    env.write(
-        "s.sh",
-        "echo first > first; echo ready\n\
-         while [ ! -e go ]; do sleep 0.05; done; echo second > second\n\
-         echo third > third\ncat first second third > all\necho finished\n",
-    );
-    let mut child = env
-        .shark()
-        .env("SHARK_REMOTE", &server.url)
-        .arg("s.sh")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let paused = Paused::start(&env, &server.url);
     server.kill();
-    std::fs::write(env.path("go"), "").unwrap();
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(rest, vec!["finished"]);
+    let (out, _signal) = paused.resume();
     assert_eq!(env.read("all"), "first\nsecond\nthird\n");
     let w = warnings(&out);
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("unavailable"), "{w:?}");
+}
+
+#[test]
+fn a_server_restarted_between_steps_is_reconnected_without_a_warning() {
+    let bgd = require_bgd!();
+    let mut server = Server::start(&bgd, Cas::Memory);
+    let env = TestEnv::new();
+    // Step 2 looked the remote up on a connection to the old server; its upload, on that
+    // dead connection, fails once and is retried on a new one.
+    let paused = Paused::start(&env, &server.url);
+    server.restart(&bgd);
+    let (out, signal) = paused.resume();
+    assert!(warnings(&out).is_empty(), "{}", stderr(&out));
+    // Steps 2 on went to the new server: another machine running the script reuses them
+    // (step 1 went to the old one, and runs).
+    let other = TestEnv::new();
+    other.write("s.sh", &env.read("s.sh"));
+    let out = other
+        .shark()
+        .env("SHARK_REMOTE", &server.url)
+        .arg("s.sh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(warnings(&out).is_empty(), "{}", stderr(&out));
+    let log = other.log();
+    let remote: Vec<bool> = log
+        .iter()
+        .filter(|r| r["cached"] == false)
+        .map(|r| !r["remote"].is_null())
+        .collect();
+    assert_eq!(remote, vec![false, true, true, true, true], "{log:?}");
+    drop(signal);
 }
 
 /// SHA-256 of a file, through coreutils.
@@ -484,7 +318,10 @@ fn a_corrupt_blob_on_the_server_is_rejected_and_the_command_runs() {
         let out = remote_line(&b, &server.url, line);
         let w = warnings(&out);
         assert_eq!(w.len(), 1, "{w:?}");
-        assert!(w[0].contains("corrupt"), "{w:?}");
+        assert!(
+            w[0].contains("rejected") && w[0].contains("corrupt"),
+            "{w:?}"
+        );
         assert_ne!(b.read(nonce), a.read(nonce), "the command ran");
     }
     let why = b.run(&["why", "large.bin"]);
@@ -498,7 +335,8 @@ fn a_200_mb_output_goes_through_bytestream() {
     let (a, b) = two_machines("");
     let line =
         "head -c 200000000 /dev/urandom > big.bin; head -c 16 /dev/urandom | od -An -tx1 > nonce";
-    remote_line(&a, url, line);
+    let uploaded = remote_line(&a, url, line);
+    assert!(warnings(&uploaded).is_empty(), "{}", stderr(&uploaded));
     let out = remote_line(&b, url, line);
     assert!(warnings(&out).is_empty(), "{}", stderr(&out));
     assert_eq!(b.read("nonce"), a.read("nonce"), "b reused a's result");
@@ -642,4 +480,63 @@ fn tls_and_a_bearer_token_reach_a_server_that_requires_them() {
     let w = warnings(&out);
     assert!(w.len() == 1 && w[0].contains("authentication"), "{w:?}");
     assert_ne!(c.read("nonce"), a.read("nonce"));
+}
+
+/// `shark -c LINE` as uid/gid 65534 (when the tests run as root) in a machine directory
+/// `root` (holding `work`, `user`, `home`) with the remote `url`.
+fn unprivileged_line(root: &Path, url: &str, line: &str) -> Output {
+    let bin = crate::common::reachable_shark();
+    let mut c = if nix::unistd::geteuid().is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let out = c
+        .args(["-c", line])
+        .env_clear()
+        .env("SHARK_HOME", root.join("home"))
+        .env("HOME", root.join("user"))
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("LANG", "C.UTF-8")
+        .env("SHARK_REMOTE", url)
+        .current_dir(root.join("work"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{line}: {}", stderr(&out));
+    out
+}
+
+#[test]
+fn unprivileged_machines_share_a_result() {
+    use std::os::unix::fs::PermissionsExt;
+    let bgd = require_bgd!();
+    let url = shared_server(&bgd);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for d in &dirs {
+        for sub in ["work", "user", "home"] {
+            std::fs::create_dir(d.path().join(sub)).unwrap();
+        }
+        std::fs::write(d.path().join("work/in.txt"), "same input\n").unwrap();
+        if nix::unistd::geteuid().is_root() {
+            std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let chown = Command::new("chown")
+                .args(["-R", "65534:65534"])
+                .arg(d.path())
+                .status();
+            assert!(chown.unwrap().success());
+        }
+    }
+    let line = "wc -c < in.txt > n; head -c 16 /dev/urandom | od -An -tx1 > nonce # unprivileged";
+    let ran = unprivileged_line(dirs[0].path(), url, line);
+    assert!(warnings(&ran).is_empty(), "{}", stderr(&ran));
+    let reused = unprivileged_line(dirs[1].path(), url, line);
+    assert!(warnings(&reused).is_empty(), "{}", stderr(&reused));
+    let read = |d: &tempfile::TempDir, f: &str| {
+        std::fs::read_to_string(d.path().join("work").join(f)).unwrap()
+    };
+    assert_eq!(read(&dirs[1], "nonce"), read(&dirs[0], "nonce"));
+    assert_eq!(read(&dirs[1], "n"), "11\n");
 }

@@ -119,10 +119,9 @@ impl Client {
         let mut endpoint = Endpoint::from_shared(s.endpoint.clone())
             .map_err(|e| connect_err(Box::new(e)))?
             .connect_timeout(s.timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(s.timeout)
-            .keep_alive_while_idle(true);
+            // No HTTP/2 keepalive pings: gRPC servers answer frequent ones with GOAWAY
+            // ("too many pings"); a dead server is caught by the calls' own timeouts.
+            .tcp_nodelay(true);
         if s.tls {
             endpoint = endpoint
                 .tls_config(self.tls_config()?)
@@ -214,10 +213,15 @@ impl Client {
                     self.settings.timeout.as_secs()
                 )),
             };
-            let transient = matches!(
-                status.code(),
-                Code::Unavailable | Code::ResourceExhausted | Code::Aborted
-            );
+            // A connection the server closed while shark was busy elsewhere fails the next
+            // call with a transport error; the retry reconnects.
+            let transport = std::error::Error::source(&status)
+                .is_some_and(|e| e.is::<tonic::transport::Error>());
+            let transient = transport
+                || matches!(
+                    status.code(),
+                    Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+                );
             if !transient || attempt == ATTEMPTS {
                 return Err(RemoteError::Call {
                     call: name,

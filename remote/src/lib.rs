@@ -48,12 +48,10 @@ pub mod key;
 mod map;
 pub mod portable;
 pub mod shared;
+mod upload;
 
 pub use bytestream::{Progress, Quiet};
-pub use cache::{
-    Hit, Miss, Probe, ProgressFactory, RemoteCache, Sent, Unshareable, Upload, SHARK_FILE,
-    STREAM_FROM,
-};
+pub use cache::{Hit, Miss, Probe, ProgressFactory, RemoteCache, SHARK_FILE, STREAM_FROM};
 pub use client::{Capabilities, Client};
 pub use config::{Overrides, Settings};
 pub use digest::{DigestKind, RemoteDigest};
@@ -62,6 +60,7 @@ pub use key::WeakKey;
 pub use map::{DigestMap, RunKey};
 pub use portable::{Locations, Role};
 pub use shared::{Description, PathEntry, PathSet, PathSets};
+pub use upload::{Sent, Unshareable, Upload};
 
 /// An error and its causes, on one line.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
