@@ -174,6 +174,11 @@ pub fn default_config_file() -> Option<PathBuf> {
 }
 
 fn read_config(path: &Path) -> Result<FileConfig, RemoteError> {
+    // A file this user cannot even see (another user's home, e.g. HOME=/root under setpriv)
+    // is no config of theirs; one that is there but cannot be read is an error.
+    if !path.try_exists().unwrap_or(false) {
+        return Ok(FileConfig::default());
+    }
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
@@ -201,6 +206,13 @@ fn expand(path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn is_root() -> bool {
+        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+    }
 
     #[test]
     fn urls() {
