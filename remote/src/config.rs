@@ -207,13 +207,6 @@ fn expand(path: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn is_root() -> bool {
-        std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-    }
-
     #[test]
     fn urls() {
         let s = Settings::parse_url("grpc://127.0.0.1:50051").unwrap();
