@@ -43,6 +43,25 @@ pub struct Cli {
     #[arg(long, global = true, env = "SHARK_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Share results through a remote cache (a REAPI server): grpc://HOST:PORT[/INSTANCE], or
+    /// grpcs:// for TLS; an empty value turns a configured remote off [default: the config
+    /// file's remote.url]
+    #[arg(long, global = true, env = "SHARK_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// Write results to the remote cache (false: use it as a read-only mirror) [default: true]
+    #[arg(long, global = true, env = "SHARK_REMOTE_UPLOAD", value_name = "BOOL")]
+    pub remote_upload: Option<bool>,
+
+    /// Read results from the remote cache [default: true]
+    #[arg(
+        long,
+        global = true,
+        env = "SHARK_REMOTE_DOWNLOAD",
+        value_name = "BOOL"
+    )]
+    pub remote_download: Option<bool>,
+
     /// Act as a login shell: read the profile (~/.config/shark/profile) first.
     #[arg(short = 'l', long)]
     pub login: bool,
@@ -104,6 +123,16 @@ pub enum StoreCommand {
     Verify,
     /// Remove blobs that no kept run refers to, and report what was freed.
     Gc(GcArgs),
+    /// Upload a run's result to the remote cache (--remote), so other machines reuse it.
+    Push(PushArgs),
+}
+
+/// Options of `shark store push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// A run id, or a file whose producing run to upload.
+    #[arg(value_name = "RUN|PATH")]
+    pub target: String,
 }
 
 /// Options of `shark store gc`.

@@ -44,7 +44,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     if let Some(Command::Completions(args)) = &cli.command {
         return man::completions(args.shell);
     }
-    let home = home::Home::resolve(cli.home.as_deref())?;
+    let home = home::Home::resolve(cli.home.as_deref())?.with_remote(exec::remote::settings(&cli)?);
     if let Some(line) = cli.line {
         // `shark -c LINE [$0 [ARGS...]]`, as bash.
         let args = match cli.command {

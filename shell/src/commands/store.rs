@@ -1,4 +1,4 @@
-//! `shark store stats|verify`.
+//! `shark store stats|verify|gc|push`.
 
 use std::io::{self, Write};
 
@@ -18,6 +18,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
         }
         StoreCommand::Verify => verify(&store, &mut out),
         StoreCommand::Gc(args) => return gc(home, &store, &args),
+        StoreCommand::Push(args) => return push(home, &args.target),
     };
     match written {
         Ok(code) => Ok(code),
@@ -229,6 +230,18 @@ fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliE
         after.blobs
     );
     Ok(0)
+}
+
+/// `shark store push RUN|PATH`.
+fn push(home: &Home, target: &str) -> Result<i32, CliError> {
+    let mut exec = crate::exec::Executor::open(home)?;
+    let run = super::query::target_run(exec.db(), target)?;
+    let text = crate::exec::remote::push(&mut exec, run.id)?;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
+        _ => Ok(0),
+    }
 }
 
 #[cfg(test)]

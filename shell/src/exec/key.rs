@@ -25,6 +25,10 @@ const VOLATILE_ENV: &[&str] = &[
     "SHARK_UNDO",
     "SHARK_UNDO_BYTES",
     "SHARK_SNAPSHOTS",
+    // Where results are shared changes nothing a command computes.
+    "SHARK_REMOTE",
+    "SHARK_REMOTE_UPLOAD",
+    "SHARK_REMOTE_DOWNLOAD",
 ];
 
 /// Everything that identifies a command before its inputs are looked at.

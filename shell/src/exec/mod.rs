@@ -19,6 +19,7 @@ pub mod key;
 pub mod outputs;
 pub mod reason;
 mod record;
+pub mod remote;
 pub mod stdio;
 mod unit;
 
@@ -117,6 +118,7 @@ pub struct Executor {
     scratch: PathBuf,
     unit: unit::Unit,
     undo: crate::undo::Keeper,
+    remote: remote::Remote,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -159,6 +161,7 @@ impl Executor {
             scratch,
             unit: unit::Unit::default(),
             undo,
+            remote: remote::Remote::new(home.remote()),
         })
     }
 
@@ -182,7 +185,12 @@ impl Executor {
         } else if req.network && !req.reuse_network {
             Reason::Network
         } else {
-            match self.lookup(req, &inv)? {
+            // On a local miss, a run from the remote cache whose inputs hold here.
+            let found = match self.lookup(req, &inv)? {
+                Err(reason) => self.remote_lookup(req, &inv).unwrap_or(Err(reason)),
+                found => found,
+            };
+            match found {
                 Ok(run) => match self.reuse(req, &inv, &run) {
                     Ok(outcome) => return Ok(outcome),
                     Err(reason) => reason,
@@ -524,6 +532,9 @@ impl Executor {
             &mut self.db,
             &self.cache,
         );
+        if conflicts.is_empty() {
+            self.remote_upload(req, &inv, run);
+        }
         // The command succeeded, but not all of its result is in place: say so by the status.
         let code = match report.status.code() {
             0 if !conflicts.is_empty() => crate::error::EXIT_FAILURE,
