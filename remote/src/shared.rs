@@ -475,6 +475,16 @@ mod tests {
         changed[3].mode = Some(0o644);
         assert_ne!(set.observed(k, &changed), base);
         assert_eq!(set.observed(k, &inputs.clone()), base);
+        // Names left out of a listing are part of what was looked at.
+        let mut excluding = inputs.clone();
+        excluding[1].exclude = vec!["own".into()];
+        let other = PathSet::of(&excluding, &locs).unwrap();
+        assert_eq!(other.0[1].exclude, ["own"]);
+        assert_ne!(other.observed(k, &excluding), base);
+        // The ordered model's kinds travel too.
+        for kind in [InputKind::NotDir, InputKind::Special, InputKind::Xattrs] {
+            assert_eq!(input_kind(input_kind_name(kind)), Some(kind));
+        }
     }
 
     #[test]
