@@ -293,6 +293,10 @@ pub struct Report {
     /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
     /// reading. Its result then depends on what someone typed, which no input records.
     pub terminal_input: bool,
+    /// Files the command appended to (host paths, as in `accesses`) with the size each had
+    /// when the sandbox copied it: the command's appended bytes are what lies past that size
+    /// in its copy, even if another process appended to the real file in the meantime.
+    pub append_bases: std::collections::HashMap<PathBuf, u64>,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.

@@ -79,6 +79,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         roots,
         services,
         terminal_input: trace.terminal_input,
+        append_bases: trace.append_bases,
         _upper_layers: Some(scratch),
         private_shm,
     })
