@@ -19,5 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+tests/setup/store.sh
+
 cargo test --workspace --all-targets "$@"
 cargo test --workspace --doc

@@ -3,12 +3,14 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::Access;
 
 use crate::blob::{blob_path, BlobReader, Encoding};
 use crate::durable::Durability;
+use crate::journal::Journal;
 use crate::pack::{Pack, Row};
 use crate::{Digest, StoreError};
 
@@ -36,6 +38,8 @@ pub struct Store {
     pub(crate) tmp: PathBuf,
     pub(crate) pack: Pack,
     pub(crate) durability: Durability,
+    /// Temporary names restores create in users' directories (see [`crate::journal`]).
+    pub(crate) journal: Arc<Journal>,
 }
 
 impl Store {
@@ -52,6 +56,7 @@ impl Store {
             tmp: root.join("tmp"),
             pack: Pack::new(root.join("pack.db")),
             durability: Durability::Immediate,
+            journal: Arc::new(Journal::new(root.join("restores"))),
         };
         for dir in [&store.root, &store.blobs, &store.tmp] {
             let root_err = |source| StoreError::Root {

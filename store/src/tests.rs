@@ -13,6 +13,8 @@ use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError, PAC
 mod bad_input;
 mod durable;
 mod packed;
+mod restore_at;
+mod sparse;
 
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,

@@ -74,7 +74,10 @@ fn small_and_streaming_puts_make_identical_blobs() {
     ];
     for content in &contents {
         let small = a.store.put_small(content).unwrap();
-        let streamed = match b.store.put_stream(&content[..], content.len() as u64) {
+        let streamed = match b
+            .store
+            .put_stream(crate::sparse::Dense(&content[..]), content.len() as u64)
+        {
             Ok(o) => o,
             Err(_) => panic!("streaming put of {} bytes failed", content.len()),
         };
