@@ -29,7 +29,7 @@
 //!
 //! # The sweep
 //!
-//! [`Store::sweep_restores`] (run by shark when it starts) takes each journal whose lock it can
+//! [`Store::sweep`] (run by shark when it starts) takes each journal whose lock it can
 //! get, which means the process that wrote it has died, and for each line: opens the
 //! directory by its path without following any symbolic link (component by component with
 //! `O_NOFOLLOW`), checks that it is still the directory recorded (same `dev` and `ino`), and
@@ -53,7 +53,8 @@ use std::time::{Duration, SystemTime};
 
 use rustix::fs::{AtFlags, FileType, FlockOperation, Mode, OFlags, CWD};
 
-use crate::{Store, StoreError};
+#[cfg(doc)]
+use crate::Store;
 
 /// A provisional journal this recently modified may belong to a live process not yet holding
 /// its lock; it is left for a later sweep.
@@ -85,6 +86,11 @@ impl Journal {
             dir,
             state: Mutex::default(),
         }
+    }
+
+    /// Where the journals are.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -161,41 +167,37 @@ impl Drop for Journal {
     }
 }
 
-/// What a sweep removed.
+/// What [`Store::sweep`] removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Swept {
     /// The temporary files removed from users' directories, by the paths they had.
     pub removed: Vec<PathBuf>,
     /// Journals of dead processes read and removed.
     pub journals: usize,
+    /// Temp files of dead processes' puts removed from the store.
+    pub temps: usize,
 }
 
-impl Store {
-    /// Removes what restores of killed shark processes left in users' directories (see
-    /// [`crate::journal`] for exactly what, and why that is safe). Best effort: a name that
-    /// cannot be removed is left, and an error is returned only when the journals cannot be
-    /// listed.
-    pub fn sweep_restores(&self) -> Result<Swept, StoreError> {
-        let dir = self.journal.dir.clone();
-        let mut swept = Swept::default();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(swept),
-            Err(source) => return Err(StoreError::List { path: dir, source }),
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.ends_with(SUFFIX) && sweep_journal(&path, &mut swept) {
-                swept.journals += 1;
-            } else if name.ends_with(NEW) && is_old(&path) && fs::remove_file(&path).is_ok() {
-                // Created by a process killed before it could lock it: empty.
-                swept.journals += 1;
-            }
+/// Sweeps the journals in `dir` (see the module's documentation) into `swept`. Only a
+/// directory that cannot be listed is an error.
+pub(crate) fn sweep(dir: &Path, swept: &mut Swept) -> io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(SUFFIX) && sweep_journal(&path, swept) {
+            swept.journals += 1;
+        } else if name.ends_with(NEW) && is_old(&path) && fs::remove_file(&path).is_ok() {
+            // Created by a process killed before it could lock it: empty.
+            swept.journals += 1;
         }
-        Ok(swept)
     }
+    Ok(())
 }
 
 /// Sweeps one journal if its process is gone; whether it did.

@@ -15,7 +15,7 @@
 //! - Restores ([`Store::restore_at`]) write into an open directory under one name, never
 //!   through a symbolic link, in one pass, into an anonymous file linked into place only once
 //!   checked, keeping holes; restores of raw blob files are reflinks on btrfs and xfs. What a
-//!   killed restore can leave is journaled and removed by [`Store::sweep_restores`]
+//!   killed restore can leave is journaled and removed by [`Store::sweep`]
 //!   ([`journal`]). Sparse files are hashed and stored without reading their holes, and
 //!   nothing is memory-mapped: memory stays a few MiB whatever a file's size.
 //! - [`StatCache`], a persistent `(dev, ino, size, mtime, ctime) -> digest` map so that an

@@ -10,7 +10,7 @@ use rustix::fs::Access;
 
 use crate::blob::{blob_path, BlobReader, Encoding};
 use crate::durable::Durability;
-use crate::journal::Journal;
+use crate::journal::{Journal, Swept};
 use crate::pack::{Pack, Row};
 use crate::{Digest, StoreError};
 
@@ -167,6 +167,37 @@ impl Store {
     /// not checked.
     pub fn blobs(&self) -> impl Iterator<Item = Result<Digest, StoreError>> {
         self.entries().map(|e| e.map(|e| e.digest))
+    }
+
+    /// Removes what killed shark processes left behind: the temporary names of their restores
+    /// in users' directories (see [`crate::journal`] for exactly what is removed, and why
+    /// that is safe), and the temp files of their puts in `tmp/` (named `put-PID-...`; those
+    /// whose process no longer exists). Shark runs it when it starts. Best effort: what
+    /// cannot be removed is left for next time, and only a journal directory that cannot be
+    /// listed is an error.
+    pub fn sweep(&self) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        let dir = self.journal.dir();
+        crate::journal::sweep(dir, &mut swept).map_err(|source| StoreError::List {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let Ok(entries) = fs::read_dir(&self.tmp) else {
+            return Ok(swept);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("put-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let dead = pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if dead && fs::remove_file(entry.path()).is_ok() {
+                swept.temps += 1;
+            }
+        }
+        Ok(swept)
     }
 
     /// Best effort: a temp file that a crash left behind is garbage, but failing to remove it

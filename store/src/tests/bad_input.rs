@@ -118,7 +118,10 @@ fn a_process_killed_mid_put_leaves_only_complete_blobs() {
         .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
         .unwrap();
     assert!(packed > 0, "the row committed before the marker is gone");
-    // Whatever was being written is a temp file, never a blob; a later put still works.
+    // Whatever was being written is a temp file, never a blob, and the sweep removes it; a
+    // later put still works.
+    let swept = store.sweep().unwrap();
+    assert_eq!(f.tmp_entries(), 0, "{swept:?}");
     let put = store.put_bytes(&csv(6 << 20)).unwrap();
     store.verify(&put.digest).unwrap();
 }

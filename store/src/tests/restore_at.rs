@@ -230,7 +230,11 @@ impl Fuse {
 
 impl Drop for Fuse {
     fn drop(&mut self) {
-        for (cmd, arg) in [("fusermount", "-u"), ("fusermount3", "-u"), ("umount", "-l")] {
+        for (cmd, arg) in [
+            ("fusermount", "-u"),
+            ("fusermount3", "-u"),
+            ("umount", "-l"),
+        ] {
             let done = std::process::Command::new(cmd)
                 .arg(arg)
                 .arg(&self.mount)
@@ -348,7 +352,7 @@ fn the_sweep_removes_what_dead_processes_journaled_and_nothing_else() {
         .set_modified(old)
         .unwrap();
 
-    let swept = f.store.sweep_restores().unwrap();
+    let swept = f.store.sweep().unwrap();
     assert_eq!(swept.removed, [d.join(".out.AAAAAA.shark-tmp")]);
     assert_eq!(swept.journals, 2, "the dead one and the old new one");
     assert_eq!(names(&d), [".dir.BBBBBB.shark-tmp", "out"]);
@@ -426,7 +430,7 @@ fn a_kill_mid_restore_leaves_nothing_after_the_sweep() {
             }
         }
     }
-    f.store.sweep_restores().unwrap();
+    f.store.sweep().unwrap();
     assert_eq!(names(&d), ["out0", "out1", "out2"]);
     assert_eq!(names(f.dir.path()), ["d", "out0", "out1", "out2", "store"]);
     assert_eq!(names(&f.store.root().join("restores")), [] as [&str; 0]);
