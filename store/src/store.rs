@@ -12,7 +12,7 @@ use crate::blob::{blob_path, BlobReader, Encoding};
 use crate::durable::Durability;
 use crate::journal::{Journal, Swept};
 use crate::pack::{Pack, Row};
-use crate::{Digest, StoreError};
+use crate::{Digest, Healed, StoreError};
 
 /// Where a blob is stored.
 #[derive(Debug)]
@@ -69,6 +69,12 @@ impl Store {
         }
         store.sweep_stale_temps();
         Ok(store)
+    }
+
+    /// Calls `f` whenever this handle (or a clone) finds the pack of small blobs damaged and
+    /// heals it (see [`crate::heal`]), so that the user hears of it once.
+    pub fn on_heal(&self, f: impl Fn(&Healed) + Send + Sync + 'static) {
+        self.pack.on_heal(Arc::new(f));
     }
 
     /// The store's directory.

@@ -12,6 +12,7 @@ use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError, PAC
 
 mod bad_input;
 mod durable;
+mod heal;
 mod packed;
 mod restore_at;
 mod sparse;
