@@ -49,6 +49,7 @@ mod model;
 mod query;
 mod record;
 mod refs;
+mod salvage;
 mod schema;
 mod serial;
 mod sql;
@@ -64,6 +65,7 @@ pub use model::{
     Access, Input, InputKind, NewRun, Output, OutputKind, ProcessRecord, Run, RunId,
     RunIdParseError, Stats,
 };
+pub use salvage::Rebuilt;
 pub use time::rfc3339;
 
 /// The newest schema version this build reads and writes.
