@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod damage;
 mod gc;
 mod gdal;
 mod man;
@@ -10,6 +11,7 @@ mod md;
 mod queries;
 mod repl;
 mod replay;
+mod restore;
 mod reuse;
 mod roots;
 mod script;

@@ -47,6 +47,19 @@ pub fn is_damage(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Whether `e` or any error in its chain of sources means a damaged database (see
+/// [`is_damage`]): for callers that hold errors of other crates wrapping SQLite's.
+pub fn is_damage_chain(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.downcast_ref::<rusqlite::Error>().is_some_and(is_damage) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
 /// How damage was found.
 #[derive(Debug, thiserror::Error)]
 pub enum Damage {
@@ -161,6 +174,62 @@ pub fn keep_copy(db: &Path) -> io::Result<PathBuf> {
         }
     }
     Ok(copy)
+}
+
+/// Like [`keep_copy`], unless the newest copy already kept of `db` holds the same bytes
+/// (the same damage, reported again): then that copy's path.
+pub fn keep_copy_once(db: &Path) -> io::Result<PathBuf> {
+    let name = db
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let prefix = format!("{name}.damaged-");
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let newest = fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&prefix) && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .max_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    if let Some(newest) = newest.map(|n| dir.join(n)) {
+        let wal = crate::wal::path;
+        if same_bytes(db, &newest)? && same_bytes(&wal(db), &wal(&newest))? {
+            return Ok(newest);
+        }
+    }
+    keep_copy(db)
+}
+
+/// Whether two files hold the same bytes (a missing file holds none).
+fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+    use std::io::Read;
+    let open = |p: &Path| match fs::File::open(p) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    };
+    let len = |f: &Option<fs::File>| f.as_ref().map_or(Ok(0), |f| f.metadata().map(|m| m.len()));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    if len(&fa)? != len(&fb)? {
+        return Ok(false);
+    }
+    let (Some(fa), Some(fb)) = (fa.as_mut(), fb.as_mut()) else {
+        return Ok(true); // both empty or missing
+    };
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// How long [`start_afresh`] waits for other connections before removing the files instead.

@@ -10,6 +10,8 @@ pub struct TestEnv {
     pub home: PathBuf,
     /// A scratch working directory.
     pub work: PathBuf,
+    /// Whether shark runs as uid/gid 65534 (see [`TestEnv::for_nobody`]).
+    pub nobody: bool,
 }
 
 impl TestEnv {
@@ -23,13 +25,44 @@ impl TestEnv {
             _dir: dir,
             home,
             work,
+            nobody: false,
         }
+    }
+
+    /// Like [`TestEnv::new`], but every shark (and every file written through [`TestEnv::write`])
+    /// runs as, or belongs to, uid and gid 65534 with no groups. `None` when the tests do not
+    /// run as root (then they already run unprivileged).
+    #[allow(dead_code)]
+    pub fn for_nobody() -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let mut env = TestEnv::new();
+        let top = env.work.parent().unwrap().to_owned();
+        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let status = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&top)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        env.nobody = true;
+        Some(env)
     }
 
     /// A `shark` command with this environment's home, run in the work directory, with a
     /// fixed, minimal environment so that two invocations key alike.
     pub fn shark(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shark"));
+        let mut c = match self.nobody {
+            false => Command::new(env!("CARGO_BIN_EXE_shark")),
+            true => {
+                let mut c = Command::new("setpriv");
+                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                    .arg(reachable_shark());
+                c
+            }
+        };
         c.env_clear()
             .env("SHARK_HOME", &self.home)
             .env("HOME", self.work.parent().unwrap().join("user"))
@@ -52,7 +85,10 @@ impl TestEnv {
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
-        std::fs::write(p, content).unwrap();
+        std::fs::write(&p, content).unwrap();
+        if self.nobody {
+            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        }
     }
 
     /// Reads a file in the work directory.

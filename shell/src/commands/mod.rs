@@ -7,3 +7,4 @@ pub(crate) mod replay;
 pub(crate) mod run;
 pub(crate) mod script;
 pub(crate) mod store;
+pub(crate) mod verify;
