@@ -6,9 +6,10 @@
 # As root it also drops the page cache before each restore run (so the blob and cp's source
 # are both cold) and measures restores on btrfs and xfs loop mounts (btrfs-progs, xfsprogs).
 #
-# Usage: bench/store.sh [WORKDIR]   (default /tmp; needs ~16 GB free there). Everything goes in
+# Usage: bench/store.sh [WORKDIR]   (default /tmp; needs ~30 GB free there). Everything goes in
 # a fresh directory inside WORKDIR, removed at the end. RUNS=N sets hyperfine's run count
-# (default 5).
+# (default 5). BEFORE=REV also builds store-tool at git revision REV (or BEFORE_TOOL=PATH uses
+# one built already) and measures its restores and sparse-file handling beside this one's.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,6 +33,14 @@ root=false; [ "$(id -u)" = 0 ] && root=true
 cargo build --release --quiet -p shark-store --example store-tool --manifest-path "$repo/Cargo.toml"
 tool="$repo/target/release/examples/store-tool"
 mkdir -p "$work" && cd "$work"
+before=${BEFORE_TOOL:-}
+if [ -z "$before" ] && [ -n "${BEFORE:-}" ]; then
+    mkdir before-src
+    git -C "$repo" archive "$BEFORE" | tar -x -C before-src
+    CARGO_TARGET_DIR="$work/before-target" cargo build --release --quiet -p shark-store \
+        --example store-tool --manifest-path before-src/Cargo.toml
+    before="$work/before-target/release/examples/store-tool"
+fi
 
 cold="sync"
 $root && cold="sync; echo 3 >/proc/sys/vm/drop_caches"
@@ -103,6 +112,45 @@ for fs in btrfs xfs; do
     umount "mnt-$fs"; rm -f "$fs.img"
 done
 
+echo "== restoring 1 GiB: raw and zstd, before and after, against cp and zstd -d"
+cat data.csv data.csv | head -c 1G >csv1g.csv
+rm -rf sr sz && "$tool" put sr rand.bin >/dev/null && "$tool" put sz csv1g.csv >/dev/null
+dz=$("$tool" hash csv1g.csv)
+zstd -1 -q -f csv1g.csv -o csv1g.csv.zst
+cmds_raw=("$tool restore sr $digest r.bin" "cp rand.bin r.bin")
+cmds_zst=("$tool restore sz $dz r.csv" "zstd -d -q -f csv1g.csv.zst -o r.csv")
+if [ -n "$before" ]; then
+    cmds_raw+=("$before restore sr $digest r.bin")
+    cmds_zst+=("$before restore sz $dz r.csv")
+fi
+hf --prepare "rm -f r.bin; $cold" --export-json restore-raw.json "${cmds_raw[@]}"
+hf --prepare "rm -f r.csv; $cold" --export-json restore-zstd.json "${cmds_zst[@]}"
+# Over an existing file of the same size: the new restore exchanges instead of renaming over.
+hf --prepare "cp rand.bin r.bin; $cold" --export-json restore-over.json \
+    "$tool restore sr $digest r.bin" ${before:+"$before restore sr $digest r.bin"}
+rm -f r.bin r.csv csv1g.csv csv1g.csv.zst
+
+echo "== a 10 GiB sparse file with 4 KiB of data"
+truncate -s 10G sparse.img
+head -c 4096 /dev/urandom | dd of=sparse.img bs=4096 seek=1310720 conv=notrunc status=none
+timed() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1; }
+sparse_rows=""
+for t in "$tool" $before; do
+    label=after; [ "$t" = "$tool" ] || label=before
+    rm -rf ssp sp.out
+    read -r h_s h_k < <(timed "$t" hash sparse.img)
+    read -r p_s p_k < <(timed "$t" put ssp sparse.img)
+    ds=$("$tool" hash sparse.img)
+    sync; $root && echo 3 >/proc/sys/vm/drop_caches
+    read -r r_s r_k < <(timed "$t" restore ssp "$ds" sp.out)
+    alloc=$(( $(stat -c %b sp.out) * $(stat -c %B sp.out) ))
+    read -r v_s v_k < <(timed "$t" verify ssp)
+    stored=$(du -sk ssp | cut -f1)
+    sparse_rows+="| $label | ${h_s} s, $((h_k / 1024)) MiB | ${p_s} s, $((p_k / 1024)) MiB, store ${stored} KiB | ${r_s} s, $((r_k / 1024)) MiB, ${alloc} bytes allocated | ${v_s} s, $((v_k / 1024)) MiB |"$'\n'
+    rm -rf ssp sp.out
+done
+rm -f sparse.img
+
 echo "== peak memory storing 4 GiB"
 for i in 1 2 3 4; do cat rand.bin; done >big.bin
 # (not `| head -c 4G`: cat's SIGPIPE would fail the pipeline under pipefail)
@@ -112,19 +160,21 @@ rss_raw=$(rss "$tool" put st4 big.bin)
 rss_csv=$(rss "$tool" put st4 big.csv)
 rm -f big.bin big.csv
 
-python3 - "$out" "$csv_size" "$csv_stored" "$zstd_size" "$rss_raw" "$rss_csv" "$runs" <<PY
+python3 - "$out" "$csv_size" "$csv_stored" "$zstd_size" "$rss_raw" "$rss_csv" "$runs" "${before:+yes}" <<PY
 import json, statistics, sys, platform, os, subprocess
-out, csv_size, csv_stored, zstd_size, rss_raw, rss_csv, runs = sys.argv[1:]
+out, csv_size, csv_stored, zstd_size, rss_raw, rss_csv, runs, has_before = sys.argv[1:]
 def med(f):
     return [statistics.median(r["times"]) for r in json.load(open(f))["results"]]
 h, p, c, r = med("hash.json"), med("put.json"), med("csv.json"), med("restore.json")
 gib = 1 << 30
+rev = subprocess.run(["git", "-C", "$repo", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
+load = open("/proc/loadavg").read().split()[:3]
 cpu = next((l.split(":")[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 lines = [
  "# Store benchmarks",
  "",
- f"Produced by \`bench/store.sh\` ({runs} runs each, medians). Machine: {os.cpu_count()} cores, {cpu},",
- f"kernel {platform.release()}, work directory on \`{subprocess.run(['df','--output=fstype','.'],capture_output=True,text=True).stdout.split()[-1]}\`.",
+ f"Produced by \`bench/store.sh\` at {rev} ({runs} runs each, medians). Machine: {os.cpu_count()} cores, {cpu},",
+ f"kernel {platform.release()}, work directory on \`{subprocess.run(['df','--output=fstype','.'],capture_output=True,text=True).stdout.split()[-1]}\`, load average {' '.join(load)} at the end.",
  "",
  "| benchmark | shark store | reference | ratio | goal |",
  "|---|---|---|---|---|",
@@ -140,6 +190,29 @@ lines = [
  "| filesystem | method | median time | evidence |",
  "|---|---|---|---|",
 ]
+rr, rz, ro = med("restore-raw.json"), med("restore-zstd.json"), med("restore-over.json")
+restores = [
+ "",
+ "Restore of 1 GiB from the store (cold page cache as root), against the tool it stands in for,",
+ "and the restore of the revision before (single-pass, O_TMPFILE and sparse restores) where given:",
+ "",
+ "| restore | this shark | reference | ratio | before | this / before | goal |",
+ "|---|---|---|---|---|---|---|",
+]
+def row(name, r, ref):
+    b = f"{r[2]:.3f} s | {r[0]/r[2]:.2f}x" if len(r) > 2 else "| "
+    return f"| {name} | {r[0]:.3f} s | {ref} {r[1]:.3f} s | {r[0]/r[1]:.2f}x | {b} | <= 1.3x; <= 1.1x before |"
+restores.append(row("raw (random bytes)", rr, "cp"))
+restores.append(row("zstd (CSV)", rz, "zstd -d"))
+over = f"{ro[1]:.3f} s | {ro[0]/ro[1]:.2f}x" if len(ro) > 1 else "| "
+restores.append(f"| raw, over an existing file | {ro[0]:.3f} s | | | {over} | |")
+restores += [
+ "",
+ "A 10 GiB sparse file with 4 KiB of data (time and peak RSS from /usr/bin/time -v):",
+ "",
+ "| store-tool | hash | put | restore (cold) | verify |",
+ "|---|---|---|---|---|",
+]
 notes = [
  "",
  "Notes: \`store-tool put\` fsyncs the blob before it returns (inside shark, a run's blobs are",
@@ -149,7 +222,21 @@ notes = [
  "(a corrupt blob is never handed out), so its time is about one read and hash of 1 GiB. Times",
  "are wall-clock medians; on a busy machine compare the ratios of one run, not figures across runs.",
 ]
-open(out, "w").write("\n".join(lines) + "\n" + """$reflink_rows""" + "\n".join(notes) + "\n")
+new = "\n".join(lines) + "\n" + """$reflink_rows""" + "\n".join(restores) + "\n" + """$sparse_rows""" + "\n".join(notes) + "\n"
+# Earlier results stay below the new ones: the run this one replaces moves to the top of
+# them, its headings demoted.
+import re
+marker = "## Earlier results"
+old = open(out).read() if os.path.exists(out) else ""
+top, _, earlier = old.partition(marker)
+top = top.split("\n", 1)[1].strip() if top.startswith("# ") else ""
+if top:
+    at = re.search(r"Produced by \`bench/store.sh\`(?: at (\S+))? ", top)
+    name = at.group(1) if at and at.group(1) else "an earlier commit"
+    top = re.sub(r"^(#+) ", lambda m: "##" + m.group(1) + " ", top, flags=re.M)
+    earlier = f"### Run at {name}\n\n{top}\n\n" + earlier.lstrip("\n")
+new += "\n" + marker + "\n\n" + (earlier.lstrip("\n") if earlier.strip() else "None yet.\n")
+open(out, "w").write(new)
 PY
 echo "wrote $out"
 cat "$out"

@@ -71,6 +71,18 @@ fn a_damaged_stat_cache_is_rebuilt(env: &TestEnv) {
     assert!(warnings(&stderr(&out)).is_empty(), "{}", stderr(&out));
     let out = env.run(&["store", "verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Damage no command met yet is found by verify, which rebuilds the cache and says so.
+    checkpoint(&cache);
+    damage_page(&cache, 1);
+    let out = env.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("statcache.db was damaged ("),
+        "{}",
+        stdout(&out)
+    );
+    let out = env.run(&["store", "verify"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
 #[test]

@@ -9,10 +9,11 @@
 //! with status 1.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
 
 use shark_lineage::{Db, LineageError};
 use shark_store::heal;
-use shark_store::{StatCache, Store, StoreError};
+use shark_store::{Healed, StatCache, Store, StoreError};
 
 use crate::error::{CliError, EXIT_FAILURE};
 use crate::home::Home;
@@ -49,8 +50,18 @@ pub(crate) fn verify(
     }
     let cache = home.root().join("statcache.db");
     if cache.exists() {
-        if let Some(healed) = StatCache::open(&cache)?.check()? {
-            writeln!(out, "{healed}")?;
+        // Damage is found when the cache is opened or by its check; either way it is
+        // rebuilt and reported through the callback.
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let tell = said.clone();
+        let on_heal = move |h: &Healed| {
+            tell.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(h.to_string())
+        };
+        StatCache::open_with(&cache, Some(Arc::new(on_heal)))?.check()?;
+        for line in said.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            writeln!(out, "{line}")?;
             damaged += 1;
         }
     }
