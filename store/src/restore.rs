@@ -73,14 +73,16 @@ pub struct Staged<'d> {
 enum Temp {
     /// An `O_TMPFILE` file: no name until it is linked.
     Anonymous(File),
-    /// A file under a journaled temporary name (no `O_TMPFILE` here); `None` once renamed.
-    Named(File, Option<OsString>),
+    /// A file under a journaled temporary name (no `O_TMPFILE` here); the name is `None`
+    /// once renamed, the file `None` once closed.
+    Named(Option<File>, Option<OsString>),
 }
 
 impl Temp {
     fn file(&self) -> &File {
         match self {
-            Temp::Anonymous(file) | Temp::Named(file, _) => file,
+            Temp::Anonymous(file) | Temp::Named(Some(file), _) => file,
+            Temp::Named(None, _) => unreachable!("closed only when dropped"),
         }
     }
 }
@@ -277,8 +279,11 @@ impl Staged<'_> {
 
 impl Drop for Staged<'_> {
     fn drop(&mut self) {
-        if let Temp::Named(_, Some(name)) = &self.temp {
-            let _ = rustix::fs::unlinkat(self.dir, name, AtFlags::empty());
+        if let Temp::Named(file, Some(name)) = &mut self.temp {
+            // Closed first: a FUSE filesystem keeps a file unlinked while open under a
+            // hidden name until it is released.
+            drop(file.take());
+            let _ = rustix::fs::unlinkat(self.dir, &*name, AtFlags::empty());
             self.journal.done();
         }
     }
@@ -336,7 +341,7 @@ fn create_temp(dir: BorrowedFd<'_>, name: &OsStr, journal: &Journal) -> io::Resu
         let temp = temp_name(name);
         journal.record(dir, &temp)?;
         match rustix::fs::openat(dir, &temp, flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => return Ok(Temp::Named(File::from(fd), Some(temp))),
+            Ok(fd) => return Ok(Temp::Named(Some(File::from(fd)), Some(temp))),
             Err(e) => {
                 journal.done();
                 if e != Errno::EXIST {
