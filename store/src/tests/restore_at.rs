@@ -210,21 +210,28 @@ fn staged_files_are_invisible_until_committed() {
 }
 
 /// A FUSE passthrough filesystem (bindfs) over a folder: no `O_TMPFILE`, no
-/// `RENAME_EXCHANGE`. Unmounted on drop.
+/// `RENAME_EXCHANGE`. Unmounted on drop. Mounted under /var/tmp, which is no writable root
+/// of shark's: a mount point inside /tmp would make shark commands running meanwhile (other
+/// tests, other users) refuse to run, since overlayfs cannot cover it.
 struct Fuse {
+    _dir: tempfile::TempDir,
     mount: PathBuf,
 }
 
 impl Fuse {
-    fn new(base: &Path) -> Option<Fuse> {
-        let under = new_dir(base, "under");
-        let mount = new_dir(base, "fuse");
+    fn new() -> Option<Fuse> {
+        let dir = tempfile::Builder::new()
+            .prefix("shark-store-fuse-")
+            .tempdir_in("/var/tmp")
+            .ok()?;
+        let under = new_dir(dir.path(), "under");
+        let mount = new_dir(dir.path(), "fuse");
         let mounted = std::process::Command::new("bindfs")
             .arg(&under)
             .arg(&mount)
             .status()
             .is_ok_and(|s| s.success());
-        mounted.then_some(Fuse { mount })
+        mounted.then_some(Fuse { _dir: dir, mount })
     }
 }
 
@@ -272,7 +279,7 @@ fn without_o_tmpfile_a_journaled_name_is_used_and_gone_after() {
         return;
     }
     let f = fixture();
-    let Some(fuse) = Fuse::new(f.dir.path()) else {
+    let Some(fuse) = Fuse::new() else {
         panic!("cannot mount bindfs");
     };
     let d = &fuse.mount;
