@@ -103,12 +103,13 @@ for fs in btrfs xfs; do
     truncate -s 3G "$fs.img" && "mkfs.$fs" -q "$fs.img" && mkdir -p "mnt-$fs"
     mount -o loop "$fs.img" "mnt-$fs"
     "$tool" put "mnt-$fs/st" rand.bin >/dev/null
-    hf --warmup 1 --prepare "rm -f mnt-$fs/r.bin; sync" --export-json "reflink-$fs.json" \
-        "$tool restore mnt-$fs/st $digest mnt-$fs/r.bin"
+    python3 "$repo/bench/interleave.py" "$runs" "rm -f mnt-$fs/r.bin; sync" "reflink-$fs.json" \
+        "$tool restore mnt-$fs/st $digest mnt-$fs/r.bin" \
+        ${before:+"$before restore mnt-$fs/st $digest mnt-$fs/r.bin"}
     how=$("$tool" restore "mnt-$fs/st" "$digest" "mnt-$fs/r.bin")
     shared=$(filefrag -v "mnt-$fs/r.bin" | grep -c shared || true)
-    median=$(python3 -c "import json,statistics;print(f\"{statistics.median(json.load(open('reflink-$fs.json'))['results'][0]['times']):.3f}\")")
-    reflink_rows+="| $fs | $how | ${median} s | $shared extents marked shared (filefrag -v) |"$'\n'
+    median=$(python3 -c "import json,statistics;r=json.load(open('reflink-$fs.json'))['results'];print(' / before '.join(f'{statistics.median(x[\"times\"]):.3f} s' for x in r))")
+    reflink_rows+="| $fs | $how | ${median} | $shared extents marked shared (filefrag -v) |"$'\n'
     umount "mnt-$fs"; rm -f "$fs.img"
 done
 
@@ -123,11 +124,18 @@ if [ -n "$before" ]; then
     cmds_raw+=("$before restore sr $digest r.bin")
     cmds_zst+=("$before restore sz $dz r.csv")
 fi
-hf --prepare "rm -f r.bin; $cold" --export-json restore-raw.json "${cmds_raw[@]}"
-hf --prepare "rm -f r.csv; $cold" --export-json restore-zstd.json "${cmds_zst[@]}"
+# Interleaved (see bench/interleave.py): on a shared machine, the ratios of one run compare
+# commands that met the same load. Cold: page cache dropped before each run (as root); warm:
+# blob and source cached, earlier output flushed.
+ilv() { python3 "$repo/bench/interleave.py" "$runs" "$@"; }
+ilv "rm -f r.bin; $cold" restore-raw.json "${cmds_raw[@]}"
+ilv "rm -f r.bin; sync" restore-raw-warm.json "${cmds_raw[@]}"
+ilv "rm -f r.csv; $cold" restore-zstd.json "${cmds_zst[@]}"
+ilv "rm -f r.csv; sync" restore-zstd-warm.json "${cmds_zst[@]}"
 # Over an existing file of the same size: the new restore exchanges instead of renaming over.
-hf --prepare "cp rand.bin r.bin; $cold" --export-json restore-over.json \
-    "$tool restore sr $digest r.bin" ${before:+"$before restore sr $digest r.bin"}
+cmds_over=("$tool restore sr $digest r.bin")
+[ -n "$before" ] && cmds_over+=("$before restore sr $digest r.bin")
+ilv "cp rand.bin r.bin; sync" restore-over.json "${cmds_over[@]}"
 rm -f r.bin r.csv csv1g.csv csv1g.csv.zst
 
 echo "== a 10 GiB sparse file with 4 KiB of data"
@@ -187,25 +195,31 @@ lines = [
  "",
  "Restore of an uncompressed 1 GiB blob on a loop-mounted filesystem:",
  "",
- "| filesystem | method | median time | evidence |",
+ "| filesystem | method | median time (this / before) | evidence |",
  "|---|---|---|---|",
 ]
-rr, rz, ro = med("restore-raw.json"), med("restore-zstd.json"), med("restore-over.json")
+def cpu(f):
+    return [statistics.median(r["cpu"]) for r in json.load(open(f))["results"]]
 restores = [
  "",
- "Restore of 1 GiB from the store (cold page cache as root), against the tool it stands in for,",
- "and the restore of the revision before (single-pass, O_TMPFILE and sparse restores) where given:",
+ "Restore of 1 GiB from the store, against the tool it stands in for, and against the restore",
+ "of the revision before (path-based, two passes, dense) where given; commands interleaved",
+ "(\`bench/interleave.py\`), medians of wall time, and of CPU time (user + system) after the slash:",
  "",
- "| restore | this shark | reference | ratio | before | this / before | goal |",
- "|---|---|---|---|---|---|---|",
+ "| restore | cache | this shark | reference | ratio | before | this / before | goal |",
+ "|---|---|---|---|---|---|---|---|",
 ]
-def row(name, r, ref):
-    b = f"{r[2]:.3f} s | {r[0]/r[2]:.2f}x" if len(r) > 2 else "| "
-    return f"| {name} | {r[0]:.3f} s | {ref} {r[1]:.3f} s | {r[0]/r[1]:.2f}x | {b} | <= 1.3x; <= 1.1x before |"
-restores.append(row("raw (random bytes)", rr, "cp"))
-restores.append(row("zstd (CSV)", rz, "zstd -d"))
-over = f"{ro[1]:.3f} s | {ro[0]/ro[1]:.2f}x" if len(ro) > 1 else "| "
-restores.append(f"| raw, over an existing file | {ro[0]:.3f} s | | | {over} | |")
+def row(name, cache, f, ref):
+    w, c = med(f), cpu(f)
+    b = f"{w[2]:.3f} s / {c[2]:.3f} s | {w[0]/w[2]:.2f}x" if len(w) > 2 else "| "
+    return (f"| {name} | {cache} | {w[0]:.3f} s / {c[0]:.3f} s | {ref} {w[1]:.3f} s / {c[1]:.3f} s "
+            f"| {w[0]/w[1]:.2f}x | {b} | <= 1.3x; <= 1.1x before |")
+for cache, suffix in (("cold", ""), ("warm", "-warm")):
+    restores.append(row("raw (random bytes)", cache, f"restore-raw{suffix}.json", "cp"))
+    restores.append(row("zstd (CSV)", cache, f"restore-zstd{suffix}.json", "zstd -d"))
+wo, co = med("restore-over.json"), cpu("restore-over.json")
+over = f"{wo[1]:.3f} s / {co[1]:.3f} s | {wo[0]/wo[1]:.2f}x" if len(wo) > 1 else "| "
+restores.append(f"| raw, over an existing file | warm | {wo[0]:.3f} s / {co[0]:.3f} s | | | {over} | |")
 restores += [
  "",
  "A 10 GiB sparse file with 4 KiB of data (time and peak RSS from /usr/bin/time -v):",

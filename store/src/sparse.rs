@@ -26,6 +26,9 @@ use crate::blob::{hash, CHUNK};
 /// btrfs, tmpfs all use 4 KiB pages or blocks).
 pub(crate) const BLOCK: usize = 4096;
 
+/// Bytes read and hashed at a time by [`hash_file`] for large files.
+const HASH_CHUNK: usize = 4 * CHUNK;
+
 /// Zeros to hash, encode or compare against, without allocating or clearing anything.
 pub(crate) static ZEROS: [u8; CHUNK] = [0; CHUNK];
 
@@ -174,28 +177,73 @@ pub(crate) fn hash_zeros(hasher: &mut blake3::Hasher, mut count: u64) {
 }
 
 /// The BLAKE3 hash and length of the content of `file` (read from offset 0 to its end),
-/// without reading its holes.
+/// without reading its holes. A large file is read on a second thread while this one hashes
+/// the chunk before on every core: rayon's workers then never wait for a read (waiting, they
+/// spin, which cost more system time than the reads).
 pub(crate) fn hash_file(file: &File) -> io::Result<(blake3::Hash, u64)> {
     let size = file.metadata()?.len();
     let mut source = SparseFile::new(file, size);
     let mut hasher = blake3::Hasher::new();
-    let mut buf = Vec::with_capacity(CHUNK);
-    let mut total = 0u64;
-    loop {
-        buf.clear();
-        match source.next_piece(&mut buf, CHUNK)? {
-            Piece::Data(n) => {
-                hash(&mut hasher, &buf);
-                total += n as u64;
+    if size < THREADED_MIN {
+        let mut buf = Vec::with_capacity(CHUNK);
+        let mut total = 0u64;
+        loop {
+            buf.clear();
+            match source.next_piece(&mut buf, CHUNK)? {
+                Piece::End => return Ok((hasher.finalize(), total)),
+                piece => total += hash_piece(&mut hasher, piece, &buf),
             }
-            Piece::Zeros(n) => {
-                hash_zeros(&mut hasher, n);
-                total += n;
-            }
-            Piece::End => return Ok((hasher.finalize(), total)),
         }
     }
+    // Three buffers go round: one being read into, one waiting, one being hashed. Recycled,
+    // not reallocated: fresh memory costs a page fault per page.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Piece, Vec<u8>)>(1);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(3);
+    for _ in 0..3 {
+        let _ = empty_tx.send(Vec::with_capacity(HASH_CHUNK));
+    }
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || -> io::Result<()> {
+            while let Ok(mut buf) = empty_rx.recv() {
+                buf.clear();
+                let piece = source.next_piece(&mut buf, HASH_CHUNK)?;
+                let end = piece == Piece::End;
+                if full_tx.send((piece, buf)).is_err() || end {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let mut total = 0u64;
+        for (piece, buf) in full_rx {
+            total += hash_piece(&mut hasher, piece, &buf);
+            let _ = empty_tx.send(buf);
+        }
+        drop(empty_tx);
+        reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+        Ok((hasher.finalize(), total))
+    })
 }
+
+/// Hashes one piece of content (`buf` for data); its length.
+fn hash_piece(hasher: &mut blake3::Hasher, piece: Piece, buf: &[u8]) -> u64 {
+    match piece {
+        Piece::Data(n) => {
+            hash(hasher, buf);
+            n as u64
+        }
+        Piece::Zeros(n) => {
+            hash_zeros(hasher, n);
+            n
+        }
+        Piece::End => 0,
+    }
+}
+
+/// Files at least this large are read on a thread of their own while being hashed.
+const THREADED_MIN: u64 = 8 * CHUNK as u64;
 
 /// Whether `bytes` are all zero (a `memcmp` against [`ZEROS`], fast even unoptimised).
 pub(crate) fn is_zero(bytes: &[u8]) -> bool {

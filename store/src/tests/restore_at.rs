@@ -60,6 +60,23 @@ fn restore_at_writes_each_encoding_under_its_name_with_its_mode() {
 }
 
 #[test]
+fn a_directory_opened_with_o_path_will_do() {
+    let f = fixture();
+    let d = new_dir(f.dir.path(), "d");
+    let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY;
+    let dir = rustix::fs::open(&d, flags, rustix::fs::Mode::empty()).unwrap();
+    fs::write(d.join("old"), b"old\n").unwrap();
+    for (name, content) in [("new", noise(2 << 20, 12)), ("old", b"small\n".to_vec())] {
+        let put = f.store.put_bytes(&content).unwrap();
+        f.store
+            .restore_at(&put.digest, dir.as_fd(), OsStr::new(name), 0o644)
+            .unwrap();
+        assert_eq!(fs::read(d.join(name)).unwrap(), content);
+    }
+    assert_eq!(names(&d), ["new", "old"]);
+}
+
+#[test]
 fn a_symlink_at_the_name_is_replaced_not_followed() {
     let f = fixture();
     let d = new_dir(f.dir.path(), "d");
