@@ -92,7 +92,7 @@ fn a_damaged_stat_cache_is_rebuilt_and_said_once() {
 
 #[test]
 fn a_damaged_stat_cache_is_rebuilt_for_an_unprivileged_user() {
-    match TestEnv::for_nobody() {
+    match TestEnv::unprivileged() {
         Some(env) => a_damaged_stat_cache_is_rebuilt(&env),
         None => eprintln!("skipped: not root, so the other test already ran unprivileged"),
     }
@@ -154,7 +154,7 @@ fn a_pack_with_a_damaged_header_heals_and_commands_go_on() {
 
 #[test]
 fn a_pack_with_a_damaged_header_heals_for_an_unprivileged_user() {
-    match TestEnv::for_nobody() {
+    match TestEnv::unprivileged() {
         Some(env) => a_damaged_pack_header_heals(&env),
         None => eprintln!("skipped: not root, so the other test already ran unprivileged"),
     }
@@ -248,7 +248,7 @@ fn a_damaged_lineage_database_is_reported_copied_and_rebuilt_on_request() {
 
 #[test]
 fn a_damaged_lineage_database_is_handled_for_an_unprivileged_user() {
-    match TestEnv::for_nobody() {
+    match TestEnv::unprivileged() {
         Some(env) => damaged_lineage_is_reported_copied_and_rebuilt(&env),
         None => eprintln!("skipped: not root, so the other test already ran unprivileged"),
     }

@@ -80,7 +80,7 @@ fn kills_during_restore_leave_no_stray_files_after_the_next_command() {
 
 #[test]
 fn kills_during_restore_leave_no_stray_files_for_an_unprivileged_user() {
-    let Some(env) = TestEnv::for_nobody() else {
+    let Some(env) = TestEnv::unprivileged() else {
         eprintln!("skipped: not root, so the other test already ran unprivileged");
         return;
     };

@@ -10,8 +10,9 @@ use crate::sql::DigestCol;
 use crate::time::to_nanos;
 use crate::{Db, LineageError, RunId};
 
-/// Every digest a kept run refers to. A run is kept when it started at or after `?1`, or
-/// when a kept reuse row reused it (restoring the reuse needs the original's outputs).
+/// Every digest a kept run refers to, and the prior content kept for undo (within its budget,
+/// whatever the cutoff). A run is kept when it started at or after `?1`, or when a kept reuse
+/// row reused it (restoring the reuse needs the original's outputs).
 const REFERENCED: &str = "
 WITH kept (id) AS (
     SELECT id FROM runs WHERE started_ns >= ?1
@@ -25,7 +26,8 @@ UNION SELECT digest FROM inputs
 UNION SELECT stdout FROM runs WHERE id IN kept AND stdout IS NOT NULL
 UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL
 UNION SELECT shell_state FROM runs WHERE id IN kept AND shell_state IS NOT NULL
-UNION SELECT env_digest FROM runs WHERE id IN kept";
+UNION SELECT env_digest FROM runs WHERE id IN kept
+UNION SELECT digest FROM undo_prior WHERE digest IS NOT NULL";
 
 impl Db {
     /// The digests of every blob that runs started at or after `since` (all runs when

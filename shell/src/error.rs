@@ -35,6 +35,14 @@ pub enum CliError {
         /// How to put it right.
         hint: Option<String>,
     },
+    /// The operation would lose data and was not done.
+    #[error("{message}")]
+    Refused {
+        /// What was refused and why, naming the paths.
+        message: String,
+        /// How to go ahead anyway.
+        hint: String,
+    },
     /// An operation failed.
     #[error("{message}")]
     Failed {
@@ -70,7 +78,9 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage { .. } => EXIT_USAGE,
-            CliError::Home { .. } | CliError::Failed { .. } => EXIT_FAILURE,
+            CliError::Home { .. } | CliError::Failed { .. } | CliError::Refused { .. } => {
+                EXIT_FAILURE
+            }
         }
     }
 
@@ -82,6 +92,7 @@ impl CliError {
             CliError::Failed { .. } if shark_store::heal::is_damage_chain(self) => {
                 Some(LINEAGE_DAMAGE_HINT)
             }
+            CliError::Refused { hint, .. } => Some(hint),
             CliError::Failed { .. } => None,
         }
     }

@@ -48,6 +48,8 @@ pub struct Session {
     pub state: ShellState,
     /// `$0` and the initial positional parameters.
     pub args: Vec<OsString>,
+    /// Host folders every line sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Session {
@@ -60,7 +62,16 @@ impl Session {
             exec: Executor::open(home)?,
             state,
             args,
+            mapped: Vec::new(),
         })
+    }
+
+    /// Makes the session one script or document: its lines are the steps of one unit of work,
+    /// and a step is reused when what it read is as the script last left it (see
+    /// [`Executor::run_as_whole_unit`]).
+    pub fn as_whole_unit(mut self) -> Session {
+        self.exec.run_as_whole_unit();
+        self
     }
 
     /// The executor (and through it the lineage database).
@@ -84,6 +95,7 @@ impl Session {
             cwd: self.state.cwd.clone(),
             env: self.state.line_env(),
             stateful: true,
+            mapped: self.mapped.clone(),
         };
         let outcome: Outcome = self.exec.execute(&req)?;
         let exited = match outcome.state {

@@ -77,6 +77,30 @@ impl Store {
         self.pack.on_heal(Arc::new(f));
     }
 
+    /// Opens an existing store for reading only: nothing is created, and no leftover temp
+    /// file is swept (a viewer such as `shark serve` changes nothing). Fails with
+    /// [`StoreError::Root`] when `root` is not a readable directory. Puts through this handle
+    /// fail as the directory's permissions say.
+    pub fn open_read_only(root: &Path) -> Result<Store, StoreError> {
+        let root_err = |source| StoreError::Root {
+            path: root.to_owned(),
+            source,
+        };
+        rustix::fs::access(root, Access::READ_OK | Access::EXEC_OK)
+            .map_err(|e| root_err(e.into()))?;
+        if !root.is_dir() {
+            return Err(root_err(io::ErrorKind::NotADirectory.into()));
+        }
+        Ok(Store {
+            root: root.to_owned(),
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+            pack: Pack::new(root.join("pack.db")),
+            durability: Durability::Immediate,
+            journal: Arc::new(Journal::new(root.join("restores"))),
+        })
+    }
+
     /// The store's directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -815,3 +815,30 @@ fn stat_cache_errors_name_the_path() {
         format!("stat cache {} failed", bad.display())
     );
 }
+
+#[test]
+fn a_read_only_handle_reads_blobs_and_creates_nothing() {
+    let f = fixture();
+    let small = f.store.put_bytes(b"small").unwrap().digest;
+    let big_bytes = vec![7u8; 64 * 1024];
+    let big = f.store.put_bytes(&big_bytes).unwrap().digest;
+    let stale = f.store.root().join("tmp").join("leftover");
+    fs::write(&stale, b"x").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let ro = Store::open_read_only(f.store.root()).unwrap();
+    assert_eq!(ro.read_to_vec(&small).unwrap(), b"small");
+    assert_eq!(ro.read_to_vec(&big).unwrap(), big_bytes);
+    assert!(stale.exists(), "a read-only handle sweeps nothing");
+    let missing = f.dir.path().join("no-store");
+    assert!(matches!(
+        Store::open_read_only(&missing),
+        Err(StoreError::Root { path, .. }) if path == missing
+    ));
+    assert!(!missing.exists());
+}

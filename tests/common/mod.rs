@@ -10,9 +10,12 @@ pub struct TestEnv {
     pub home: PathBuf,
     /// A scratch working directory.
     pub work: PathBuf,
-    /// Whether shark runs as uid/gid 65534 (see [`TestEnv::for_nobody`]).
-    pub nobody: bool,
+    /// Commands run as uid/gid 65534 (through `setpriv`), which owns the tree.
+    pub unprivileged: bool,
 }
+
+/// The user an unprivileged [`TestEnv`] runs shark as.
+pub const NOBODY: u32 = 65534;
 
 impl TestEnv {
     pub fn new() -> Self {
@@ -25,43 +28,40 @@ impl TestEnv {
             _dir: dir,
             home,
             work,
-            nobody: false,
+            unprivileged: false,
         }
     }
 
-    /// Like [`TestEnv::new`], but every shark (and every file written through [`TestEnv::write`])
-    /// runs as, or belongs to, uid and gid 65534 with no groups. `None` when the tests do not
-    /// run as root (then they already run unprivileged).
+    /// An environment whose commands run as uid/gid 65534, which owns its tree; `None` when
+    /// the tests do not run as root (they then already run unprivileged).
     #[allow(dead_code)]
-    pub fn for_nobody() -> Option<Self> {
+    pub fn unprivileged() -> Option<Self> {
         use std::os::unix::fs::PermissionsExt;
         if !nix::unistd::geteuid().is_root() {
             return None;
         }
         let mut env = TestEnv::new();
-        let top = env.work.parent().unwrap().to_owned();
+        let top = env.work.parent().unwrap().to_path_buf();
         std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let status = Command::new("chown")
-            .args(["-R", "65534:65534"])
-            .arg(&top)
-            .status()
-            .unwrap();
-        assert!(status.success());
-        env.nobody = true;
+        for d in [&env.work, &top.join("user")] {
+            nix::unistd::chown(d, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+        }
+        std::fs::create_dir_all(&env.home).unwrap();
+        nix::unistd::chown(&env.home, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+        env.unprivileged = true;
         Some(env)
     }
 
     /// A `shark` command with this environment's home, run in the work directory, with a
     /// fixed, minimal environment so that two invocations key alike.
     pub fn shark(&self) -> Command {
-        let mut c = match self.nobody {
-            false => Command::new(env!("CARGO_BIN_EXE_shark")),
-            true => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-                    .arg(reachable_shark());
-                c
-            }
+        let mut c = if self.unprivileged {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(reachable_shark());
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_shark"))
         };
         c.env_clear()
             .env("SHARK_HOME", &self.home)
@@ -78,7 +78,7 @@ impl TestEnv {
         self.run(&["-c", line])
     }
 
-    /// Writes a file in the work directory.
+    /// Writes a file in the work directory (owned by the environment's user).
     #[allow(dead_code)]
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.work.join(rel);
@@ -86,8 +86,24 @@ impl TestEnv {
             std::fs::create_dir_all(dir).unwrap();
         }
         std::fs::write(&p, content).unwrap();
-        if self.nobody {
-            std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
+        self.own(&p);
+    }
+
+    /// Makes `path` (and the directories between it and the tree) the environment user's.
+    #[allow(dead_code)]
+    pub fn own(&self, path: &Path) {
+        if !self.unprivileged {
+            return;
+        }
+        let top = self.work.parent().unwrap();
+        for p in path.ancestors().take_while(|p| *p != top) {
+            let _ = nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                p,
+                Some(NOBODY.into()),
+                Some(NOBODY.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
         }
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests of `shark-lineage`, on real database files; one binary, one module per
 //! concern.
 
+mod browse;
 mod common;
 mod concurrency;
 mod graph;

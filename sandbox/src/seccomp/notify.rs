@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use super::memory::{read_argv, read_cstr, read_u64, PATH_MAX};
 use super::paths::{absolute, Normalizer};
 use super::syscalls::{decode, open_kind, Call, PathArg};
-use crate::{Access, AccessKind, Process, SandboxError};
+use crate::{Access, AccessKind, Fingerprint, Process, SandboxError};
 
 const SYNC_WAKE_UP: u64 = 1;
 
@@ -52,8 +52,16 @@ pub(crate) fn set_sync_wake_up(listener: &OwnedFd) -> bool {
 /// left) there is no `poll` before each `RECV`; otherwise `poll` tells when the tree is gone.
 /// What was read is kept only if `SEND` succeeds: the tracee was still waiting, so its pid
 /// cannot have been reused while we read its memory (this replaces an `ID_VALID` call).
-pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, SandboxError> {
-    let mut tracer = Tracer::default();
+pub(crate) fn trace(
+    listener: &OwnedFd,
+    blocking_recv: bool,
+    sockets: &super::sockets::SocketGuard,
+    mapped: &[crate::MappedRoot],
+) -> Result<Trace, SandboxError> {
+    let mut tracer = Tracer {
+        mapped: mapped.to_vec(),
+        ..Tracer::default()
+    };
     let fd = listener.as_raw_fd();
     let sys = |op| move |source| SandboxError::Sys { op, source };
     loop {
@@ -83,6 +91,10 @@ pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, Sa
                 Errno::ENOENT => continue,
                 source => return Err(sys("receive a seccomp notification")(source)),
             }
+        }
+        if super::sockets::SOCKET_CALLS.contains(&(notif.data.nr as i64)) {
+            sockets.serve(listener, notif);
+            continue;
         }
         let mark = tracer.mark();
         tracer.handle(&notif);
@@ -130,6 +142,7 @@ struct Raw {
     pid: u32,
     kind: AccessKind,
     path: PathBuf,
+    fingerprint: Option<Fingerprint>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +152,14 @@ struct Tracer {
     tgids: HashMap<u32, u32>,
     buf: Vec<u8>,
     terminal_input: bool,
+    /// Paths (as named) already fingerprinted: only the first access takes one.
+    fingerprinted: HashSet<PathBuf>,
+    /// Some process changed its root: absolute paths are then resolved against each
+    /// process's root (a readlink per call, paid only after a `chroot`).
+    chrooted: bool,
+    /// Folders seen at another path inside: paths under them are recorded (and
+    /// fingerprinted) by host path.
+    mapped: Vec<crate::MappedRoot>,
 }
 
 impl Tracer {
@@ -169,6 +190,10 @@ impl Tracer {
                 ([Some(arg), None], None)
             }
             Call::Exec { arg, argv } => ([Some(arg), None], Some(argv)),
+            Call::Chroot(arg) => {
+                self.chrooted = true;
+                ([Some(arg), None], None)
+            }
             Call::Nothing => return,
         };
         let mut found: [Option<(AccessKind, PathBuf)>; 2] = [None, None];
@@ -181,8 +206,24 @@ impl Tracer {
             self.exec(tid, pid, path, argv);
         }
         for (kind, path) in found.into_iter().flatten() {
-            self.raw.push(Raw { pid, kind, path });
+            self.push(pid, kind, path);
         }
+    }
+
+    /// Records one access, fingerprinting the path if this is the first access to it.
+    fn push(&mut self, pid: u32, kind: AccessKind, path: PathBuf) {
+        let fingerprint = if is_pseudo(&path) || self.fingerprinted.contains(&path) {
+            None
+        } else {
+            self.fingerprinted.insert(path.clone());
+            Some(Fingerprint::of(&path))
+        };
+        self.raw.push(Raw {
+            pid,
+            kind,
+            path,
+            fingerprint,
+        });
     }
 
     fn path(&mut self, tid: u32, arg: PathArg) -> Option<(AccessKind, PathBuf)> {
@@ -190,7 +231,8 @@ impl Tracer {
         if arg.addr != 0 && !read_cstr(tid, arg.addr, PATH_MAX, &mut self.buf) {
             return None;
         }
-        Some((arg.kind, absolute(tid, arg.dirfd, &self.buf)?))
+        let path = absolute(tid, arg.dirfd, &self.buf, self.chrooted)?;
+        Some((arg.kind, crate::mapped::to_host(&path, &self.mapped)))
     }
 
     /// Records a process if the exec target is an executable file in its view, and the
@@ -208,11 +250,7 @@ impl Tracer {
         let mut head = [0u8; 256];
         let n = file.read(&mut head).unwrap_or(0);
         if let Some(interpreter) = shebang(&head[..n]) {
-            self.raw.push(Raw {
-                pid,
-                kind: AccessKind::Exec,
-                path: interpreter,
-            });
+            self.push(pid, AccessKind::Exec, interpreter);
         }
         let argv = argv.into_iter().map(OsString::from_vec).collect();
         self.processes.push(Process { pid, argv });
@@ -238,15 +276,23 @@ impl Tracer {
         let mut normalizer = Normalizer::default();
         let mut seen = HashSet::new();
         let mut accesses = Vec::new();
+        let mut fingerprinted = HashSet::new();
         for raw in self.raw {
             let path = normalizer.normalize(&raw.path);
-            if seen.insert((path.clone(), raw.kind)) {
-                accesses.push(Access {
-                    path,
-                    kind: raw.kind,
-                    pid: raw.pid,
-                });
+            if !seen.insert((path.clone(), raw.kind)) {
+                continue;
             }
+            // Two spellings of one path: the first fingerprint taken is the one that counts.
+            let fingerprint = match raw.fingerprint {
+                Some(f) if fingerprinted.insert(path.clone()) => Some(f),
+                _ => None,
+            };
+            accesses.push(Access {
+                path,
+                kind: raw.kind,
+                pid: raw.pid,
+                fingerprint,
+            });
         }
         // Processes of a pipeline exec concurrently; pid order is their fork order, which is
         // deterministic. The sort is stable, so a process that execs twice keeps its order.
@@ -261,6 +307,14 @@ impl Tracer {
             terminal_input: self.terminal_input || opened_terminal,
         }
     }
+}
+
+/// Paths whose state is not the user's data: kernel interfaces and devices.
+fn is_pseudo(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    [&b"/proc/"[..], b"/sys/", b"/dev/"]
+        .iter()
+        .any(|p| bytes.starts_with(p))
 }
 
 /// Whether descriptor `fd` of thread `tid` is a terminal.

@@ -62,7 +62,7 @@ pub(crate) fn run_text(
             Some("fix the script's syntax".into()),
         )
     })?;
-    let mut session = Session::open(home, args)?;
+    let mut session = Session::open(home, args)?.as_whole_unit();
     let progress = Progress::new(steps.len());
     let mut code = 0;
     for (i, step) in steps.iter().enumerate() {

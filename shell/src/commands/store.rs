@@ -1,4 +1,4 @@
-//! `shark store stats|verify|gc` (verify in [`super::verify`]).
+//! `shark store stats|verify|gc|push` (verify in [`super::verify`]).
 
 use std::io::{self, Write};
 
@@ -12,12 +12,16 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
     let store = Store::open(&home.store_dir()).map_err(store_err)?;
     let mut out = io::stdout().lock();
     let written = match cmd {
-        StoreCommand::Stats(args) => stats(&store, &args, &mut out),
+        StoreCommand::Stats(args) => {
+            let undo = undo_stats(home)?;
+            stats(&store, &undo, &args, &mut out)
+        }
         StoreCommand::Verify(args) => {
             return super::verify::verify(home, &store, args.repair, &mut out)
                 .or_else(super::verify::cli_error)
         }
         StoreCommand::Gc(args) => return gc(home, &store, &args),
+        StoreCommand::Push(args) => return push(home, &args.target),
     };
     match written {
         Ok(code) => Ok(code),
@@ -49,14 +53,64 @@ impl From<io::Error> for Failure {
     }
 }
 
-fn stats(store: &Store, args: &StatsArgs, out: &mut impl Write) -> Result<i32, Failure> {
+fn stats(
+    store: &Store,
+    undo: &UndoStats,
+    args: &StatsArgs,
+    out: &mut impl Write,
+) -> Result<i32, Failure> {
     let s = store.stats().map_err(Failure::Store)?;
     if args.json {
-        writeln!(out, "{}", stats_json(&s))?;
+        let mut v = stats_json(&s);
+        v["undo"] = undo_json(undo);
+        writeln!(out, "{v}")?;
     } else {
         write_stats(&s, out)?;
+        write_undo(undo, out)?;
     }
     Ok(0)
+}
+
+/// What undo holds: totals from the lineage database and the budget in force.
+struct UndoStats {
+    totals: shark_lineage::UndoTotals,
+    budget: u64,
+}
+
+fn undo_stats(home: &Home) -> Result<UndoStats, CliError> {
+    let config = crate::undo::config::Config::load()?;
+    let totals = match home.db_path().exists() {
+        true => shark_lineage::Db::open(&home.db_path())
+            .and_then(|db| db.undo_totals())
+            .map_err(|e| CliError::failed("cannot read the lineage database", e))?,
+        false => shark_lineage::UndoTotals::default(),
+    };
+    Ok(UndoStats {
+        totals,
+        budget: config.budget.bytes(&home.store_dir()),
+    })
+}
+
+fn undo_json(u: &UndoStats) -> serde_json::Value {
+    serde_json::json!({
+        "runs": u.totals.runs,
+        "kept_bytes": u.totals.kept_bytes,
+        "budget_bytes": u.budget,
+        "dropped_runs": u.totals.dropped_runs,
+        "snapshots": u.totals.snapshots,
+    })
+}
+
+fn write_undo(u: &UndoStats, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "undo:         {} runs, {} kept only for undo (budget {}), {} dropped, {} snapshots",
+        u.totals.runs,
+        human(u.totals.kept_bytes),
+        human(u.budget),
+        u.totals.dropped_runs,
+        u.totals.snapshots
+    )
 }
 
 fn stats_json(s: &StoreStats) -> serde_json::Value {
@@ -160,6 +214,18 @@ fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliE
         after.blobs
     );
     Ok(0)
+}
+
+/// `shark store push RUN|PATH`.
+fn push(home: &Home, target: &str) -> Result<i32, CliError> {
+    let mut exec = crate::exec::Executor::open(home)?;
+    let run = super::query::target_run(exec.db(), target)?;
+    let text = crate::exec::remote::push(&mut exec, run.id)?;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
+        _ => Ok(0),
+    }
 }
 
 #[cfg(test)]

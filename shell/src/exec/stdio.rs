@@ -35,8 +35,14 @@ pub enum StdinPlan {
     Null,
     /// A terminal, handed over as it is.
     Tty,
-    /// A regular file (`shark -c ... < file`), with its content digest.
-    File(Digest),
+    /// A regular file (`shark -c ... < file`): the digest of its content from the offset
+    /// shark's standard input is at (what the command can read), and that offset.
+    File {
+        /// The digest of the bytes from `offset` to the end.
+        digest: Digest,
+        /// Where the shared file offset stood when the command started.
+        offset: u64,
+    },
     /// A pipe read to the end into a temporary file, with its digest.
     Captured {
         /// The file holding what was piped in.
@@ -61,10 +67,14 @@ impl StdinPlan {
             return Ok(StdinPlan::Null);
         }
         if ft.is_file() {
-            let digest = cache
-                .digest_file(Path::new("/proc/self/fd/0"))
-                .map_err(io::Error::other)?;
-            return Ok(StdinPlan::File(digest));
+            let offset = stdin_offset()?;
+            let digest = match offset {
+                0 => cache
+                    .digest_file(Path::new("/proc/self/fd/0"))
+                    .map_err(io::Error::other)?,
+                _ => digest_from(offset)?,
+            };
+            return Ok(StdinPlan::File { digest, offset });
         }
         capture_stdin(scratch)
     }
@@ -74,7 +84,7 @@ impl StdinPlan {
         match self {
             StdinPlan::Null => "null",
             StdinPlan::Tty => "tty",
-            StdinPlan::File(_) => "file",
+            StdinPlan::File { .. } => "file",
             StdinPlan::Captured { .. } => "pipe",
         }
     }
@@ -82,10 +92,46 @@ impl StdinPlan {
     /// The digest of what the command can read on stdin, if it is content.
     pub fn digest(&self) -> Option<Digest> {
         match self {
-            StdinPlan::File(d) | StdinPlan::Captured { digest: d, .. } => Some(*d),
+            StdinPlan::File { digest: d, .. } | StdinPlan::Captured { digest: d, .. } => Some(*d),
             _ => None,
         }
     }
+}
+
+/// Where the file offset of shark's standard input stands (shared with the command, which
+/// inherits the open file).
+pub fn stdin_offset() -> io::Result<u64> {
+    let pos = nix::unistd::lseek(io::stdin().as_fd(), 0, nix::unistd::Whence::SeekCur)?;
+    Ok(u64::try_from(pos).unwrap_or(0))
+}
+
+/// Moves the offset of shark's standard input (a regular file) to `offset`: where a reused
+/// run had left it.
+pub fn seek_stdin(offset: u64) -> io::Result<()> {
+    let pos = i64::try_from(offset).map_err(io::Error::other)?;
+    nix::unistd::lseek(io::stdin().as_fd(), pos, nix::unistd::Whence::SeekSet)?;
+    Ok(())
+}
+
+/// The digest of standard input (a regular file) from `offset` to its end, read without
+/// moving the shared offset.
+fn digest_from(offset: u64) -> io::Result<Digest> {
+    use std::os::unix::fs::FileExt;
+    let file = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = offset;
+    loop {
+        let n = match file.read_at(&mut buf, at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(Digest::from(hasher.finalize()))
 }
 
 fn capture_stdin(scratch: &Path) -> io::Result<StdinPlan> {
