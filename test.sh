@@ -19,6 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+tests/setup/store.sh
 # Services and tools some tests drive for real; each set-up is quick when already done and,
 # when it cannot install (not root, no network), says so, and those tests skip.
 bash tests/setup/undo.sh       # btrfs-progs, zfs-fuse and its daemon

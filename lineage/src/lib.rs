@@ -55,6 +55,7 @@ mod model;
 mod query;
 mod record;
 mod refs;
+mod salvage;
 mod schema;
 mod serial;
 mod sql;
@@ -73,6 +74,7 @@ pub use model::{
     Access, AsLeft, Input, InputKind, NewRun, Output, OutputKind, PathState, ProcessRecord, Run,
     RunId, RunIdParseError, Stats, UnitState,
 };
+pub use salvage::Rebuilt;
 pub use stamps::FileStamp;
 pub use time::rfc3339;
 pub use undo::{Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};

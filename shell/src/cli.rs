@@ -119,8 +119,11 @@ pub enum Command {
 pub enum StoreCommand {
     /// Count blobs and bytes: logical size, stored size and the compression ratio.
     Stats(StatsArgs),
-    /// Re-hash every blob; exit 1 and name each blob whose content does not match its digest.
-    Verify,
+    /// Re-hash every blob and check every database; exit 1 and name each blob whose
+    /// content does not match its digest, each blob a reusable run needs that is missing,
+    /// and each damaged database (the pack and the stat cache are healed, the lineage
+    /// database is copied aside and left as it is unless --repair is given).
+    Verify(VerifyArgs),
     /// Remove blobs that no kept run refers to, and report what was freed.
     Gc(GcArgs),
     /// Upload a run's result to the remote cache (--remote), so other machines reuse it.
@@ -133,6 +136,16 @@ pub struct PushArgs {
     /// A run id, or a file whose producing run to upload.
     #[arg(value_name = "RUN|PATH")]
     pub target: String,
+}
+
+/// Options of `shark store verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Rebuild a damaged lineage database from what can still be read of it (a copy of the
+    /// damaged file is kept): runs recovered whole are kept for lineage but no longer
+    /// reused, runs that cannot be read whole are dropped.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// Options of `shark store gc`.

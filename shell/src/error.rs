@@ -87,6 +87,11 @@ impl CliError {
     fn hint(&self) -> Option<&str> {
         match self {
             CliError::Usage { hint, .. } | CliError::Home { hint, .. } => hint.as_deref(),
+            // The pack and the stat cache heal themselves: damage that reaches the user is
+            // the lineage database's.
+            CliError::Failed { .. } if shark_store::heal::is_damage_chain(self) => {
+                Some(LINEAGE_DAMAGE_HINT)
+            }
             CliError::Refused { hint, .. } => Some(hint),
             CliError::Failed { .. } => None,
         }
@@ -103,6 +108,11 @@ impl CliError {
         self.exit_code()
     }
 }
+
+/// What to do about a damaged lineage database.
+pub const LINEAGE_DAMAGE_HINT: &str = "the lineage database (the history of your runs) is \
+    damaged; `shark store verify` checks it and keeps a copy, and `shark store verify --repair` \
+    rebuilds it from what can still be read";
 
 /// Prints a clap error (or `--help`/`--version`) and returns its exit status: 0 for help and
 /// version, 2 for usage errors. A closed stdout (`shark --help | head -1`) is not an error.

@@ -12,7 +12,10 @@ use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError, PAC
 
 mod bad_input;
 mod durable;
+mod heal;
 mod packed;
+mod restore_at;
+mod sparse;
 
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
@@ -79,6 +82,18 @@ impl Fixture {
 }
 
 /// Flips one byte in the middle of a packed blob's stored bytes.
+/// Waits until the child process `child` has created `marker` (the point it reached that the
+/// test needs), failing if the child stops first; then removes the marker.
+pub(crate) fn wait_for_marker(child: &mut std::process::Child, marker: &Path) {
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the child stopped before {}: {status}", marker.display());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    fs::remove_file(marker).unwrap();
+}
+
 pub(crate) fn flip_middle(data: &mut [u8]) {
     let mid = data.len() / 2;
     data[mid] ^= 0x01;

@@ -6,6 +6,7 @@ mod common;
 mod concurrency;
 mod graph;
 mod queries;
+mod rebuild;
 mod record;
 mod scale;
 mod schema;

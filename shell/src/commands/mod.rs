@@ -10,3 +10,4 @@ pub(crate) mod script;
 pub(crate) mod serve;
 pub(crate) mod store;
 pub(crate) mod undo;
+pub(crate) mod verify;

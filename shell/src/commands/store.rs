@@ -1,11 +1,11 @@
-//! `shark store stats|verify|gc|push`.
+//! `shark store stats|verify|gc|push` (verify in [`super::verify`]).
 
 use std::io::{self, Write};
 
-use shark_store::{Store, StoreError, StoreStats, VerifyReport};
+use shark_store::{Store, StoreError, StoreStats};
 
 use crate::cli::{StatsArgs, StoreCommand};
-use crate::error::{is_broken_pipe, CliError, EXIT_FAILURE};
+use crate::error::{is_broken_pipe, CliError};
 use crate::home::Home;
 
 pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
@@ -16,7 +16,10 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
             let undo = undo_stats(home)?;
             stats(&store, &undo, &args, &mut out)
         }
-        StoreCommand::Verify => verify(&store, &mut out),
+        StoreCommand::Verify(args) => {
+            return super::verify::verify(home, &store, args.repair, &mut out)
+                .or_else(super::verify::cli_error)
+        }
         StoreCommand::Gc(args) => return gc(home, &store, &args),
         StoreCommand::Push(args) => return push(home, &args.target),
     };
@@ -30,7 +33,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
 
 /// A store error as the command line reports it (the message is the error's own; the cause
 /// chain follows).
-fn store_err(e: StoreError) -> CliError {
+pub(crate) fn store_err(e: StoreError) -> CliError {
     let message = match &e {
         StoreError::Root { .. } => "cannot open the store",
         StoreError::Corrupt { .. } => "the store holds a corrupt blob",
@@ -139,25 +142,6 @@ fn write_stats(s: &StoreStats, out: &mut impl Write) -> io::Result<()> {
         s.stored_bytes
     )?;
     writeln!(out, "ratio:        {:.2}x", s.ratio())
-}
-
-fn verify(store: &Store, out: &mut impl Write) -> Result<i32, Failure> {
-    let report: VerifyReport = store.verify_all().map_err(Failure::Store)?;
-    for (digest, reason) in &report.corrupt {
-        writeln!(out, "corrupt {digest}: {}", reason.summary())?;
-    }
-    if report.is_clean() {
-        writeln!(out, "{} blobs verified, all intact", report.checked)?;
-        Ok(0)
-    } else {
-        writeln!(
-            out,
-            "{} blobs verified, {} corrupt",
-            report.checked,
-            report.corrupt.len()
-        )?;
-        Ok(EXIT_FAILURE)
-    }
 }
 
 /// `bytes` in binary units with one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.0 GiB`.

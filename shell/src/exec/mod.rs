@@ -143,8 +143,15 @@ impl Executor {
         let store = Store::open(&home.store_dir())
             .map_err(|e| CliError::failed("cannot open the store", e))?
             .batched();
-        let cache = StatCache::open(&home.root().join("statcache.db"))
-            .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
+        // Damaged databases heal themselves; the user hears of it once, here.
+        store.on_heal(report_heal);
+        // What killed sharks left in users' folders and the store; best effort.
+        let _ = store.sweep();
+        let cache = StatCache::open_with(
+            &home.root().join("statcache.db"),
+            Some(std::sync::Arc::new(report_heal)),
+        )
+        .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
         let db = Db::open(&home.db_path())
             .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
         let scratch = home.root().join("tmp");
@@ -355,6 +362,19 @@ impl Executor {
             },
             _ => None,
         };
+        // The streams too: a reuse that cannot replay what the command printed (its blob
+        // lost with a damaged pack, say) runs the command instead.
+        let empty = Digest::of_bytes(b"");
+        let mut streams = Vec::new();
+        for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
+            // Most streams are empty: nothing to read or replay.
+            if let Some(d) = digest.filter(|d| *d != empty) {
+                match self.store.read_to_vec(&d) {
+                    Ok(bytes) => streams.push((live, bytes)),
+                    Err(e) => return Err(failed(&e)),
+                }
+            }
+        }
         let prior = self
             .undo
             .capture(&self.store, &self.cache, &self.db, &run.outputs);
@@ -365,15 +385,8 @@ impl Executor {
         if let (Some(offset), Some(consumed)) = (inv.stdin_offset, run.stdin_consumed) {
             let _ = stdio::seek_stdin(offset + consumed);
         }
-        let empty = Digest::of_bytes(b"");
-        for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
-            // Most streams are empty: nothing to read or replay.
-            if let Some(d) = digest.filter(|d| *d != empty) {
-                // The blobs were stored by the original run; a missing one only loses replay.
-                if let Ok(bytes) = self.store.read_to_vec(&d) {
-                    let _ = stdio::write_live(live, &bytes);
-                }
-            }
+        for (live, bytes) in streams {
+            let _ = stdio::write_live(live, &bytes);
         }
         let code = run.exit_code.unwrap_or(1);
         let record = NewRun {
@@ -548,6 +561,11 @@ impl Executor {
             state,
         })
     }
+}
+
+/// Tells the user that a damaged database was set aside and what became of it.
+fn report_heal(healed: &shark_store::Healed) {
+    eprintln!("shark: warning: {healed}");
 }
 
 /// Removes what killed shark processes left in the scratch directory: sandbox upper layers
