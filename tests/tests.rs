@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod fidelity;
 mod gc;
 mod gdal;
 mod man;
