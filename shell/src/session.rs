@@ -1,9 +1,17 @@
-//! A shell session: lines run one after another, each memoized on its own, with the shell
-//! state (cwd, variables, functions, aliases, options, positional parameters) carried between
-//! them as bash carries it within one process. The interactive shell, the script runner and
-//! `shark md` all run their commands through a [`Session`].
+//! A shell session: steps run one after another, each memoized on its own, with the shell
+//! state carried between them as bash carries it within one process. The interactive shell,
+//! the script runner and `shark md` all run their commands through a [`Session`].
+//!
+//! Each step runs as `bash NAME ARGS...` on a generated program ([`state::program`]) that
+//! bash finds under the script's own name: the session keeps a scratch folder in the shark
+//! home (bound read-only in the sandbox, and left out of what a run reads) where NAME, taken
+//! relative to the folder bash starts in, is the program. An absolute NAME is made relative
+//! to the folder, and `$0` set back to it.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use shark_lineage::RunId;
@@ -11,12 +19,13 @@ use shark_lineage::RunId;
 use crate::error::CliError;
 use crate::exec::{Executor, Outcome, Request};
 use crate::home::Home;
-use crate::state::{self, ShellState};
+use crate::state::program::{self, Origin, Step};
+use crate::state::{reach, ShellState};
 
-/// The bash that interprets each line inside the sandbox.
+/// The bash that interprets each step inside the sandbox.
 pub const BASH: &str = "/bin/bash";
 
-/// How to run one line.
+/// How to run one step.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LineOptions {
     /// Run even if a recorded run could be reused.
@@ -25,7 +34,7 @@ pub struct LineOptions {
     pub network: bool,
 }
 
-/// What one line did.
+/// What one step did.
 #[derive(Debug, Clone)]
 pub struct LineResult {
     /// Its exit status.
@@ -34,32 +43,55 @@ pub struct LineResult {
     pub run: RunId,
     /// For a reuse: the run reused and the time it had taken.
     pub reused: Option<(RunId, Duration)>,
-    /// How long the line took (for a reuse: restoring and replaying).
+    /// How long the step took (for a reuse: restoring and replaying).
     pub took: Duration,
-    /// The line ended the shell (`exit`, or a failure under `set -e`).
+    /// The step ended the shell (`exit`, or a failure under `set -e`).
     pub exited: bool,
 }
 
-/// A sequence of lines sharing one shell state.
+/// A sequence of steps sharing one shell state.
 #[derive(Debug)]
 pub struct Session {
     exec: Executor,
-    /// The state the next line starts in.
+    /// The state the next step starts in.
     pub state: ShellState,
-    /// `$0` and the initial positional parameters.
-    pub args: Vec<OsString>,
+    /// `$0` as given.
+    name: OsString,
+    /// Where the programs are written.
+    programs: tempfile::TempDir,
+    /// Functions defined by a step of their own, by name.
+    origins: BTreeMap<Vec<u8>, Origin>,
 }
 
 impl Session {
     /// A session in this process's environment and working directory; `args` are `$0` and
-    /// the positional parameters.
-    pub fn open(home: &Home, args: Vec<OsString>) -> Result<Session, CliError> {
-        let state = ShellState::from_process()
+    /// the positional parameters (`$0` is `bash` when `args` is empty).
+    pub fn open(home: &Home, mut args: Vec<OsString>) -> Result<Session, CliError> {
+        let mut state = ShellState::from_process()
             .map_err(|e| CliError::failed("cannot read the current directory", e))?;
+        let name = if args.is_empty() {
+            OsString::from("bash")
+        } else {
+            args.remove(0)
+        };
+        state.args = args;
+        let exec = Executor::open(home)?;
+        let scratch = home.root().join("tmp");
+        let programs = tempfile::Builder::new()
+            .prefix(&format!(".shark-step-{}-", std::process::id()))
+            .tempdir_in(&scratch)
+            .map_err(|e| {
+                CliError::failed(
+                    format!("cannot create a folder in {}", scratch.display()),
+                    e,
+                )
+            })?;
         Ok(Session {
-            exec: Executor::open(home)?,
+            exec,
             state,
-            args,
+            name,
+            programs,
+            origins: BTreeMap::new(),
         })
     }
 
@@ -68,32 +100,51 @@ impl Session {
         &self.exec
     }
 
-    /// Runs (or reuses) `line` in the current state and moves to the state it leaves.
+    /// Runs (or reuses) one line of text as line 1, not the last of anything.
     pub fn run_line(&mut self, line: &str, opts: LineOptions) -> Result<LineResult, CliError> {
-        let mut argv: Vec<OsString> = vec![BASH.into(), "-c".into(), state::wrap(line).into()];
-        if self.args.is_empty() {
-            argv.push("shark".into());
-        }
-        argv.extend(self.args.iter().cloned());
+        let step = Step {
+            text: line.as_bytes(),
+            line: 1,
+            last: false,
+            dollar0: None,
+            unparsed: false,
+        };
+        self.run_step(&step, opts)
+    }
+
+    /// Runs (or reuses) `step` in the current state and moves to the state it leaves.
+    pub fn run_step(&mut self, step: &Step<'_>, opts: LineOptions) -> Result<LineResult, CliError> {
+        let (start, file, arg) = layout(self.programs.path(), Path::new(&self.name));
+        let name = self.name.clone();
+        let absolute = Path::new(&name).is_absolute();
+        let step = Step {
+            dollar0: absolute.then_some(name.as_bytes()),
+            ..*step
+        };
+        let text = program::generate(&self.state, &step, &self.origins, program::SANDBOX);
+        write_program(&file, &text)?;
+        let mut argv: Vec<OsString> = vec![BASH.into(), arg];
+        argv.extend(self.state.args.iter().cloned());
         let req = Request {
-            text: line.to_owned(),
+            text: String::from_utf8_lossy(step.text).into_owned(),
             argv,
             fresh: opts.fresh,
             network: opts.network,
             reuse_network: false,
             cwd: self.state.cwd.clone(),
-            env: self.state.line_env(),
+            env: self.state.env.clone(),
             stateful: true,
+            key_env: Some(reach::key_entries(&self.state, &step, &self.origins)),
+            start_dir: Some(start),
         };
         let outcome: Outcome = self.exec.execute(&req)?;
         let exited = match outcome.state {
             Some(next) => {
-                let exited = next.exited;
+                self.track_origins(&step, &next);
                 self.state = next;
-                exited
+                false
             }
-            // Killed before the EXIT trap could run: the state stays as it was.
-            None => false,
+            None => true,
         };
         Ok(LineResult {
             code: outcome.code,
@@ -102,5 +153,154 @@ impl Session {
             took: outcome.took,
             exited,
         })
+    }
+
+    /// Notes where functions come from: a step that only defined one function is its origin;
+    /// any other change to a function forgets its origin.
+    fn track_origins(&mut self, step: &Step<'_>, next: &ShellState) {
+        let changed: Vec<&Vec<u8>> = next
+            .functions
+            .iter()
+            .filter(|(name, body)| self.state.functions.get(*name) != Some(body))
+            .map(|(name, _)| name)
+            .chain(
+                self.state
+                    .functions
+                    .keys()
+                    .filter(|name| !next.functions.contains_key(*name)),
+            )
+            .collect();
+        let sole = match (changed.as_slice(), defined_function(step.text)) {
+            ([one], Some(name)) if one.as_slice() == name && next.vars == self.state.vars => {
+                Some(name.to_vec())
+            }
+            _ => None,
+        };
+        for name in changed {
+            self.origins.remove(name);
+        }
+        if let Some(name) = sole {
+            let origin = Origin {
+                line: step.line,
+                text: step.text.to_vec(),
+            };
+            self.origins.insert(name, origin);
+        }
+    }
+}
+
+/// The function `text` defines, when it is exactly one definition (`name() ...`,
+/// `function name ...`) ending with its body.
+fn defined_function(text: &[u8]) -> Option<&[u8]> {
+    let text = text.trim_ascii();
+    let closes = [&b"}"[..], b")", b"fi", b"done", b"esac"]
+        .iter()
+        .any(|end| text.ends_with(end));
+    if !closes {
+        return None;
+    }
+    let name_end = |t: &[u8]| {
+        t.iter()
+            .position(|b| b" \t\n(){};&|<>\"'$`".contains(b))
+            .unwrap_or(t.len())
+    };
+    if let Some(rest) = text.strip_prefix(b"function") {
+        let rest = rest
+            .strip_prefix(b" ")
+            .or_else(|| rest.strip_prefix(b"\t"))?;
+        let rest = rest.trim_ascii_start();
+        let name = &rest[..name_end(rest)];
+        return (!name.is_empty()).then_some(name);
+    }
+    let name = &text[..name_end(text)];
+    let after = text[name.len()..].trim_ascii_start();
+    (!name.is_empty() && after.starts_with(b"()")).then_some(name)
+}
+
+/// Where bash starts, where the program goes and the name bash is given, for a script named
+/// `name`, in the programs folder `root`.
+fn layout(root: &Path, name: &Path) -> (PathBuf, PathBuf, OsString) {
+    let rel: PathBuf = name
+        .components()
+        .filter(|c| *c != Component::RootDir)
+        .collect();
+    // Enough levels below the root that `..` never climbs out of it.
+    let (mut depth, mut up) = (0i64, 0i64);
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        up = up.max(-depth);
+    }
+    let mut start = root.to_path_buf();
+    for _ in 0..up {
+        start.push("_");
+    }
+    let mut file = start.clone();
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => {
+                file.pop();
+            }
+            Component::Normal(part) => file.push(part),
+            _ => {}
+        }
+    }
+    let arg = if name.is_absolute() {
+        rel.into_os_string()
+    } else {
+        name.as_os_str().to_owned()
+    };
+    (start, file, arg)
+}
+
+fn write_program(file: &Path, text: &[u8]) -> Result<(), CliError> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
+    }
+    std::fs::write(file, text)
+        .map_err(|e| CliError::failed(format!("cannot write {}", file.display()), e))
+}
+
+/// A name for `$0` from bytes.
+pub fn os(bytes: &[u8]) -> OsString {
+    OsString::from_vec(bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_keep_the_name_bash_is_given() {
+        let root = Path::new("/r");
+        assert_eq!(
+            layout(root, Path::new("s.sh")),
+            ("/r".into(), "/r/s.sh".into(), "s.sh".into())
+        );
+        assert_eq!(
+            layout(root, Path::new("../x/s.sh")),
+            ("/r/_".into(), "/r/x/s.sh".into(), "../x/s.sh".into())
+        );
+        assert_eq!(
+            layout(root, Path::new("/home/u/s.sh")),
+            ("/r".into(), "/r/home/u/s.sh".into(), "home/u/s.sh".into())
+        );
+        assert_eq!(
+            layout(root, Path::new("./a/../../s.sh")),
+            ("/r/_".into(), "/r/s.sh".into(), "./a/../../s.sh".into())
+        );
+    }
+
+    #[test]
+    fn a_step_defining_one_function_is_recognised() {
+        assert_eq!(defined_function(b"f() {\n  echo\n}"), Some(&b"f"[..]));
+        assert_eq!(defined_function(b"function g {\n  :\n}"), Some(&b"g"[..]));
+        assert_eq!(defined_function(b"my-fn () ( ls )"), Some(&b"my-fn"[..]));
+        assert_eq!(defined_function(b"f() { :; }; f"), None);
+        assert_eq!(defined_function(b"echo hi"), None);
     }
 }

@@ -269,22 +269,13 @@ fn replay_one(
             return Ok(report);
         }
     };
-    let mut env: Vec<(OsString, OsString)> = env
+    let env: Vec<(OsString, OsString)> = env
         .into_iter()
         .map(|(k, v)| match k.to_str() {
             Some("PWD") => (k, cwd.clone().into_os_string()),
             _ => (k, v),
         })
         .collect();
-    // A line of a script or of the interactive shell dumps the shell state when it exits; as
-    // when it was recorded, that goes to the sandbox's private /dev/shm, never to /tmp.
-    if run
-        .argv
-        .get(2)
-        .is_some_and(|program| crate::state::is_wrapped(program))
-    {
-        env.push((crate::state::DUMP_VAR.into(), "/dev/shm".into()));
-    }
     let _ = std::fs::create_dir_all(&cwd);
     let devnull = |w: bool| -> Result<OwnedFd, CliError> {
         std::fs::OpenOptions::new()

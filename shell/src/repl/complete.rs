@@ -115,23 +115,18 @@ impl Context {
             cwd: state.cwd.clone(),
             home: var("HOME").map(PathBuf::from),
             path,
-            names: functions_and_aliases(&state.script),
+            names: functions_and_aliases(state),
         }
     }
 }
 
-/// Function and alias names defined in a state script (`declare -f` and `alias -p` output).
-fn functions_and_aliases(script: &str) -> Vec<String> {
-    script
-        .lines()
-        .filter_map(|l| {
-            if let Some(f) = l.strip_suffix(" () ") {
-                return (!f.contains(' ') && !f.starts_with("__shark")).then(|| f.to_owned());
-            }
-            let rest = l.strip_prefix("alias ")?;
-            rest.split_once('=').map(|(name, _)| name.to_owned())
-        })
-        .collect()
+/// The names of the session's functions and aliases.
+fn functions_and_aliases(state: &ShellState) -> Vec<String> {
+    let functions = state
+        .functions
+        .keys()
+        .map(|f| String::from_utf8_lossy(f).into_owned());
+    functions.chain(state.alias_names()).collect()
 }
 
 /// The completer reedline calls; it reads the session's context through a shared handle.
@@ -362,9 +357,10 @@ mod tests {
     fn commands_in_command_position() {
         let state = ShellState {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            script: "greet () \n{ \n    echo hi\n}\nalias ll='ls -l'\n".into(),
+            functions: [(b"greet".to_vec(), b"greet () \n{ \n    echo hi\n}".to_vec())].into(),
+            aliases: b"alias ll='ls -l'".to_vec(),
             cwd: "/".into(),
-            exited: false,
+            ..ShellState::default()
         };
         let ctx = Context::of(&state);
         assert!(values(suggest(&ctx, "gre", 3)).contains(&"greet".to_string()));

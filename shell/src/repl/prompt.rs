@@ -113,9 +113,8 @@ mod tests {
     fn state(cwd: &str) -> ShellState {
         ShellState {
             env: vec![("HOME".into(), "/home/u".into())],
-            script: String::new(),
             cwd: cwd.into(),
-            exited: false,
+            ..ShellState::default()
         }
     }
 
