@@ -61,6 +61,8 @@ pub struct Session {
     programs: tempfile::TempDir,
     /// Functions defined by a step of their own, by name.
     origins: BTreeMap<Vec<u8>, Origin>,
+    /// The shark home's scratch folder.
+    scratch: PathBuf,
 }
 
 impl Session {
@@ -92,6 +94,7 @@ impl Session {
             name,
             programs,
             origins: BTreeMap::new(),
+            scratch,
         })
     }
 
@@ -121,9 +124,16 @@ impl Session {
             dollar0: absolute.then_some(name.as_bytes()),
             ..*step
         };
-        let text = program::generate(&self.state, &step, &self.origins, program::SANDBOX);
+        let stdin_at = crate::exec::stdio::stdin_offset(&self.scratch)
+            .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        let setting = program::Setting {
+            stdin_at,
+            ..program::SANDBOX
+        };
+        let placements = self.placements(arg.as_bytes());
+        let text = program::generate(&self.state, &step, &placements, setting);
         write_program(&file, &text)?;
-        let mut argv: Vec<OsString> = vec![BASH.into(), arg];
+        let mut argv: Vec<OsString> = vec![BASH.into(), arg.clone()];
         argv.extend(self.state.args.iter().cloned());
         let req = Request {
             text: String::from_utf8_lossy(step.text).into_owned(),
@@ -138,9 +148,14 @@ impl Session {
             start_dir: Some(start),
         };
         let outcome: Outcome = self.exec.execute(&req)?;
+        if let (Some(_), Some(next), Some(_)) = (stdin_at, &outcome.state, outcome.reused) {
+            // A reused step reads nothing: stdin moves on as it did when the step ran.
+            crate::exec::stdio::skip_stdin(next.stdin_read)
+                .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        }
         let exited = match outcome.state {
             Some(next) => {
-                self.track_origins(&step, &next);
+                self.track_origins(&step, arg.as_bytes(), &next);
                 self.state = next;
                 false
             }
@@ -155,37 +170,70 @@ impl Session {
         })
     }
 
-    /// Notes where functions come from: a step that only defined one function is its origin;
-    /// any other change to a function forgets its origin.
-    fn track_origins(&mut self, step: &Step<'_>, next: &ShellState) {
-        let changed: Vec<&Vec<u8>> = next
+    /// Notes where functions come from: the text of a function this step defined, taken
+    /// from the step's own text at the line bash says it was defined on; any other change to
+    /// a function forgets where it came from.
+    fn track_origins(&mut self, step: &Step<'_>, bash_name: &[u8], next: &ShellState) {
+        let changed: Vec<Vec<u8>> = next
             .functions
             .iter()
             .filter(|(name, body)| self.state.functions.get(*name) != Some(body))
-            .map(|(name, _)| name)
+            .map(|(name, _)| name.clone())
             .chain(
                 self.state
                     .functions
                     .keys()
-                    .filter(|name| !next.functions.contains_key(*name)),
+                    .filter(|name| !next.functions.contains_key(*name))
+                    .cloned(),
             )
             .collect();
-        let sole = match (changed.as_slice(), defined_function(step.text)) {
-            ([one], Some(name)) if one.as_slice() == name && next.vars == self.state.vars => {
-                Some(name.to_vec())
-            }
-            _ => None,
-        };
         for name in changed {
-            self.origins.remove(name);
-        }
-        if let Some(name) = sole {
-            let origin = Origin {
-                line: step.line,
-                text: step.text.to_vec(),
+            self.origins.remove(&name);
+            let Some((line, file)) = next.function_lines.get(&name) else {
+                continue;
             };
-            self.origins.insert(name, origin);
+            if file.as_slice() != bash_name {
+                continue;
+            }
+            if let Some(text) = definition(step, *line, &name) {
+                self.origins.insert(name, Origin { line: *line, text });
+            }
         }
+    }
+
+    /// Where to define each function in the program: its own text where it is known, else
+    /// bash's `declare -f` of it at the line it was defined on (right when it was written as
+    /// bash prints it, one command a line with the brace on the name's line).
+    fn placements(&self, bash_name: &[u8]) -> BTreeMap<Vec<u8>, Origin> {
+        let mut all = self.origins.clone();
+        for (name, body) in &self.state.functions {
+            if all.contains_key(name) {
+                continue;
+            }
+            let Some((line, file)) = self.state.function_lines.get(name) else {
+                continue;
+            };
+            if file.as_slice() == bash_name {
+                let text = join_brace(body);
+                all.insert(name.clone(), Origin { line: *line, text });
+            }
+        }
+        all
+    }
+}
+
+/// `declare -f` output with the opening brace moved up to the name's line.
+fn join_brace(body: &[u8]) -> Vec<u8> {
+    match body.iter().position(|&b| b == b'\n') {
+        Some(nl) if body[nl + 1..].starts_with(b"{ \n") || body[nl + 1..].starts_with(b"{\n") => {
+            let mut out = body[..nl].to_vec();
+            out.extend_from_slice(b"{");
+            out.extend_from_slice(
+                &body[nl + 1 + body[nl + 1..].iter().position(|&b| b == b'\n').unwrap_or(0)..],
+            );
+            out
+        }
+        _ => body.to_vec(),
     }
 }
 
@@ -215,6 +263,25 @@ fn defined_function(text: &[u8]) -> Option<&[u8]> {
     let name = &text[..name_end(text)];
     let after = text[name.len()..].trim_ascii_start();
     (!name.is_empty() && after.starts_with(b"()")).then_some(name)
+}
+
+/// The definition of function `name` as written in `step`, starting on the script's line
+/// `line`: one complete command that is exactly that definition.
+fn definition(step: &Step<'_>, line: usize, name: &[u8]) -> Option<Vec<u8>> {
+    let skip = line.checked_sub(step.line)?;
+    let mut start = 0;
+    for _ in 0..skip {
+        start += step.text[start..].iter().position(|&b| b == b'\n')? + 1;
+    }
+    let rest = &step.text[start..];
+    let indent = rest
+        .iter()
+        .take_while(|b| **b == b' ' || **b == b'\t')
+        .count();
+    let rest = &rest[indent..];
+    let first = crate::script::first_command(rest)?;
+    let text = &rest[..first];
+    (defined_function(text) == Some(name)).then(|| text.to_vec())
 }
 
 /// Where bash starts, where the program goes and the name bash is given, for a script named

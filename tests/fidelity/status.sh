@@ -9,5 +9,7 @@ f
 echo "after f: $?"
 true
 echo "after true: $?"
+echo last-argument
+echo "underscore: $_"
 grep -q nothing /dev/null
 if [ $? -eq 1 ]; then echo "grep found nothing"; fi

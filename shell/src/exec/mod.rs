@@ -16,7 +16,6 @@ pub mod reason;
 pub mod stdio;
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -394,10 +393,6 @@ impl Executor {
         let streams =
             Outputs::start(matches!(inv.stdin, StdinPlan::Tty), &self.scratch).map_err(io_fail)?;
         let stdin = match std::mem::replace(&mut inv.stdin, StdinPlan::Null) {
-            StdinPlan::Captured { file, digest } => {
-                inv.stdin = StdinPlan::File(digest);
-                Stdio::Fd(OwnedFd::from(file))
-            }
             StdinPlan::Null => Stdio::Null,
             other => {
                 inv.stdin = other;
@@ -515,6 +510,7 @@ impl Executor {
         run.reusable = status.success()
             && (!req.network || req.reuse_network)
             && !report.terminal_input
+            && !matches!(inv.stdin, StdinPlan::Device)
             && observed.faithful
             && outputs_faithful
             && sources_faithful;

@@ -2,10 +2,12 @@
 //!
 //! stdout and stderr pass through pipes: a thread per stream copies the bytes live to shark's
 //! own stream and captures them for a blob, in memory up to a MiB and in a temporary file
-//! past that ([`Captured`]), so a run with little or no output creates no file for it. Standard input is an input like
-//! any file: a regular file is hashed, a pipe is read to the end first (its content is what the
-//! command may read, so it must be known before a reuse is allowed), a terminal is handed over
-//! as it is.
+//! past that ([`Captured`]), so a run with little or no output creates no file for it.
+//! Standard input is an input like any file: a regular file is hashed from its current offset
+//! (what is left to read) and shared with the command, so what one command reads the next
+//! does not read again, as in a shell; a pipe is read to the end first into a file that then
+//! becomes shark's own standard input (its content is what the commands may read, so it must
+//! be known before a reuse is allowed); a terminal or another device is handed over as it is.
 //!
 //! On a terminal, commands get a pseudo-terminal, so that programs that look at `isatty`
 //! (`ls` columns and colours, `less`, `vim`, `top`, a Python REPL) behave as in any shell while
@@ -22,7 +24,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
@@ -35,19 +37,17 @@ pub enum StdinPlan {
     Null,
     /// A terminal, handed over as it is.
     Tty,
-    /// A regular file (`shark -c ... < file`), with its content digest.
+    /// A regular file (`shark -c ... < file`, or a pipe read into one), with the digest of
+    /// its content from the current offset.
     File(Digest),
-    /// A pipe read to the end into a temporary file, with its digest.
-    Captured {
-        /// The file holding what was piped in.
-        file: File,
-        /// Its digest.
-        digest: Digest,
-    },
+    /// A device other than `/dev/null` (`< /dev/zero`), handed over as it is; what the
+    /// command reads from it is not known, so the run is never reused.
+    Device,
 }
 
 impl StdinPlan {
-    /// Looks at shark's own stdin and decides; a pipe is read to the end into `scratch`.
+    /// Looks at shark's own stdin and decides; a pipe is read to the end into a file in
+    /// `scratch`, which replaces it as shark's stdin.
     pub fn detect(scratch: &Path, cache: &StatCache) -> io::Result<StdinPlan> {
         let stdin = io::stdin();
         if stdin.is_terminal() {
@@ -58,15 +58,23 @@ impl StdinPlan {
         };
         let ft = meta.file_type();
         if ft.is_char_device() {
-            return Ok(StdinPlan::Null);
+            let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+            return Ok(match Some(meta.rdev()) == null {
+                true => StdinPlan::Null,
+                false => StdinPlan::Device,
+            });
         }
-        if ft.is_file() {
-            let digest = cache
+        if !ft.is_file() {
+            capture_stdin(scratch)?;
+        }
+        let offset = nix::unistd::lseek(stdin.as_fd(), 0, nix::unistd::Whence::SeekCur)?;
+        let digest = match offset {
+            0 => cache
                 .digest_file(Path::new("/proc/self/fd/0"))
-                .map_err(io::Error::other)?;
-            return Ok(StdinPlan::File(digest));
-        }
-        capture_stdin(scratch)
+                .map_err(io::Error::other)?,
+            _ => digest_from(offset)?,
+        };
+        Ok(StdinPlan::File(digest))
     }
 
     /// The name of this mode in the weak key.
@@ -75,40 +83,64 @@ impl StdinPlan {
             StdinPlan::Null => "null",
             StdinPlan::Tty => "tty",
             StdinPlan::File(_) => "file",
-            StdinPlan::Captured { .. } => "pipe",
+            StdinPlan::Device => "device",
         }
     }
 
     /// The digest of what the command can read on stdin, if it is content.
     pub fn digest(&self) -> Option<Digest> {
         match self {
-            StdinPlan::File(d) | StdinPlan::Captured { digest: d, .. } => Some(*d),
+            StdinPlan::File(d) => Some(*d),
             _ => None,
         }
     }
 }
 
-fn capture_stdin(scratch: &Path) -> io::Result<StdinPlan> {
-    let mut file = tempfile::tempfile_in(scratch)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut input = io::stdin().lock();
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])?;
+/// Where shark's stdin is, when it is a regular file (it is shared with the commands, which
+/// move it as they read). A pipe is first read into a file ([`capture_stdin`]).
+pub fn stdin_offset(scratch: &Path) -> io::Result<Option<u64>> {
+    let stdin = io::stdin();
+    let Ok(meta) = File::from(stdin.as_fd().try_clone_to_owned()?).metadata() else {
+        return Ok(None);
+    };
+    let ft = meta.file_type();
+    if stdin.is_terminal() || ft.is_char_device() {
+        return Ok(None);
     }
+    if !ft.is_file() {
+        capture_stdin(scratch)?;
+    }
+    let offset = nix::unistd::lseek(stdin.as_fd(), 0, nix::unistd::Whence::SeekCur)?;
+    Ok(Some(offset.unsigned_abs()))
+}
+
+/// Moves shark's stdin (a regular file) on by `bytes`, as a reused command had read them.
+pub fn skip_stdin(bytes: u64) -> io::Result<()> {
+    let by = i64::try_from(bytes).map_err(io::Error::other)?;
+    nix::unistd::lseek(io::stdin().as_fd(), by, nix::unistd::Whence::SeekCur)?;
+    Ok(())
+}
+
+/// The digest of what is left of shark's stdin (a regular file) past `offset`, read through
+/// a descriptor of its own so that the shared offset stays put.
+fn digest_from(offset: i64) -> io::Result<Digest> {
+    use std::io::Seek;
+    let mut file = File::open("/proc/self/fd/0")?;
+    file.seek(io::SeekFrom::Start(offset.unsigned_abs()))?;
+    let mut hasher = blake3::Hasher::new();
+    io::copy(&mut file, &mut hasher)?;
+    Ok(Digest::from(hasher.finalize()))
+}
+
+/// Reads shark's stdin (a pipe) to the end into an unnamed file in `scratch`, and makes that
+/// file shark's stdin, at its start.
+pub fn capture_stdin(scratch: &Path) -> io::Result<()> {
+    let mut file = tempfile::tempfile_in(scratch)?;
+    io::copy(&mut io::stdin().lock(), &mut file)?;
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
-    Ok(StdinPlan::Captured {
-        file,
-        digest: Digest::from(hasher.finalize()),
-    })
+    nix::unistd::dup2_stdin(&file)?;
+    Ok(())
 }
 
 /// Which of shark's own streams a captured stream is copied to.

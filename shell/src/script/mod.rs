@@ -24,6 +24,7 @@
 
 mod check;
 mod grammar;
+mod jobs;
 mod lex;
 
 use self::grammar::Grammar;
@@ -139,7 +140,13 @@ pub struct Span {
 /// the text cannot be split (a syntax error, or a construct the splitter does not know), the
 /// rest is one step, which bash then runs or rejects as it would.
 pub fn spans(text: &[u8]) -> Vec<Span> {
-    check::checked(text, unchecked_spans(text))
+    jobs::merged(text, check::checked(text, unchecked_spans(text)))
+}
+
+/// Where the first complete command of `text` ends, as the splitter alone finds it.
+pub fn first_command(text: &[u8]) -> Option<usize> {
+    let spans = unchecked_spans(text);
+    spans.first().filter(|s| s.start == 0).map(|s| s.end)
 }
 
 /// [`spans`] as the splitter alone finds them.

@@ -42,6 +42,8 @@ pub struct ShellState {
     pub vars: BTreeMap<Vec<u8>, Vec<u8>>,
     /// Functions by name: bash's `declare -f` of each.
     pub functions: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// Where each function was defined: line and file (bash's name for it).
+    pub function_lines: BTreeMap<Vec<u8>, (usize, Vec<u8>)>,
     /// `declare -Fx`: the exported functions.
     pub exported_functions: Vec<u8>,
     /// `alias -p`.
@@ -64,6 +66,12 @@ pub struct ShellState {
     pub lastarg: Vec<u8>,
     /// The positional parameters.
     pub args: Vec<OsString>,
+    /// Files the shell has open beyond its standard streams, or in place of stdout and
+    /// stderr (`exec 3< f`, `exec > log 2>&1`): descriptor, then `MODE OFFSET PATH` (mode `r`,
+    /// `w`, `a` or `rw`) or `>&1`.
+    pub fds: Vec<(Vec<u8>, Vec<u8>)>,
+    /// How many bytes of standard input (a regular file) the step that left this state read.
+    pub stdin_read: u64,
 }
 
 impl ShellState {

@@ -74,12 +74,15 @@ pub struct Setting<'a> {
     pub cd: bool,
     /// Where the dump goes ([`super::DUMP_DIR`] in the sandbox).
     pub dump_dir: &'a str,
+    /// Where standard input (a regular file) is when the step starts.
+    pub stdin_at: Option<u64>,
 }
 
 /// The setting of a step in the sandbox.
 pub const SANDBOX: Setting<'static> = Setting {
     cd: true,
     dump_dir: super::DUMP_DIR,
+    stdin_at: None,
 };
 
 /// The program for `step` in `state`.
@@ -111,7 +114,9 @@ pub fn generate(
     out.extend_from_slice(step.text);
     if !step.unparsed {
         out.push(b'\n');
-        out.extend_from_slice(dump::postlude(step.last, setting.dump_dir).as_bytes());
+        out.extend_from_slice(
+            dump::postlude(step.last, setting.dump_dir, setting.stdin_at).as_bytes(),
+        );
     }
     out
 }
@@ -161,6 +166,7 @@ pub fn host(state: &ShellState, text: &[u8]) -> Vec<u8> {
     let setting = Setting {
         cd: false,
         dump_dir: "",
+        stdin_at: None,
     };
     generate(state, &step, &BTreeMap::new(), setting)
 }
@@ -178,9 +184,11 @@ fn place(lines: &mut [Vec<u8>], origin: &Origin, step_line: usize) {
     let parts: Vec<&[u8]> = origin.text.split(|&b| b == b'\n').collect();
     let first = origin.line.max(1) - 1;
     let end = first + parts.len();
-    // Line 1 holds the prelude; the line before the step takes `$?`, which a definition would
-    // reset, unless the definition ends there (the `$?` line is then appended to it).
-    if first == 0 || end >= step_line || origin.text.windows(2).any(|w| w == b"<<") {
+    // Line 1 holds the prelude; the line before the step gets the group that sets `$?`
+    // appended, which a here-document's delimiter line cannot take.
+    let slot = step_line.saturating_sub(2);
+    let heredoc = origin.text.windows(2).any(|w| w == b"<<");
+    if first == 0 || end >= step_line || (heredoc && end - 1 == slot) {
         return;
     }
     if lines[first..end].iter().any(|l| !l.is_empty()) {
@@ -250,6 +258,19 @@ fn restore(state: &ShellState) -> Vec<u8> {
         r.extend_from_slice(&ansi_quote(dir));
         r.extend_from_slice(b" >/dev/null\n");
     }
+    // Copies of stdout and stderr first, while those are still the step's own; then files;
+    // stdout and stderr last.
+    let mut fds: Vec<&(Vec<u8>, Vec<u8>)> = state.fds.iter().collect();
+    fds.sort_by_key(|(fd, what)| {
+        let n: u32 = std::str::from_utf8(fd)
+            .ok()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(0);
+        (n <= 2, !what.starts_with(b">&"), n)
+    });
+    for (fd, what) in fds {
+        r.extend_from_slice(&reopen(fd, what));
+    }
     if !state.umask.is_empty() {
         r.extend_from_slice(b"builtin umask ");
         r.extend_from_slice(&state.umask);
@@ -259,6 +280,43 @@ fn restore(state: &ShellState) -> Vec<u8> {
     r.push(b'\n');
     r.extend_from_slice(&options(&state.options));
     r
+}
+
+/// Opens a file again as the shell had it open (at the same offset, for reading).
+fn reopen(fd: &[u8], what: &[u8]) -> Vec<u8> {
+    let fd = String::from_utf8_lossy(fd);
+    if !fd.bytes().all(|b| b.is_ascii_digit()) {
+        return Vec::new();
+    }
+    if what == b">&1" || what == b">&2" {
+        let to = what[2] as char;
+        return format!("exec {fd}>&{to}\n").into_bytes();
+    }
+    let mut parts = what.splitn(3, |&b| b == b' ');
+    let (Some(mode), Some(offset), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+        return Vec::new();
+    };
+    let op: &[u8] = match mode {
+        b"r" => b"<",
+        b"rw" => b"<>",
+        _ => b">>",
+    };
+    // `exec` itself: after `builtin`, the redirections would be the builtin's, temporary.
+    let mut out = format!("exec {fd}").into_bytes();
+    out.extend_from_slice(op);
+    out.extend_from_slice(&ansi_quote(path));
+    let offset = std::str::from_utf8(offset).unwrap_or("0");
+    if op != b">>" && offset != "0" {
+        // Reading moves a file's offset on: read what had been read (bytes, in the C locale).
+        out.extend_from_slice(
+            format!(
+                "\nLC_ALL=C builtin read -r -N {offset} -u {fd} __shark_x; builtin unset -v __shark_x"
+            )
+            .as_bytes(),
+        );
+    }
+    out.push(b'\n');
+    out
 }
 
 /// The option lines, but xtrace and verbose (turned on apart) and options that cannot be set.

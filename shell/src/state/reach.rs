@@ -224,6 +224,14 @@ pub fn key_entries(
     put(b"%aliases", &state.aliases);
     put(b"%traps", &state.traps);
     put(b"%umask", &state.umask);
+    if !state.fds.is_empty() {
+        let fds: Vec<u8> = state
+            .fds
+            .iter()
+            .flat_map(|(fd, what)| [fd.as_slice(), b" ", what, b"\n"].concat())
+            .collect();
+        put(b"%fds", &fds);
+    }
     if !state.exported_functions.is_empty() {
         put(b"%exported-functions", &state.exported_functions);
     }
@@ -274,6 +282,7 @@ pub fn describe(name: &str) -> String {
         "%lastarg" => "$_".into(),
         "%args" => "the positional parameters".into(),
         "%dirs" => "the directory stack".into(),
+        "%fds" => "the files the shell has open".into(),
         other => format!("variable {other}"),
     }
 }

@@ -54,6 +54,7 @@ impl Bash {
         let setting = Setting {
             cd: true,
             dump_dir: dump_dir.to_str().unwrap(),
+            stdin_at: None,
         };
         let prog = self.dir.path().join("prog");
         std::fs::create_dir_all(&prog).unwrap();
@@ -223,4 +224,24 @@ fn trap_listings_are_read_whole() {
     let names: Vec<&str> = entries.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(names, ["EXIT", "SIGINT"]);
     assert_eq!(entries[0].1, &b"trap -- 'echo '\\''a\nb'\\''' EXIT"[..]);
+}
+
+#[test]
+fn open_files_carry_with_their_offsets() {
+    let bash = Bash::new();
+    let work = bash.first_state().cwd;
+    std::fs::write(work.join("in.txt"), "one\ntwo\nthree\n").unwrap();
+    let (out, err, state) = bash.script(&[
+        "exec 3< in.txt 4> log.txt",
+        "read -r -u 3 a; echo \"a=$a\"; echo first >&4",
+        "read -r -u 3 b; echo \"b=$b\"; echo second >&4",
+        "exec 3<&- 4>&-; cat log.txt",
+    ]);
+    assert_eq!(err, "");
+    assert_eq!(out, "a=one\nb=two\nfirst\nsecond\n");
+    assert!(
+        !state.fds.iter().any(|(fd, _)| fd == b"3" || fd == b"4"),
+        "{:?}",
+        state.fds
+    );
 }
