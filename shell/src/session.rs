@@ -155,6 +155,10 @@ impl Session {
         }
         let exited = match outcome.state {
             Some(next) => {
+                let next = match outcome.reused {
+                    Some(_) => reach::merge_reused(&self.state, next, step.text),
+                    None => next,
+                };
                 self.track_origins(&step, arg.as_bytes(), &next);
                 self.state = next;
                 false
@@ -286,7 +290,7 @@ fn definition(step: &Step<'_>, line: usize, name: &[u8]) -> Option<Vec<u8>> {
 
 /// Where bash starts, where the program goes and the name bash is given, for a script named
 /// `name`, in the programs folder `root`.
-fn layout(root: &Path, name: &Path) -> (PathBuf, PathBuf, OsString) {
+pub(crate) fn layout(root: &Path, name: &Path) -> (PathBuf, PathBuf, OsString) {
     let rel: PathBuf = name
         .components()
         .filter(|c| *c != Component::RootDir)
@@ -323,7 +327,7 @@ fn layout(root: &Path, name: &Path) -> (PathBuf, PathBuf, OsString) {
     (start, file, arg)
 }
 
-fn write_program(file: &Path, text: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_program(file: &Path, text: &[u8]) -> Result<(), CliError> {
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;

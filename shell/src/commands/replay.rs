@@ -269,6 +269,22 @@ fn replay_one(
             return Ok(report);
         }
     };
+    // A step of a script or of the interactive shell: its program is made again from the
+    // state its key holds, in a folder of its own.
+    let step = crate::state::reach::from_key(&env);
+    let programs = match &step {
+        Some(_) => Some(
+            tempfile::Builder::new()
+                .prefix(&format!(".shark-step-{}-", std::process::id()))
+                .tempdir_in(scratch)
+                .map_err(|e| CliError::failed("cannot create a scratch directory", e))?,
+        ),
+        None => None,
+    };
+    let env: Vec<(OsString, OsString)> = match &step {
+        Some((state, _)) => state.env.clone(),
+        None => env,
+    };
     let env: Vec<(OsString, OsString)> = env
         .into_iter()
         .map(|(k, v)| match k.to_str() {
@@ -276,6 +292,31 @@ fn replay_one(
             _ => (k, v),
         })
         .collect();
+    let mut start = cwd.clone();
+    if let (Some((state, keyed)), Some(dir)) = (&step, &programs) {
+        let name = run.argv.get(1).map(String::as_str).unwrap_or("bash");
+        let (from, file, _) = crate::session::layout(dir.path(), Path::new(name));
+        let state = crate::state::ShellState {
+            cwd: cwd.clone(),
+            env: env.clone(),
+            ..state.clone()
+        };
+        let step = crate::state::program::Step {
+            text: &keyed.text,
+            line: keyed.line,
+            last: keyed.last,
+            dollar0: Path::new(name).is_absolute().then_some(name.as_bytes()),
+            unparsed: false,
+        };
+        let program = crate::state::program::generate(
+            &state,
+            &step,
+            &std::collections::BTreeMap::new(),
+            crate::state::program::SANDBOX,
+        );
+        crate::session::write_program(&file, &program)?;
+        start = from;
+    }
     let _ = std::fs::create_dir_all(&cwd);
     let devnull = |w: bool| -> Result<OwnedFd, CliError> {
         std::fs::OpenOptions::new()
@@ -287,7 +328,7 @@ fn replay_one(
     };
     let spec = Spec {
         argv: run.argv.iter().map(OsString::from).collect(),
-        cwd: cwd.clone(),
+        cwd: start,
         env,
         writable_roots: vec![map.dir.clone(), PathBuf::from("/tmp")],
         scratch_dir: scratch.to_path_buf(),

@@ -224,7 +224,8 @@ fn restore(state: &ShellState) -> Vec<u8> {
     r.extend_from_slice(b"builtin unset -v OLDPWD");
     if state.dumped {
         for name in PREDEFINED {
-            let declared = state.vars.contains_key(name.as_bytes());
+            let declared =
+                state.vars.contains_key(name.as_bytes()) || state.env_var(name).is_some();
             if !declared {
                 r.push(b' ');
                 r.extend_from_slice(name.as_bytes());
