@@ -162,6 +162,15 @@ fn a_script_step_replays_from_the_state_its_key_holds() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let into = env.work.parent().unwrap().join("replay");
     let out = env.run(&["replay", "g.txt", "--into", into.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
-    assert_eq!(std::fs::read_to_string(into.join("g.txt")).unwrap(), "hi there\n");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("g.txt")).unwrap(),
+        "hi there\n"
+    );
 }

@@ -9,6 +9,7 @@
 //! to the folder, and `$0` set back to it.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
@@ -49,9 +50,30 @@ pub struct LineResult {
     pub exited: bool,
 }
 
+/// Whether steps run as a script's or as an interactive shell's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// `bash NAME`: a script's steps.
+    Script,
+    /// `bash -i`: the lines of the interactive shell, with the history in this file (read).
+    Interactive {
+        /// The history file, which bash reads at its start.
+        history: Option<PathBuf>,
+    },
+}
+
+/// How bash is started for an interactive step: a first bash moves stderr to descriptor 3
+/// and starts the interactive one with stderr on /dev/null, so that its complaint that there
+/// is no job control (the sandbox gives it no controlling terminal) goes nowhere; the program
+/// puts stderr back first thing.
+const INTERACTIVE_BOOT: &str =
+    "exec 3>&2; exec /bin/bash --norc --noprofile -i \"$0\" \"$@\" 2>/dev/null";
+
 /// A sequence of steps sharing one shell state.
 #[derive(Debug)]
 pub struct Session {
+    /// Script or interactive steps.
+    pub mode: Mode,
     exec: Executor,
     /// The state the next step starts in.
     pub state: ShellState,
@@ -89,6 +111,7 @@ impl Session {
                 )
             })?;
         Ok(Session {
+            mode: Mode::Script,
             exec,
             state,
             name,
@@ -117,7 +140,18 @@ impl Session {
 
     /// Runs (or reuses) `step` in the current state and moves to the state it leaves.
     pub fn run_step(&mut self, step: &Step<'_>, opts: LineOptions) -> Result<LineResult, CliError> {
-        let (start, file, arg) = layout(self.programs.path(), Path::new(&self.name));
+        let arg = bash_name(Path::new(&self.name));
+        let libraries = self.libraries(arg.as_bytes());
+        let mut names = vec![Path::new(&self.name)];
+        names.extend(
+            libraries
+                .iter()
+                .map(|l| Path::new(OsStr::from_bytes(&l.file))),
+        );
+        let (start, files) = layout(self.programs.path(), &names);
+        for (library, file) in libraries.iter().zip(&files[1..]) {
+            write_program(file, &library.text)?;
+        }
         let name = self.name.clone();
         let absolute = Path::new(&name).is_absolute();
         let step = Step {
@@ -126,15 +160,46 @@ impl Session {
         };
         let stdin_at = crate::exec::stdio::stdin_offset(&self.scratch)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        let sourced: Vec<Vec<u8>> = libraries.iter().map(|l| l.file.clone()).collect();
+        let interactive = matches!(self.mode, Mode::Interactive { .. });
         let setting = program::Setting {
             stdin_at,
+            libraries: &sourced,
+            interactive,
             ..program::SANDBOX
         };
         let placements = self.placements(arg.as_bytes());
-        let text = program::generate(&self.state, &step, &placements, setting);
-        write_program(&file, &text)?;
-        let mut argv: Vec<OsString> = vec![BASH.into(), arg.clone()];
+        // Functions of the libraries are defined by sourcing them, not again from the state.
+        let mut state = self.state.clone();
+        for library in &libraries {
+            for f in &library.functions {
+                state.functions.remove(f);
+            }
+        }
+        let text = program::generate(&state, &step, &placements, setting);
+        write_program(&files[0], &text)?;
+        let mut argv: Vec<OsString> = match interactive {
+            true => vec![
+                BASH.into(),
+                "-c".into(),
+                INTERACTIVE_BOOT.into(),
+                arg.clone(),
+            ],
+            false => vec![BASH.into(), arg.clone()],
+        };
         argv.extend(self.state.args.iter().cloned());
+        let mut env = self.state.env.clone();
+        if let Mode::Interactive { history } = &self.mode {
+            // Reading the history costs; only a line that looks at it gets it.
+            let words = reach::identifiers(step.text);
+            let wanted = words.contains(&b"history"[..]) || words.contains(&b"fc"[..]);
+            let file = match history {
+                Some(h) if wanted => h.clone().into_os_string(),
+                _ => OsString::from("/dev/null"),
+            };
+            env.retain(|(k, _)| k != "HISTFILE");
+            env.push(("HISTFILE".into(), file));
+        }
         let req = Request {
             text: String::from_utf8_lossy(step.text).into_owned(),
             argv,
@@ -142,7 +207,7 @@ impl Session {
             network: opts.network,
             reuse_network: false,
             cwd: self.state.cwd.clone(),
-            env: self.state.env.clone(),
+            env,
             stateful: true,
             key_env: Some(reach::key_entries(&self.state, &step, &self.origins)),
             start_dir: Some(start),
@@ -288,43 +353,111 @@ fn definition(step: &Step<'_>, line: usize, name: &[u8]) -> Option<Vec<u8>> {
     (defined_function(text) == Some(name)).then(|| text.to_vec())
 }
 
-/// Where bash starts, where the program goes and the name bash is given, for a script named
-/// `name`, in the programs folder `root`.
-pub(crate) fn layout(root: &Path, name: &Path) -> (PathBuf, PathBuf, OsString) {
-    let rel: PathBuf = name
-        .components()
-        .filter(|c| *c != Component::RootDir)
-        .collect();
+/// The name bash is given for a script named `name`: itself, or made relative when absolute.
+pub(crate) fn bash_name(name: &Path) -> OsString {
+    match name.is_absolute() {
+        true => name
+            .components()
+            .filter(|c| *c != Component::RootDir)
+            .collect::<PathBuf>()
+            .into_os_string(),
+        false => name.as_os_str().to_owned(),
+    }
+}
+
+/// Where bash starts in the programs folder `root` so that each of `names` (the script, the
+/// files it sourced), taken from there as bash takes it, is a file of the folder; and those
+/// files.
+pub(crate) fn layout(root: &Path, names: &[&Path]) -> (PathBuf, Vec<PathBuf>) {
+    let rel: Vec<PathBuf> = names.iter().map(|n| PathBuf::from(bash_name(n))).collect();
     // Enough levels below the root that `..` never climbs out of it.
-    let (mut depth, mut up) = (0i64, 0i64);
-    for c in rel.components() {
-        match c {
-            Component::ParentDir => depth -= 1,
-            Component::Normal(_) => depth += 1,
-            _ => {}
+    let mut up = 0i64;
+    for r in &rel {
+        let mut depth = 0i64;
+        for c in r.components() {
+            match c {
+                Component::ParentDir => depth -= 1,
+                Component::Normal(_) => depth += 1,
+                _ => {}
+            }
+            up = up.max(-depth);
         }
-        up = up.max(-depth);
     }
     let mut start = root.to_path_buf();
     for _ in 0..up {
         start.push("_");
     }
-    let mut file = start.clone();
-    for c in rel.components() {
-        match c {
-            Component::ParentDir => {
-                file.pop();
+    let files = rel
+        .iter()
+        .map(|r| {
+            let mut file = start.clone();
+            for c in r.components() {
+                match c {
+                    Component::ParentDir => {
+                        file.pop();
+                    }
+                    Component::Normal(part) => file.push(part),
+                    _ => {}
+                }
             }
-            Component::Normal(part) => file.push(part),
-            _ => {}
+            file
+        })
+        .collect();
+    (start, files)
+}
+
+/// A file the script sourced, as bash named it, made again with the functions it defined
+/// (bash's `declare -f` of each at the line it was defined on), so that sourcing it defines
+/// them with that file as their source.
+struct Library {
+    file: Vec<u8>,
+    text: Vec<u8>,
+    functions: Vec<Vec<u8>>,
+}
+
+impl Session {
+    /// The libraries of the functions the script defined in files it sourced (by a relative
+    /// name: an absolute one cannot be made again where bash would look).
+    fn libraries(&self, bash_name: &[u8]) -> Vec<Library> {
+        let mut by_file: BTreeMap<&[u8], Vec<(&Vec<u8>, usize)>> = BTreeMap::new();
+        for (name, (line, file)) in &self.state.function_lines {
+            let foreign = file.as_slice() != bash_name
+                && !file.starts_with(b"/")
+                && !matches!(file.as_slice(), b"" | b"main" | b"environment");
+            if foreign && self.state.functions.contains_key(name) {
+                by_file.entry(file).or_default().push((name, *line));
+            }
         }
+        by_file
+            .into_iter()
+            .map(|(file, functions)| {
+                let mut lines: Vec<Vec<u8>> = Vec::new();
+                let mut placed = Vec::new();
+                for (name, line) in functions {
+                    let text = join_brace(&self.state.functions[name]);
+                    let parts: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+                    let first = line.max(1) - 1;
+                    if lines.len() < first + parts.len() {
+                        lines.resize(first + parts.len(), Vec::new());
+                    }
+                    if lines[first..first + parts.len()]
+                        .iter()
+                        .all(|l| l.is_empty())
+                    {
+                        for (i, part) in parts.into_iter().enumerate() {
+                            lines[first + i] = part.to_vec();
+                        }
+                        placed.push(name.clone());
+                    }
+                }
+                Library {
+                    file: file.to_vec(),
+                    text: lines.join(&b'\n'),
+                    functions: placed,
+                }
+            })
+            .collect()
     }
-    let arg = if name.is_absolute() {
-        rel.into_os_string()
-    } else {
-        name.as_os_str().to_owned()
-    };
-    (start, file, arg)
 }
 
 pub(crate) fn write_program(file: &Path, text: &[u8]) -> Result<(), CliError> {
@@ -348,22 +481,26 @@ mod tests {
     #[test]
     fn layouts_keep_the_name_bash_is_given() {
         let root = Path::new("/r");
+        let one = |n: &str| {
+            let (start, files) = layout(root, &[Path::new(n)]);
+            (start, files[0].clone(), bash_name(Path::new(n)))
+        };
+        assert_eq!(one("s.sh"), ("/r".into(), "/r/s.sh".into(), "s.sh".into()));
         assert_eq!(
-            layout(root, Path::new("s.sh")),
-            ("/r".into(), "/r/s.sh".into(), "s.sh".into())
-        );
-        assert_eq!(
-            layout(root, Path::new("../x/s.sh")),
+            one("../x/s.sh"),
             ("/r/_".into(), "/r/x/s.sh".into(), "../x/s.sh".into())
         );
         assert_eq!(
-            layout(root, Path::new("/home/u/s.sh")),
+            one("/home/u/s.sh"),
             ("/r".into(), "/r/home/u/s.sh".into(), "home/u/s.sh".into())
         );
         assert_eq!(
-            layout(root, Path::new("./a/../../s.sh")),
+            one("./a/../../s.sh"),
             ("/r/_".into(), "/r/s.sh".into(), "./a/../../s.sh".into())
         );
+        let (start, files) = layout(root, &[Path::new("s.sh"), Path::new("../../lib.sh")]);
+        assert_eq!(start, Path::new("/r/_/_"));
+        assert_eq!(files, [Path::new("/r/_/_/s.sh"), Path::new("/r/lib.sh")]);
     }
 
     #[test]

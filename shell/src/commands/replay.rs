@@ -295,7 +295,8 @@ fn replay_one(
     let mut start = cwd.clone();
     if let (Some((state, keyed)), Some(dir)) = (&step, &programs) {
         let name = run.argv.get(1).map(String::as_str).unwrap_or("bash");
-        let (from, file, _) = crate::session::layout(dir.path(), Path::new(name));
+        let (from, files) = crate::session::layout(dir.path(), &[Path::new(name)]);
+        let file = files[0].clone();
         let state = crate::state::ShellState {
             cwd: cwd.clone(),
             env: env.clone(),

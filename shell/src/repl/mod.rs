@@ -40,7 +40,13 @@ const HISTORY_SIZE: usize = 10_000;
 /// starting with `-`). Returns the status to exit with.
 pub(crate) fn run(home: &Home, login: bool) -> Result<i32, CliError> {
     let interrupted = signals::install()?;
-    let session = Session::open(home, Vec::new())?;
+    let mut session = Session::open(home, Vec::new())?;
+    let history = files::history(home);
+    // The history file is read in the sandbox only where it is left out of what a run
+    // reads: in the shark home.
+    session.mode = crate::session::Mode::Interactive {
+        history: history.starts_with(home.root()).then_some(history),
+    };
     let context = Arc::new(Mutex::new(complete::Context::of(&session.state)));
     let mut shell = Shell {
         session,

@@ -31,7 +31,7 @@ use super::{ShellState, DUMP_NAME, NAMES_NAME};
 /// Variables bash owns or that change on their own, and the dump's own: never carried.
 const NOT_CARRIED: &str = "BASH|BASH_*|BASHOPTS|BASHPID|EUID|UID|PPID|SHELLOPTS|GROUPS|FUNCNAME\
 |RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|DIRSTACK|PWD\
-|SHLVL|COMP_WORDBREAKS|COLUMNS|LINES|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|__shark_*";
+|SHLVL|COMP_WORDBREAKS|COLUMNS|LINES|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|HISTFILE|__shark_*";
 
 /// The bash that follows a step's text (on a line of its own) and writes the state into the
 /// folder `dir`. With `last`, the script's EXIT trap is left to fire when this bash exits; otherwise it is
@@ -53,7 +53,7 @@ pub fn postlude(last: bool, dir: &str, stdin_at: Option<u64>) -> String {
         r#"{{ __shark_p=("${{PIPESTATUS[@]}}") __shark_s=$? __shark_a=$_ __shark_f=$-; builtin set +xv; }} 2>/dev/null
 {{ builtin printf 't\0\0'; builtin trap -p; builtin printf '\0o\0\0'; builtin shopt -p; builtin set +o; builtin printf '\0'; }} >| {dir}/{DUMP_NAME} 2>/dev/null
 builtin trap - DEBUG ERR RETURN
-builtin set +euCfo pipefail
+builtin set +euCfo pipefail +o history
 builtin shopt -u nocasematch nocaseglob failglob nullglob 2>/dev/null
 __shark_x=()
 for __shark_v in /proc/self/fd/*; do

@@ -76,6 +76,14 @@ pub struct Setting<'a> {
     pub dump_dir: &'a str,
     /// Where standard input (a regular file) is when the step starts.
     pub stdin_at: Option<u64>,
+    /// Files to source first, from where bash starts (the libraries of functions the script
+    /// defined in files it sourced, made again under the names bash knew them by).
+    pub libraries: &'a [Vec<u8>],
+    /// Bash runs the program as an interactive shell (`bash -i`), started with stderr on
+    /// /dev/null and the real stderr on descriptor 3 (its complaint that there is no job
+    /// control goes nowhere); history is on for the step's lines only, and history expansion
+    /// off (the interactive shell expands the line before it is keyed).
+    pub interactive: bool,
 }
 
 /// The setting of a step in the sandbox.
@@ -83,6 +91,8 @@ pub const SANDBOX: Setting<'static> = Setting {
     cd: true,
     dump_dir: super::DUMP_DIR,
     stdin_at: None,
+    libraries: &[],
+    interactive: false,
 };
 
 /// The program for `step` in `state`.
@@ -94,11 +104,11 @@ pub fn generate(
 ) -> Vec<u8> {
     let line = step.line.max(1);
     let mut lines: Vec<Vec<u8>> = vec![Vec::new(); line];
-    lines[0] = prelude(state, step, setting.cd);
+    lines[0] = prelude(state, step, setting);
     for origin in origins.values() {
         place(&mut lines, origin, line);
     }
-    let ret = restore_status(state, step.text);
+    let ret = restore_status(state, step.text, setting.interactive);
     let slot = if line == 1 { 0 } else { line - 2 };
     join(&mut lines[slot], &ret);
     if line == 1 {
@@ -123,8 +133,12 @@ pub fn generate(
 
 /// The group that turns tracing back on and sets `$?`, `$_` (and `PIPESTATUS` if the step
 /// reads it).
-fn restore_status(state: &ShellState, text: &[u8]) -> Vec<u8> {
+fn restore_status(state: &ShellState, text: &[u8], interactive: bool) -> Vec<u8> {
     let mut ret = b"{ ".to_vec();
+    let history = !state.dumped || state.options.windows(17).any(|w| w == b"set -o history\n");
+    if interactive && history {
+        ret.extend_from_slice(b"builtin set -o history; ");
+    }
     for (flag, cmd) in [
         (b'x', &b"builtin set -x; "[..]),
         (b'v', b"builtin set -v; "),
@@ -167,6 +181,8 @@ pub fn host(state: &ShellState, text: &[u8]) -> Vec<u8> {
         cd: false,
         dump_dir: "",
         stdin_at: None,
+        libraries: &[],
+        interactive: false,
     };
     generate(state, &step, &BTreeMap::new(), setting)
 }
@@ -200,9 +216,22 @@ fn place(lines: &mut [Vec<u8>], origin: &Origin, step_line: usize) {
 }
 
 /// Line 1: back to the working directory, then the state in one quoted script.
-fn prelude(state: &ShellState, step: &Step<'_>, cd: bool) -> Vec<u8> {
+fn prelude(state: &ShellState, step: &Step<'_>, setting: Setting<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    if cd {
+    if setting.interactive {
+        // This line went into the history as bash read it; HISTFILE came in the environment.
+        out.extend_from_slice(
+            b"exec 2>&3 3>&-; builtin history -d -1; builtin set +o history; \
+              builtin export -n HISTFILE; ",
+        );
+    }
+    for library in setting.libraries {
+        // No search of PATH: the library is where bash starts.
+        out.extend_from_slice(b"{ PATH= builtin source -- ");
+        out.extend_from_slice(&ansi_quote(library));
+        out.extend_from_slice(b"; } 2>/dev/null; ");
+    }
+    if setting.cd {
         out.extend_from_slice(b"builtin cd -L -- ");
         out.extend_from_slice(&ansi_quote(state.cwd.as_os_str().as_encoded_bytes()));
         out.extend_from_slice(b" 2>/dev/null; ");
@@ -213,12 +242,12 @@ fn prelude(state: &ShellState, step: &Step<'_>, cd: bool) -> Vec<u8> {
         out.extend_from_slice(b"; ");
     }
     out.extend_from_slice(b"builtin eval -- ");
-    out.extend_from_slice(&ansi_quote(&restore(state)));
+    out.extend_from_slice(&ansi_quote(&restore(state, setting.interactive)));
     out
 }
 
 /// The script that recreates the state (evaluated on line 1).
-fn restore(state: &ShellState) -> Vec<u8> {
+fn restore(state: &ShellState, interactive: bool) -> Vec<u8> {
     let mut r: Vec<u8> =
         b"__shark_ret() { builtin unset -f __shark_ret; return \"$1\"; }\n".to_vec();
     r.extend_from_slice(b"builtin unset -v OLDPWD");
@@ -279,7 +308,7 @@ fn restore(state: &ShellState) -> Vec<u8> {
     }
     r.extend_from_slice(&state.traps);
     r.push(b'\n');
-    r.extend_from_slice(&options(&state.options));
+    r.extend_from_slice(&options(&state.options, interactive));
     r
 }
 
@@ -320,12 +349,14 @@ fn reopen(fd: &[u8], what: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The option lines, but xtrace and verbose (turned on apart) and options that cannot be set.
-fn options(options: &[u8]) -> Vec<u8> {
+/// The option lines, but xtrace and verbose (turned on apart), options that cannot be set, and
+/// in an interactive shell history and history expansion.
+fn options(options: &[u8], interactive: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for line in options.split(|&b| b == b'\n') {
         let name = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-        if name == b"xtrace" || name == b"verbose" || READ_ONLY_SHOPTS.contains(&name) {
+        let history = interactive && (name == b"history" || name == b"histexpand");
+        if name == b"xtrace" || name == b"verbose" || history || READ_ONLY_SHOPTS.contains(&name) {
             continue;
         }
         out.extend_from_slice(line);

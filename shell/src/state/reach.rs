@@ -418,7 +418,9 @@ pub fn from_key(entries: &[(OsString, OsString)]) -> Option<(ShellState, KeyedSt
                     Some(at) => &v[..at],
                     None => v,
                 };
-                state.functions.insert(n[..n.len() - 2].to_vec(), body.to_vec());
+                state
+                    .functions
+                    .insert(n[..n.len() - 2].to_vec(), body.to_vec());
             }
             _ if n.starts_with(b"%") => {}
             _ => state.env.push((name.clone(), value.clone())),
@@ -534,7 +536,13 @@ mod tests {
         ] {
             assert!(reach(text).whole, "{text}");
         }
-        for text in ["set -e", "declare -A m", "echo a.b", "cd ..", "x=$(date +%s)"] {
+        for text in [
+            "set -e",
+            "declare -A m",
+            "echo a.b",
+            "cd ..",
+            "x=$(date +%s)",
+        ] {
             assert!(!reach(text).whole, "{text}");
         }
     }
@@ -558,11 +566,15 @@ mod tests {
         let var = |v: &str| v.as_bytes().to_vec();
         let mut current = state();
         current.dumped = true;
-        current.vars.insert(var("counter"), var("declare -- counter=\"2\""));
+        current
+            .vars
+            .insert(var("counter"), var("declare -- counter=\"2\""));
         // Recorded where counter was 1 and x was 1; the step set y and created z.
         let mut recorded = state();
         recorded.dumped = true;
-        recorded.vars.insert(var("counter"), var("declare -- counter=\"1\""));
+        recorded
+            .vars
+            .insert(var("counter"), var("declare -- counter=\"1\""));
         recorded.vars.insert(var("y"), var("declare -- y=\"9\""));
         recorded.vars.insert(var("z"), var("declare -- z=\"new\""));
         recorded.status = 4;
@@ -596,9 +608,14 @@ mod tests {
             .map(|(k, _)| k.to_string_lossy().into_owned())
             .collect();
         for expected in ["PATH", "%command", "$x", "$IFS", "f()", "%status"] {
-            assert!(names.iter().any(|n| n == expected), "{expected} in {names:?}");
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} in {names:?}"
+            );
         }
-        assert!(!names.iter().any(|n| n == "$y" || n == "g()" || n == "%line"));
+        assert!(!names
+            .iter()
+            .any(|n| n == "$y" || n == "g()" || n == "%line"));
         let (rebuilt, keyed) = from_key(&entries).unwrap();
         assert_eq!(keyed.text, b"f; echo $?");
         assert_eq!(rebuilt.status, 3);

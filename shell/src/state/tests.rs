@@ -55,6 +55,8 @@ impl Bash {
             cd: true,
             dump_dir: dump_dir.to_str().unwrap(),
             stdin_at: None,
+            libraries: &[],
+            interactive: false,
         };
         let prog = self.dir.path().join("prog");
         std::fs::create_dir_all(&prog).unwrap();
