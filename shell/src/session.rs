@@ -55,19 +55,13 @@ pub struct LineResult {
 pub enum Mode {
     /// `bash NAME`: a script's steps.
     Script,
-    /// `bash -i`: the lines of the interactive shell, with the history in this file (read).
+    /// The lines of the interactive shell, with their history in this file (which a line
+    /// that looks at the history gets).
     Interactive {
-        /// The history file, which bash reads at its start.
+        /// The history file.
         history: Option<PathBuf>,
     },
 }
-
-/// How bash is started for an interactive step: a first bash moves stderr to descriptor 3
-/// and starts the interactive one with stderr on /dev/null, so that its complaint that there
-/// is no job control (the sandbox gives it no controlling terminal) goes nowhere; the program
-/// puts stderr back first thing.
-const INTERACTIVE_BOOT: &str =
-    "exec 3>&2; exec /bin/bash --norc --noprofile -i \"$0\" \"$@\" 2>/dev/null";
 
 /// A sequence of steps sharing one shell state.
 #[derive(Debug)]
@@ -161,11 +155,17 @@ impl Session {
         let stdin_at = crate::exec::stdio::stdin_offset(&self.scratch)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
         let sourced: Vec<Vec<u8>> = libraries.iter().map(|l| l.file.clone()).collect();
-        let interactive = matches!(self.mode, Mode::Interactive { .. });
+        // Reading the history costs; only a line that looks at it gets it.
+        let words = reach::identifiers(step.text);
+        let wants_history = words.contains(&b"history"[..]) || words.contains(&b"fc"[..]);
+        let history = match &self.mode {
+            Mode::Interactive { history: Some(h) } if wants_history => Some(h.as_os_str()),
+            _ => None,
+        };
         let setting = program::Setting {
             stdin_at,
             libraries: &sourced,
-            interactive,
+            history: history.map(OsStr::as_bytes),
             ..program::SANDBOX
         };
         let placements = self.placements(arg.as_bytes());
@@ -178,28 +178,8 @@ impl Session {
         }
         let text = program::generate(&state, &step, &placements, setting);
         write_program(&files[0], &text)?;
-        let mut argv: Vec<OsString> = match interactive {
-            true => vec![
-                BASH.into(),
-                "-c".into(),
-                INTERACTIVE_BOOT.into(),
-                arg.clone(),
-            ],
-            false => vec![BASH.into(), arg.clone()],
-        };
+        let mut argv: Vec<OsString> = vec![BASH.into(), arg.clone()];
         argv.extend(self.state.args.iter().cloned());
-        let mut env = self.state.env.clone();
-        if let Mode::Interactive { history } = &self.mode {
-            // Reading the history costs; only a line that looks at it gets it.
-            let words = reach::identifiers(step.text);
-            let wanted = words.contains(&b"history"[..]) || words.contains(&b"fc"[..]);
-            let file = match history {
-                Some(h) if wanted => h.clone().into_os_string(),
-                _ => OsString::from("/dev/null"),
-            };
-            env.retain(|(k, _)| k != "HISTFILE");
-            env.push(("HISTFILE".into(), file));
-        }
         let req = Request {
             text: String::from_utf8_lossy(step.text).into_owned(),
             argv,
@@ -207,7 +187,7 @@ impl Session {
             network: opts.network,
             reuse_network: false,
             cwd: self.state.cwd.clone(),
-            env,
+            env: self.state.env.clone(),
             stateful: true,
             key_env: Some(reach::key_entries(&self.state, &step, &self.origins)),
             start_dir: Some(start),

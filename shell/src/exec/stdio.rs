@@ -345,6 +345,41 @@ pub struct Copiers {
     out: Tee,
     err: Tee,
     relay: Option<Relay>,
+    /// The path of the command's pty, to read back what was typed and not read.
+    pty: Option<PathBuf>,
+}
+
+/// What was typed on the terminal while the last command ran and that it did not read: the
+/// interactive shell's next input, as a shell reads keys typed ahead.
+static TYPED_AHEAD: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Takes what was typed ahead during the last command (see [`TYPED_AHEAD`]).
+pub fn take_typed_ahead() -> Vec<u8> {
+    TYPED_AHEAD
+        .lock()
+        .map(|mut t| std::mem::take(&mut *t))
+        .unwrap_or_default()
+}
+
+/// Reads what is waiting in the input of the pty at `path` (opened again once the command has
+/// closed it), partial line included.
+fn drain_pty(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pty = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let mut termios = rustix::termios::tcgetattr(&pty)?;
+    termios.local_modes -= rustix::termios::LocalModes::ICANON;
+    rustix::termios::tcsetattr(&pty, rustix::termios::OptionalActions::Now, &termios)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(pty.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 impl Outputs {
@@ -365,6 +400,7 @@ impl Outputs {
                 out,
                 err,
                 relay: None,
+                pty: None,
             },
         })
     }
@@ -383,6 +419,7 @@ impl Outputs {
         let (stderr_pipe, err) = Tee::start(Live::Stderr, scratch)?;
         drop(stderr_pipe); // stderr goes to the pty: the recorded stderr is empty.
         let out = Tee::from_fd(pty.master.try_clone()?, Live::Stdout, scratch)?;
+        let path = nix::unistd::ttyname(&pty.slave).ok();
         let relay = Relay::start(pty.master, saved)?;
         Ok(Some(Outputs {
             stdin: Some(pty.slave.try_clone()?),
@@ -392,6 +429,7 @@ impl Outputs {
                 out,
                 err,
                 relay: Some(relay),
+                pty: path,
             },
         }))
     }
@@ -399,9 +437,17 @@ impl Outputs {
 
 impl Copiers {
     /// Waits for the end of both streams, stops the relay and gives the terminal back; returns
-    /// what was captured of stdout and stderr.
+    /// what was captured of stdout and stderr. What was typed and not read is kept for
+    /// [`take_typed_ahead`].
     pub fn finish(self) -> io::Result<(Captured, Captured)> {
         let out = self.out.finish();
+        // Before the relay goes: its end of the pty keeps the pty, and what waits in it, alive.
+        if let Some(path) = &self.pty {
+            let typed = drain_pty(path).unwrap_or_default();
+            if let Ok(mut t) = TYPED_AHEAD.lock() {
+                *t = typed;
+            }
+        }
         if let Some(relay) = self.relay {
             relay.stop();
         }

@@ -31,7 +31,7 @@ use super::{ShellState, DUMP_NAME, NAMES_NAME};
 /// Variables bash owns or that change on their own, and the dump's own: never carried.
 const NOT_CARRIED: &str = "BASH|BASH_*|BASHOPTS|BASHPID|EUID|UID|PPID|SHELLOPTS|GROUPS|FUNCNAME\
 |RANDOM|SRANDOM|SECONDS|LINENO|HISTCMD|EPOCHREALTIME|EPOCHSECONDS|PIPESTATUS|_|DIRSTACK|PWD\
-|SHLVL|COMP_WORDBREAKS|COLUMNS|LINES|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|HISTFILE|__shark_*";
+|SHLVL|COMP_WORDBREAKS|COLUMNS|LINES|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|__shark_*";
 
 /// The bash that follows a step's text (on a line of its own) and writes the state into the
 /// folder `dir`. With `last`, the script's EXIT trap is left to fire when this bash exits; otherwise it is
@@ -53,7 +53,7 @@ pub fn postlude(last: bool, dir: &str, stdin_at: Option<u64>) -> String {
         r#"{{ __shark_p=("${{PIPESTATUS[@]}}") __shark_s=$? __shark_a=$_ __shark_f=$-; builtin set +xv; }} 2>/dev/null
 {{ builtin printf 't\0\0'; builtin trap -p; builtin printf '\0o\0\0'; builtin shopt -p; builtin set +o; builtin printf '\0'; }} >| {dir}/{DUMP_NAME} 2>/dev/null
 builtin trap - DEBUG ERR RETURN
-builtin set +euCfo pipefail +o history
+builtin set +euCfo pipefail
 builtin shopt -u nocasematch nocaseglob failglob nullglob 2>/dev/null
 __shark_x=()
 for __shark_v in /proc/self/fd/*; do
@@ -73,9 +73,12 @@ for __shark_v in /proc/self/fd/*; do
         __shark_l=$(( 8#${{__shark_l##*[[:space:]]}} ))
         (( __shark_l & 1 )) && __shark_m=w
         (( __shark_l & 2 )) && __shark_m=rw
-        (( __shark_l & 8#2000 )) && __shark_m=a ;;
+        (( __shark_l & 8#2000 )) && __shark_m=a
+        # Close-on-exec: bash's own (the program it reads), not the script's.
+        (( __shark_l & 8#2000000 )) && __shark_m=- ;;
     esac
   done
+  [[ $__shark_m == - ]] && continue
   __shark_l=$(builtin command readlink -- /proc/$$/fd/$__shark_v 2>/dev/null)
   if [[ $__shark_l == pipe:* && $__shark_m == w ]]; then
     # A copy of the step's stdout or stderr (`exec 3>&1`), which the next step has too.

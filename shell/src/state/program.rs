@@ -79,11 +79,10 @@ pub struct Setting<'a> {
     /// Files to source first, from where bash starts (the libraries of functions the script
     /// defined in files it sourced, made again under the names bash knew them by).
     pub libraries: &'a [Vec<u8>],
-    /// Bash runs the program as an interactive shell (`bash -i`), started with stderr on
-    /// /dev/null and the real stderr on descriptor 3 (its complaint that there is no job
-    /// control goes nowhere); history is on for the step's lines only, and history expansion
-    /// off (the interactive shell expands the line before it is keyed).
-    pub interactive: bool,
+    /// A history file to load before the step (a line of the interactive shell that looks
+    /// at the history): the `history` builtin then lists it, ending with the line itself, which
+    /// the interactive shell records before running it.
+    pub history: Option<&'a [u8]>,
 }
 
 /// The setting of a step in the sandbox.
@@ -92,7 +91,7 @@ pub const SANDBOX: Setting<'static> = Setting {
     dump_dir: super::DUMP_DIR,
     stdin_at: None,
     libraries: &[],
-    interactive: false,
+    history: None,
 };
 
 /// The program for `step` in `state`.
@@ -108,7 +107,7 @@ pub fn generate(
     for origin in origins.values() {
         place(&mut lines, origin, line);
     }
-    let ret = restore_status(state, step.text, setting.interactive);
+    let ret = restore_status(state, step.text);
     let slot = if line == 1 { 0 } else { line - 2 };
     join(&mut lines[slot], &ret);
     if line == 1 {
@@ -133,12 +132,8 @@ pub fn generate(
 
 /// The group that turns tracing back on and sets `$?`, `$_` (and `PIPESTATUS` if the step
 /// reads it).
-fn restore_status(state: &ShellState, text: &[u8], interactive: bool) -> Vec<u8> {
+fn restore_status(state: &ShellState, text: &[u8]) -> Vec<u8> {
     let mut ret = b"{ ".to_vec();
-    let history = !state.dumped || state.options.windows(17).any(|w| w == b"set -o history\n");
-    if interactive && history {
-        ret.extend_from_slice(b"builtin set -o history; ");
-    }
     for (flag, cmd) in [
         (b'x', &b"builtin set -x; "[..]),
         (b'v', b"builtin set -v; "),
@@ -182,7 +177,7 @@ pub fn host(state: &ShellState, text: &[u8]) -> Vec<u8> {
         dump_dir: "",
         stdin_at: None,
         libraries: &[],
-        interactive: false,
+        history: None,
     };
     generate(state, &step, &BTreeMap::new(), setting)
 }
@@ -218,13 +213,6 @@ fn place(lines: &mut [Vec<u8>], origin: &Origin, step_line: usize) {
 /// Line 1: back to the working directory, then the state in one quoted script.
 fn prelude(state: &ShellState, step: &Step<'_>, setting: Setting<'_>) -> Vec<u8> {
     let mut out = Vec::new();
-    if setting.interactive {
-        // This line went into the history as bash read it; HISTFILE came in the environment.
-        out.extend_from_slice(
-            b"exec 2>&3 3>&-; builtin history -d -1; builtin set +o history; \
-              builtin export -n HISTFILE; ",
-        );
-    }
     for library in setting.libraries {
         // No search of PATH: the library is where bash starts.
         out.extend_from_slice(b"{ PATH= builtin source -- ");
@@ -242,12 +230,16 @@ fn prelude(state: &ShellState, step: &Step<'_>, setting: Setting<'_>) -> Vec<u8>
         out.extend_from_slice(b"; ");
     }
     out.extend_from_slice(b"builtin eval -- ");
-    out.extend_from_slice(&ansi_quote(&restore(state, setting.interactive)));
+    out.extend_from_slice(&ansi_quote(&restore(state)));
+    if let Some(history) = setting.history {
+        out.extend_from_slice(b"; builtin history -r ");
+        out.extend_from_slice(&ansi_quote(history));
+    }
     out
 }
 
 /// The script that recreates the state (evaluated on line 1).
-fn restore(state: &ShellState, interactive: bool) -> Vec<u8> {
+fn restore(state: &ShellState) -> Vec<u8> {
     let mut r: Vec<u8> =
         b"__shark_ret() { builtin unset -f __shark_ret; return \"$1\"; }\n".to_vec();
     r.extend_from_slice(b"builtin unset -v OLDPWD");
@@ -308,7 +300,7 @@ fn restore(state: &ShellState, interactive: bool) -> Vec<u8> {
     }
     r.extend_from_slice(&state.traps);
     r.push(b'\n');
-    r.extend_from_slice(&options(&state.options, interactive));
+    r.extend_from_slice(&options(&state.options));
     r
 }
 
@@ -349,14 +341,12 @@ fn reopen(fd: &[u8], what: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The option lines, but xtrace and verbose (turned on apart), options that cannot be set, and
-/// in an interactive shell history and history expansion.
-fn options(options: &[u8], interactive: bool) -> Vec<u8> {
+/// The option lines, but xtrace and verbose (turned on apart) and options that cannot be set.
+fn options(options: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for line in options.split(|&b| b == b'\n') {
         let name = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-        let history = interactive && (name == b"history" || name == b"histexpand");
-        if name == b"xtrace" || name == b"verbose" || history || READ_ONLY_SHOPTS.contains(&name) {
+        if name == b"xtrace" || name == b"verbose" || READ_ONLY_SHOPTS.contains(&name) {
             continue;
         }
         out.extend_from_slice(line);

@@ -56,7 +56,7 @@ impl Bash {
             dump_dir: dump_dir.to_str().unwrap(),
             stdin_at: None,
             libraries: &[],
-            interactive: false,
+            history: None,
         };
         let prog = self.dir.path().join("prog");
         std::fs::create_dir_all(&prog).unwrap();
