@@ -279,3 +279,19 @@ fn a_step_using_eval_keys_on_the_whole_state() {
         "eval may read x"
     );
 }
+
+#[test]
+fn fresh_runs_every_step_of_a_script() {
+    let env = TestEnv::new();
+    env.write("p.sh", "echo one\necho two\n");
+    assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
+    let out = env.run(&["--fresh", "p.sh"]);
+    assert_eq!(stdout(&out), "one\ntwo\n", "{}", stderr(&out));
+    assert_eq!(ran_steps(&env, 2).len(), 2, "nothing was reused");
+    let out = env.run(&["p.sh"]);
+    assert_eq!(stdout(&out), "one\ntwo\n");
+    assert!(
+        ran_steps(&env, 2).is_empty(),
+        "without --fresh both are reused"
+    );
+}

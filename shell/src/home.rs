@@ -13,6 +13,7 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    read_only: bool,
 }
 
 impl Home {
@@ -33,6 +34,12 @@ impl Home {
                 std::io::ErrorKind::PermissionDenied => {
                     Some("choose a directory you can write with --home or SHARK_HOME".to_string())
                 }
+                std::io::ErrorKind::ReadOnlyFilesystem => Some(
+                    "inside shark's own shell the home is read-only: commands run there are \
+                     already recorded (no shark -c needed), and shark log, show, why and \
+                     lineage work"
+                        .to_string(),
+                ),
                 _ => None,
             };
             CliError::Home {
@@ -52,7 +59,31 @@ impl Home {
         // access(2) answers from the mode, the owner and the mount (a read-only filesystem is
         // EROFS) without creating anything.
         writable(&root).map_err(home_err)?;
-        Ok(Home { root })
+        Ok(Home {
+            root,
+            read_only: false,
+        })
+    }
+
+    /// Resolves the home for a command that only reads it (the queries): a home that exists
+    /// but cannot be written, as in shark's own sandbox where it is bound read-only, will do.
+    pub fn resolve_for_reading(explicit: Option<&Path>) -> Result<Self, CliError> {
+        match Self::resolve(explicit) {
+            Err(CliError::Home { path, source, .. })
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem && path.is_dir() =>
+            {
+                Ok(Home {
+                    root: path,
+                    read_only: true,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the home cannot be written here (see [`Home::resolve_for_reading`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The home directory itself.

@@ -1,9 +1,11 @@
 //! The subcommands: each module implements one `shark` subcommand (or one way of running
 //! commands) on top of the executor, the session and the lineage database.
 
+pub(crate) mod log;
 pub(crate) mod md;
 pub(crate) mod query;
 pub(crate) mod replay;
+pub(crate) mod restore;
 pub(crate) mod run;
 pub(crate) mod script;
 pub(crate) mod store;

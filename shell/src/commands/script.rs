@@ -13,7 +13,12 @@ use crate::session::{LineOptions, Session};
 use crate::state::program::Step;
 
 /// Runs the script at `path` with `$0` = `path` and `args` as positional parameters.
-pub(crate) fn run_file(home: &Home, path: &Path, args: Vec<OsString>) -> Result<i32, CliError> {
+pub(crate) fn run_file(
+    home: &Home,
+    path: &Path,
+    args: Vec<OsString>,
+    fresh: bool,
+) -> Result<i32, CliError> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) => {
@@ -32,7 +37,7 @@ pub(crate) fn run_file(home: &Home, path: &Path, args: Vec<OsString>) -> Result<
     };
     let mut all = vec![path.as_os_str().to_owned()];
     all.extend(args);
-    run_text(home, &text, all, false)
+    run_text(home, &text, all, fresh)
 }
 
 /// Runs a script read from standard input (`shark` with no arguments and stdin not a terminal).

@@ -506,10 +506,18 @@ impl Executor {
         run.max_rss_kib = report.rusage.max_rss_kib;
         run.stdout = Some(stdout);
         run.stderr = Some(stderr);
-        // A run that read the terminal depends on what was typed, which no input records.
+        // A run that read the terminal depends on what was typed, which no input records; one
+        // that read the lineage database (shark's queries, run from shark's own shell)
+        // depends on what was recorded, which no input records either.
+        let db = self.home.db_path().into_os_string();
+        let read_lineage = report.accesses.iter().any(|a| {
+            let path = a.path.as_os_str().as_encoded_bytes();
+            path.starts_with(db.as_encoded_bytes())
+        });
         run.reusable = status.success()
             && (!req.network || req.reuse_network)
             && !report.terminal_input
+            && !read_lineage
             && !matches!(inv.stdin, StdinPlan::Device)
             && observed.faithful
             && outputs_faithful
