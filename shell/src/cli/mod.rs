@@ -28,7 +28,7 @@ pub struct Cli {
     /// Run one command line (bash syntax) in the sandbox, reusing a recorded run when nothing
     /// it read has changed.
     #[arg(short = 'c', value_name = "LINE")]
-    pub line: Option<String>,
+    pub line: Option<OsString>,
 
     /// With -c LINE or a SCRIPT: run every command even if a recorded run could be reused.
     #[arg(long)]
