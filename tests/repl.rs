@@ -150,6 +150,17 @@ impl Term {
         }
     }
 
+    /// Ctrl-R until the search line shows: a Ctrl-R that arrives while the terminal is still
+    /// in cooked mode, between a command and the editor, is the line discipline's (reprint).
+    fn start_search(&self) {
+        let start = Instant::now();
+        while !self.screen().contains("reverse-search") {
+            assert!(start.elapsed() < TIMEOUT, "no search:\n{}", self.screen());
+            self.keys(&["C-r"]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.env.work.join(rel)
     }
@@ -204,7 +215,7 @@ fn editing_and_history() {
     t.enter();
     t.wait_for(|s| output_lines(s, "world") == 2);
     // Ctrl-R searches the history; Enter runs the match.
-    t.keys(&["C-r"]);
+    t.start_search();
     t.type_text("second-e");
     t.wait_for(|s| s.contains("reverse-search"));
     t.keys_then_prompt(&["Enter"]);
@@ -389,7 +400,7 @@ fn ctrl_r_then_enter_runs_the_match() {
     let t = Term::start("");
     t.line("echo searched-for");
     t.line("echo other");
-    t.keys(&["C-r"]);
+    t.start_search();
     t.type_text("searched");
     t.wait_for(|s| s.contains("reverse-search: searched) echo searched-for"));
     t.keys_then_prompt(&["Enter"]);
