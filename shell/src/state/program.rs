@@ -146,7 +146,7 @@ fn restore_status(state: &ShellState, text: &[u8]) -> Vec<u8> {
     let uses_pipestatus = text.windows(10).any(|w| w == b"PIPESTATUS");
     if uses_pipestatus && state.pipestatus.len() > 1 {
         // A pipeline leaves `$_` as it was: set it first.
-        ret.extend_from_slice(b": ");
+        ret.extend_from_slice(b"builtin unset -f __shark_ret; : ");
         ret.extend_from_slice(&last);
         for (i, status) in state.pipestatus.iter().enumerate() {
             let sep = if i == 0 { "; " } else { " | " };

@@ -127,13 +127,13 @@ fn status_lastarg_and_pipestatus_carry() {
         "false",
         "echo \"status $?\"",
         "true | false | true",
-        "echo \"${PIPESTATUS[*]}\"",
+        "echo \"${PIPESTATUS[*]}\"; declare -F | grep -c shark",
         "echo last-word",
         "echo \"$_\"",
         "set -- a 'b c'; shift",
         "echo \"$# $1\"",
     ]);
-    assert_eq!(out, "status 1\n0 1 0\nlast-word\nlast-word\n1 b c\n");
+    assert_eq!(out, "status 1\n0 1 0\n0\nlast-word\nlast-word\n1 b c\n");
 }
 
 #[test]
