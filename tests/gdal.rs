@@ -11,30 +11,30 @@ use crate::common::{stderr, TestEnv};
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gdal");
 const SOURCES: [&str; 4] = ["pipeline.sh", "make_dem.py", "dem.params", "sun.params"];
 const OUTPUTS: [&str; 10] = [
-    "out/dem.asc",
-    "out/dem.tif",
-    "out/dem_4326.tif",
-    "out/hillshade.tif",
-    "out/slope.tif",
-    "out/report.txt",
-    "out/tile_0.tif",
-    "out/tile_1.tif",
-    "out/tile_2.tif",
-    "out/tile_3.tif",
+    "dem.asc",
+    "dem.tif",
+    "dem_4326.tif",
+    "hillshade.tif",
+    "slope.tif",
+    "report.txt",
+    "tile_0.tif",
+    "tile_1.tif",
+    "tile_2.tif",
+    "tile_3.tif",
 ];
 /// The pipeline's top-level commands, one step each.
-const STEPS: usize = 10;
+const STEPS: usize = 11;
 
 // The first line of the steps that a test names.
-const MAKE_DEM: &str = "python3 make_dem.py dem.params out/dem.asc";
+const MAKE_DEM: &str = "python3 make_dem.py dem.params \"$out/dem.asc\"";
 const TRANSLATE: &str = "gdal_translate -q -of GTiff -co COMPRESS=DEFLATE -a_srs EPSG:32630 \\";
 const WARP: &str = "gdalwarp -q -overwrite -t_srs EPSG:4326 -r bilinear -co COMPRESS=DEFLATE \
-                    out/dem.tif out/dem_4326.tif";
+                    \"$out/dem.tif\" \"$out/dem_4326.tif\"";
 const HILLSHADE: &str =
     "gdaldem hillshade -q -compute_edges -az \"$(cut -d' ' -f1 sun.params)\" \\";
-const SLOPE: &str = "gdaldem slope -q -compute_edges out/dem.tif out/slope.tif";
-const REPORT: &str = "{ gdalinfo -stats -nomd out/slope.tif; gdalinfo -stats -nomd \
-                      out/hillshade.tif; } > out/report.txt";
+const SLOPE: &str = "gdaldem slope -q -compute_edges \"$out/dem.tif\" \"$out/slope.tif\"";
+const REPORT: &str = "{ gdalinfo -stats -nomd \"$out/slope.tif\"; gdalinfo -stats -nomd \
+                      \"$out/hillshade.tif\"; } > \"$out/report.txt\"";
 const TILES: &str = "for t in 0 1 2 3; do";
 
 /// A fresh environment holding a copy of the example.
@@ -53,7 +53,12 @@ fn example_env() -> TestEnv {
 
 /// Runs the pipeline under shark and returns the last run's steps: (first line, reused).
 fn run_pipeline(env: &TestEnv) -> Vec<(String, bool)> {
-    let out = env.run(&["pipeline.sh"]);
+    run_pipeline_into(env, "out")
+}
+
+/// Runs the pipeline with its outputs in `dir` (relative to the example).
+fn run_pipeline_into(env: &TestEnv, dir: &str) -> Vec<(String, bool)> {
+    let out = env.run(&["pipeline.sh", dir]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let log = env.log();
     assert!(log.len() >= STEPS, "{log:?}");
@@ -76,11 +81,19 @@ fn ran(steps: &[(String, bool)]) -> Vec<&str> {
         .collect()
 }
 
-/// The bytes of every output, in `OUTPUTS` order.
+/// The bytes of every output in `out/`, in `OUTPUTS` order.
 fn outputs(env: &TestEnv) -> Vec<Vec<u8>> {
+    outputs_in(env, "out")
+}
+
+/// The bytes of every output in `dir`, in `OUTPUTS` order.
+fn outputs_in(env: &TestEnv, dir: &str) -> Vec<Vec<u8>> {
     OUTPUTS
         .iter()
-        .map(|f| std::fs::read(env.path(f)).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .map(|f| {
+            let path = env.path(dir).join(f);
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
         .collect()
 }
 
@@ -92,12 +105,17 @@ fn assert_same_outputs(a: &[Vec<u8>], b: &[Vec<u8>], what: &str) {
 
 /// The outputs plain bash makes from the same sources and environment.
 fn bash_outputs(env: &TestEnv) -> Vec<Vec<u8>> {
+    bash_outputs_in(env, "out")
+}
+
+/// The outputs plain bash makes in `dir` from the same sources and environment.
+fn bash_outputs_in(env: &TestEnv, dir: &str) -> Vec<Vec<u8>> {
     let bash = example_env();
     for f in SOURCES {
         std::fs::copy(env.path(f), bash.path(f)).unwrap();
     }
     let out = Command::new("bash")
-        .arg("pipeline.sh")
+        .args(["pipeline.sh", dir])
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
         .env("LANG", "C.UTF-8")
@@ -105,7 +123,7 @@ fn bash_outputs(env: &TestEnv) -> Vec<Vec<u8>> {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    outputs(&bash)
+    outputs_in(&bash, dir)
 }
 
 /// The commands (first lines) and the source files in a `shark lineage --json` tree.
@@ -211,5 +229,44 @@ fn re_running_in_place_reuses_every_step() {
     let steps = run_pipeline(&env);
     assert_eq!(ran(&steps), vec![HILLSHADE, REPORT, TILES], "{steps:?}");
     let steps = run_pipeline(&env);
+    assert_eq!(ran(&steps), Vec::<&str>::new(), "{steps:?}");
+}
+
+/// The same pipeline with every output in the script's own folder, where every GDAL step
+/// lists the folder (looking for sidecar files) and Python lists it too (its module search
+/// starts in the script's directory), while later steps add their outputs there.
+#[test]
+fn written_into_its_own_folder_a_no_op_re_run_reuses_every_step() {
+    let env = example_env();
+    let first = run_pipeline_into(&env, ".");
+    assert_eq!(ran(&first).len(), STEPS, "{first:?}");
+    let made = outputs_in(&env, ".");
+    assert_same_outputs(
+        &made,
+        &bash_outputs_in(&env, "."),
+        "shark's output is not bash's",
+    );
+
+    let second = run_pipeline_into(&env, ".");
+    assert_eq!(ran(&second), Vec::<&str>::new(), "{second:?}");
+    assert_same_outputs(&made, &outputs_in(&env, "."), "a reuse changed an output");
+
+    // A changed input re-runs what reads it, and the next run settles.
+    env.write("sun.params", "135 30\n");
+    let steps = run_pipeline_into(&env, ".");
+    assert_eq!(ran(&steps), vec![HILLSHADE, REPORT, TILES], "{steps:?}");
+    let steps = run_pipeline_into(&env, ".");
+    assert_eq!(ran(&steps), Vec::<&str>::new(), "{steps:?}");
+
+    // A file added by hand changes the folder every GDAL step listed: those run again (and
+    // only those: the DEM script looks at no listing), then the pipeline settles.
+    env.write("notes.txt", "hand-made\n");
+    let steps = run_pipeline_into(&env, ".");
+    assert_eq!(
+        ran(&steps),
+        vec![TRANSLATE, WARP, HILLSHADE, SLOPE, REPORT, TILES],
+        "{steps:?}"
+    );
+    let steps = run_pipeline_into(&env, ".");
     assert_eq!(ran(&steps), Vec::<&str>::new(), "{steps:?}");
 }

@@ -478,14 +478,18 @@ fn a_real_run_leaves_fresh_output_and_a_reuse_the_recorded_one() {
 }
 
 #[test]
-fn a_command_finding_its_own_output_in_place_is_reused_but_not_a_hand_edit() {
+fn a_command_finding_its_own_output_in_place_runs_once_more_then_is_reused() {
     let env = TestEnv::new();
     let line = "mkdir -p d; [ -e d/o ] || echo made > d/o; cat d/o";
     assert_eq!(ok(&env, line), "made\n");
-    // Its own results are in place, exactly as it left them: a re-run would do the same.
+    // The first run found d/o absent; now it is there (the run's own output), and the test
+    // takes the other branch: the command runs, as bash would, with the same result.
+    assert_eq!(ok(&env, line), "made\n");
+    assert!(!env.last_cached());
+    // That run found d/o as it is now: the next is reused.
     assert_eq!(ok(&env, line), "made\n");
     assert!(env.last_cached());
-    // A hand edit of that output is not what the run left: the command really runs, and
+    // A hand edit of that output is not what the run saw: the command really runs, and
     // like bash it keeps the edited file.
     env.write("d/o", "mine\n");
     assert_eq!(ok(&env, line), "mine\n");

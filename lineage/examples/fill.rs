@@ -157,6 +157,8 @@ impl Fill {
             kind: InputKind::File,
             digest: Some(d(&format!("{path} v1"))),
             mode: None,
+            exclude: Vec::new(),
+            as_left: shark_lineage::AsLeft::No,
         };
         let mut system: Vec<Input> = SYSTEM_FILES.iter().map(|p| file(p)).collect();
         system.extend(ABSENT.iter().map(|p| Input {
@@ -164,6 +166,8 @@ impl Fill {
             kind: InputKind::Absent,
             digest: None,
             mode: None,
+            exclude: Vec::new(),
+            as_left: shark_lineage::AsLeft::No,
         }));
         let config = file(&work.join("shared/config.toml").to_string_lossy());
         Fill {
@@ -204,6 +208,8 @@ impl Fill {
                 kind: InputKind::File,
                 digest: Some(d(&format!("source {chain}"))),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             s => Input {
                 path: out_path(&self.work, chain, s - 1)
@@ -212,6 +218,8 @@ impl Fill {
                 kind: InputKind::File,
                 digest: Some(d(&content(chain, s - 1))),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
         };
         let mut inputs = self.system.clone();
@@ -221,12 +229,16 @@ impl Fill {
                 kind: InputKind::Dir,
                 digest: Some(d(&format!("listing {chain} {step}"))),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             Input {
                 path: self.path(&format!("{dir}/step.py")),
                 kind: InputKind::File,
                 digest: Some(d(&format!("script {chain}"))),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             self.config.clone(),
             previous,

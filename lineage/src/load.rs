@@ -2,17 +2,18 @@
 
 use rusqlite::{Connection, Row};
 
-use crate::sql::{digest_opt, ArgvCol, DigestCol};
+use crate::sql::{digest_opt, names_from, ArgvCol, DigestCol};
 use crate::time::{duration_from_nanos, from_nanos};
-use crate::{Input, Output, ProcessRecord, Run, RunId};
+use crate::{AsLeft, Input, Output, ProcessRecord, Run, RunId};
 
 /// The columns [`run_from_row`] reads, qualified by the alias `r`, for `SELECT ... FROM runs r`.
 pub(crate) const RUN_COLUMNS: &str = "r.id, r.command, r.argv, r.cwd, r.env_digest, r.weak_key,
     r.started_ns, r.duration_ns, r.exit_code, r.signal, r.user_ns, r.sys_ns, r.max_rss_kib,
-    r.stdout, r.stderr, r.reused_from, r.reusable, r.network, r.reason, r.shell_state";
+    r.stdout, r.stderr, r.reused_from, r.reusable, r.network, r.reason, r.shell_state,
+    coalesce(r.unit_id, r.id), r.stdin_consumed, r.unreusable";
 
 /// The number of columns in [`RUN_COLUMNS`]; a query may select more after them.
-pub(crate) const RUN_COLUMN_COUNT: usize = 20;
+pub(crate) const RUN_COLUMN_COUNT: usize = 23;
 
 /// A run summary (empty lists) from a row that starts with [`RUN_COLUMNS`].
 pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -40,6 +41,11 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
         network: row.get(17)?,
         reason: row.get(18)?,
         shell_state: digest_opt(row.get(19)?),
+        unit: RunId(row.get(20)?),
+        stdin_consumed: row
+            .get::<_, Option<i64>>(21)?
+            .map(|n| u64::try_from(n).unwrap_or(0)),
+        unreusable: row.get(22)?,
         inputs: Vec::new(),
         outputs: Vec::new(),
         processes: Vec::new(),
@@ -50,7 +56,8 @@ pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
 /// The inputs of run `id`, in recorded order.
 pub(crate) fn inputs_of(conn: &Connection, id: RunId) -> rusqlite::Result<Vec<Input>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT path, kind, digest, mode FROM inputs WHERE run_id = ?1 ORDER BY seq",
+        "SELECT path, kind, digest, mode, exclude, as_left FROM inputs
+         WHERE run_id = ?1 ORDER BY seq",
     )?;
     let rows = stmt.query_map([id.0], |row| {
         Ok(Input {
@@ -58,6 +65,8 @@ pub(crate) fn inputs_of(conn: &Connection, id: RunId) -> rusqlite::Result<Vec<In
             kind: row.get(1)?,
             digest: digest_opt(row.get(2)?),
             mode: row.get(3)?,
+            exclude: names_from(row.get(4)?)?,
+            as_left: AsLeft::from_code(row.get(5)?),
         })
     })?;
     rows.collect()

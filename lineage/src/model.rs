@@ -58,8 +58,17 @@ pub enum InputKind {
     Symlink,
     /// A path the run looked for and did not find; no digest.
     Absent,
-    /// The run's standard input; the digest is of the bytes it was given.
+    /// The run's standard input; the digest is of the bytes it could read (a file's content
+    /// from its offset, what a pipe delivered).
     Stdin,
+    /// A path the run replaced without reading it (a truncating open, a rename over it): what
+    /// it depended on is only that no directory was in the way. No digest.
+    NotDir,
+    /// A fifo, socket or device node; the digest is of its kind and device number.
+    Special,
+    /// The extended attributes of a path the run read them from; the digest is of every
+    /// name and value.
+    Xattrs,
 }
 
 /// What a run did to a path.
@@ -86,10 +95,100 @@ pub struct Input {
     /// Its digest; `None` for absent paths and unlisted directories.
     #[serde(serialize_with = "serial::digest_opt")]
     pub digest: Option<Digest>,
-    /// The permission bits of a file the run executed (whether it may be executed is part of
-    /// what the run depended on); `None` otherwise.
+    /// The permission bits of a file, directory or special file (whether it may be read,
+    /// written or executed is part of what the run depended on); `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
+    /// For a directory listing: names the run itself created or removed before it listed the
+    /// directory, left out of the listing's digest (their presence was the run's own doing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    /// Whether the input also holds when the path is exactly as the run's unit of work (the
+    /// script, document, session or command it belonged to) left it: directory listings, and
+    /// paths the run found absent and then created. See [`UnitState`].
+    #[serde(skip_serializing_if = "AsLeft::is_no")]
+    pub as_left: AsLeft,
+}
+
+/// Whether, and how, an input may hold as its run's unit of work left the path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AsLeft {
+    /// Only the recorded state holds.
+    #[default]
+    No,
+    /// Also what the unit left at the path (its kind and content).
+    Entry,
+    /// Also the whole listing the unit left in the directory at the path.
+    Listing,
+}
+
+impl AsLeft {
+    /// Whether this is [`AsLeft::No`].
+    pub fn is_no(&self) -> bool {
+        *self == AsLeft::No
+    }
+
+    /// Its number in the database.
+    pub(crate) fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// From its number in the database (an unknown number is `No`).
+    pub(crate) fn from_code(code: i64) -> AsLeft {
+        match code {
+            1 => AsLeft::Entry,
+            2 => AsLeft::Listing,
+            _ => AsLeft::No,
+        }
+    }
+}
+
+impl Input {
+    /// An input with no mode, exclusions or unit-of-work rule.
+    pub fn new(path: impl Into<String>, kind: InputKind, digest: Option<Digest>) -> Input {
+        Input {
+            path: path.into(),
+            kind,
+            digest,
+            mode: None,
+            exclude: Vec::new(),
+            as_left: AsLeft::No,
+        }
+    }
+}
+
+/// The state a unit of work (a script, a document, an interactive session, one `-c` or `run`
+/// command) left a path in, after its latest run: what an input with [`Input::as_left`] is
+/// also compared with. Recorded for the directories its runs listed and for the paths its
+/// runs created where they had found nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnitState {
+    /// The path.
+    pub path: String,
+    /// What was there.
+    pub state: PathState,
+}
+
+/// What a [`UnitState`] records of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "state")]
+pub enum PathState {
+    /// A directory's whole listing (names and kinds).
+    Listing {
+        /// Its digest.
+        #[serde(serialize_with = "serial::digest")]
+        digest: Digest,
+    },
+    /// What is at the path, as an input would record it (file content, directory, symlink
+    /// target, special file, or absent).
+    Entry {
+        /// Its kind.
+        kind: InputKind,
+        /// Its digest, as for an input of that kind.
+        #[serde(serialize_with = "serial::digest_opt")]
+        digest: Option<Digest>,
+    },
 }
 
 /// One change a run made. Outputs are returned in the order they were recorded, which is the
@@ -172,6 +271,15 @@ pub struct NewRun {
     pub processes: Vec<ProcessRecord>,
     /// Which process touched which path.
     pub accesses: Vec<Access>,
+    /// The first run of the unit of work this run belongs to (its script, document or
+    /// session); `None` when it is the first (a `-c` or `run` command is a unit of its own).
+    pub unit: Option<RunId>,
+    /// How many bytes of a regular file on standard input the run consumed (the file's
+    /// offset moved by this much), so that a reuse leaves the offset where the run did.
+    pub stdin_consumed: Option<u64>,
+    /// Why the run may never be reused although it succeeded (an input changed while it
+    /// ran, an input could not be recorded exactly); `None` when nothing stands in the way.
+    pub unreusable: Option<String>,
 }
 
 impl NewRun {
@@ -208,6 +316,9 @@ impl NewRun {
             outputs: Vec::new(),
             processes: Vec::new(),
             accesses: Vec::new(),
+            unit: None,
+            stdin_consumed: None,
+            unreusable: None,
         }
     }
 }
@@ -281,6 +392,15 @@ pub struct Run {
     /// Which process touched which path (empty in summaries).
     #[serde(skip)]
     pub accesses: Vec<Access>,
+    /// The first run of its unit of work (itself for the first).
+    #[serde(skip)]
+    pub unit: RunId,
+    /// How many bytes of a regular file on standard input it consumed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stdin_consumed: Option<u64>,
+    /// Why it may never be reused, if something stands in the way although it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreusable: Option<String>,
 }
 
 impl Run {

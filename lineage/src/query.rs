@@ -6,8 +6,9 @@ use shark_store::Digest;
 use crate::error::query;
 use crate::load::RUN_COLUMN_COUNT;
 use crate::load::{inputs_of, load_lists, output_at, outputs_of, run_from_row, RUN_COLUMNS};
+use crate::sql::digest_opt;
 use crate::time::duration_from_nanos;
-use crate::{Db, LineageError, Output, Run, RunId, Stats};
+use crate::{Db, InputKind, LineageError, Output, PathState, Run, RunId, Stats};
 
 /// Where a consumer sits in time: a producer must have started strictly before it, ties
 /// broken by id, so that no run is its own ancestor.
@@ -241,16 +242,29 @@ impl Db {
         Ok(runs.into_iter().next())
     }
 
-    /// Whether run `id` accessed `path` (as the sandbox named it) with access `kind` (as the
-    /// executor recorded it, e.g. `"Modify"`).
-    pub fn accessed(&self, id: RunId, path: &str, kind: &str) -> Result<bool, LineageError> {
-        let ask = || -> rusqlite::Result<bool> {
+    /// What the units of work that ran or reused run `id` left at `path`, newest first (at
+    /// most a few): the states an input of `id` with [`Input::as_left`](crate::Input) may also
+    /// match.
+    pub fn unit_states_for(&self, id: RunId, path: &str) -> Result<Vec<PathState>, LineageError> {
+        let ask = || -> rusqlite::Result<Vec<PathState>> {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM accesses WHERE run_id = ?1 AND path = ?2 AND kind = ?3)",
+                "SELECT s.kind, s.digest FROM unit_states s
+                 WHERE s.path = ?2 AND s.unit_id IN (
+                     SELECT coalesce(unit_id, id) FROM runs
+                     WHERE id = ?1 OR reused_from = ?1 ORDER BY id DESC LIMIT 8)",
             )?;
-            stmt.query_row(params![id.0, path, kind], |row| row.get(0))
+            let rows = stmt.query_map(params![id.0, path], |row| {
+                let kind: String = row.get(0)?;
+                let digest = digest_opt(row.get(1)?);
+                Ok(state_from(&kind, digest))
+            })?;
+            Ok(rows
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect())
         };
-        ask().map_err(query("look up a run's accesses"))
+        ask().map_err(query("look up the state a unit of work left"))
     }
 
     /// Whether any run (or reuse) with this weak key is recorded: then its environment, which
@@ -263,6 +277,19 @@ impl Db {
             stmt.query_row([weak_key.as_bytes().as_slice()], |row| row.get(0))
         };
         ask().map_err(query("look up a weak key"))
+    }
+}
+
+/// A unit state from its `kind` and `digest` columns; `None` for a kind this build does not
+/// know (it then matches nothing).
+fn state_from(kind: &str, digest: Option<Digest>) -> Option<PathState> {
+    match (kind, digest) {
+        ("listing", Some(digest)) => Some(PathState::Listing { digest }),
+        ("listing", None) => None,
+        (kind, digest) => Some(PathState::Entry {
+            kind: InputKind::parse(kind)?,
+            digest,
+        }),
     }
 }
 

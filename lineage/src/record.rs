@@ -3,9 +3,11 @@
 
 use rusqlite::{params, Transaction, TransactionBehavior};
 
-use crate::sql::argv_text;
+use crate::sql::{argv_text, names_text};
 use crate::time::{duration_nanos, to_nanos};
-use crate::{rfc3339, Db, LineageError, NewRun, RunId};
+use shark_store::Digest;
+
+use crate::{rfc3339, Db, LineageError, NewRun, PathState, RunId, UnitState};
 
 impl Db {
     /// Records `run` and returns its new id. All or nothing: on error nothing was stored.
@@ -38,9 +40,10 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> rusqlite::Result<RunId> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO runs (command, argv, cwd, env_digest, weak_key, started, started_ns,
              duration_ns, exit_code, signal, user_ns, sys_ns, max_rss_kib, stdout, stderr,
-             reused_from, reusable, network, reason, shell_state)
+             reused_from, reusable, network, reason, shell_state, unit_id, stdin_consumed,
+             unreusable)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-             ?18, ?19, ?20)",
+             ?18, ?19, ?20, ?21, ?22, ?23)",
     )?;
     stmt.execute(params![
         run.command,
@@ -63,18 +66,32 @@ fn insert_run(tx: &Transaction<'_>, run: &NewRun) -> rusqlite::Result<RunId> {
         run.network,
         run.reason,
         run.shell_state.as_ref().map(|d| d.as_bytes()),
+        run.unit.map(|u| u.0),
+        run.stdin_consumed
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+        run.unreusable,
     ])?;
     Ok(RunId(tx.last_insert_rowid()))
 }
 
 fn insert_inputs(tx: &Transaction<'_>, id: RunId, run: &NewRun) -> rusqlite::Result<()> {
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO inputs (run_id, seq, path, kind, digest, mode)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO inputs (run_id, seq, path, kind, digest, mode, exclude, as_left)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for (seq, i) in (0_i64..).zip(&run.inputs) {
         let digest = i.digest.as_ref().map(|d| d.as_bytes());
-        stmt.execute(params![id.0, seq, i.path, i.kind, digest, i.mode])?;
+        let exclude = names_text(&i.exclude);
+        stmt.execute(params![
+            id.0,
+            seq,
+            i.path,
+            i.kind,
+            digest,
+            i.mode,
+            exclude,
+            i.as_left.code()
+        ])?;
     }
     Ok(())
 }
@@ -112,4 +129,65 @@ fn insert_processes(tx: &Transaction<'_>, id: RunId, run: &NewRun) -> rusqlite::
         stmt.execute(params![id.0, seq, pid, path, kind])?;
     }
     Ok(())
+}
+
+impl Db {
+    /// Marks run `id` as never to be reused, saying why (its changes could not all be
+    /// applied, say). Recorded runs are otherwise never changed.
+    pub fn mark_unreusable(&mut self, id: RunId, why: &str) -> Result<(), LineageError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET reusable = 0, unreusable = ?2 WHERE id = ?1",
+                params![id.0, why],
+            )
+            .map(|_| ())
+            .map_err(|source| LineageError::Record {
+                command: format!("(run {id})"),
+                source,
+            })
+    }
+
+    /// Records the state the unit of work whose first run is `unit` left `states` in, after
+    /// its latest run, replacing what was recorded for the same paths. One transaction.
+    pub fn record_unit_states(
+        &mut self,
+        unit: RunId,
+        states: &[UnitState],
+    ) -> Result<(), LineageError> {
+        let err = |source| LineageError::Record {
+            command: format!("(state left by unit {unit})"),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO unit_states (unit_id, path, kind, digest)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(err)?;
+            for s in states {
+                let (kind, digest) = state_columns(&s.state);
+                stmt.execute(params![
+                    unit.0,
+                    s.path,
+                    kind,
+                    digest.as_ref().map(|d| d.as_bytes())
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+}
+
+/// The `kind` and `digest` columns of a unit state.
+pub(crate) fn state_columns(state: &PathState) -> (&'static str, Option<Digest>) {
+    match *state {
+        PathState::Listing { digest } => ("listing", Some(digest)),
+        PathState::Entry { kind, digest } => (kind.as_str(), digest),
+    }
 }

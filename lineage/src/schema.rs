@@ -13,6 +13,8 @@
 //!   nanoseconds; `argv` is a JSON array of strings. `AUTOINCREMENT` keeps ids unique forever.
 //! - `inputs`, `outputs`, `processes`, `accesses`: one row per item, keyed by
 //!   `(run_id, seq)` where `seq` is the item's position in the recorded list.
+//!
+//! Later versions are described at their steps ([`V2`] to [`V5`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,7 +25,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -140,6 +142,105 @@ const V4: &str = concat!(
     user_path_terms!(),
     ";\n"
 );
+
+/// Version 5: the ordered access model.
+///
+/// - `inputs` gains the kinds `notdir` (a path replaced without being read: only "no directory
+///   in the way" was relied on), `special` (fifos, sockets, devices) and `xattrs` (extended
+///   attributes read), the names a listing leaves out (`exclude`, a JSON array: what the run
+///   itself created or removed before listing) and `as_left` (the input also holds when the
+///   path is as the run's unit of work left it: 1 what is at it, 2 its listing). SQLite cannot widen a `CHECK`, so the table
+///   is rebuilt, with its partial index.
+/// - `runs` gains `unit_id` (the first run of the unit of work the run belongs to; NULL for
+///   the first itself), `stdin_consumed` (bytes of a file on stdin the run consumed) and
+///   `unreusable` (why a successful run may never be reused).
+/// - `unit_states` holds, per unit of work, the state its latest run left each tracked path
+///   in: `kind` is `listing` (digest of the whole listing) or an input kind.
+const V5: &str = concat!(
+    "CREATE TABLE inputs_v5 (
+    run_id  INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    path    TEXT    NOT NULL,
+    kind    TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'absent', 'stdin',
+                                             'notdir', 'special', 'xattrs')),
+    digest  BLOB CHECK (length(digest) = 32),
+    mode    INTEGER,
+    exclude TEXT,
+    as_left INTEGER NOT NULL DEFAULT 0 CHECK (as_left IN (0, 1, 2)),
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+INSERT INTO inputs_v5 (run_id, seq, path, kind, digest, mode)
+    SELECT run_id, seq, path, kind, digest, mode FROM inputs;
+DROP TABLE inputs;
+ALTER TABLE inputs_v5 RENAME TO inputs;
+",
+    "CREATE INDEX inputs_by_user_path ON inputs (path) WHERE ",
+    user_path_terms!(),
+    ";
+ALTER TABLE runs ADD COLUMN unit_id INTEGER REFERENCES runs (id) ON DELETE SET NULL;
+ALTER TABLE runs ADD COLUMN stdin_consumed INTEGER;
+ALTER TABLE runs ADD COLUMN unreusable TEXT;
+CREATE INDEX runs_by_unit ON runs (unit_id) WHERE unit_id IS NOT NULL;
+CREATE TABLE unit_states (
+    unit_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path    TEXT    NOT NULL,
+    kind    TEXT    NOT NULL,
+    digest  BLOB CHECK (length(digest) = 32),
+    PRIMARY KEY (unit_id, path, kind)
+) WITHOUT ROWID;
+"
+);
+
+/// Version 6: undo data. `undo_runs` has a row for every run whose prior state was kept (the
+/// run it undoes, if it is an undo; the store bytes kept only for undo; whether the data was
+/// dropped to stay within the budget; how many paths it changed). `undo_prior` lists what each
+/// changed path held before the run, in the order to restore it: content in the store
+/// (`digest`) or in a filesystem snapshot (`snapshot`). `undo_snapshots` lists the snapshots
+/// taken before runs, by backend, the filesystem's path and the snapshot's name. `undo_after`
+/// holds the stat of each file a run left, taken just after it reached the user's tree, so
+/// that undo sees an unchanged file without hashing it.
+const V6: &str = "
+CREATE TABLE undo_runs (
+    run_id     INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    undoes     INTEGER REFERENCES runs (id),
+    entries    INTEGER NOT NULL,
+    kept_bytes INTEGER NOT NULL,
+    dropped    INTEGER NOT NULL DEFAULT 0 CHECK (dropped IN (0, 1))
+);
+CREATE TABLE undo_prior (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    path           TEXT    NOT NULL,
+    kind           TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'absent')),
+    digest         BLOB CHECK (length(digest) = 32),
+    mode           INTEGER,
+    symlink_target TEXT,
+    snapshot       TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX undo_prior_by_digest ON undo_prior (digest) WHERE digest IS NOT NULL;
+CREATE TABLE undo_after (
+    run_id   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path     TEXT    NOT NULL,
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+CREATE INDEX undo_after_by_path ON undo_after (path, run_id);
+CREATE TABLE undo_snapshots (
+    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    backend    TEXT    NOT NULL CHECK (backend IN ('zfs', 'btrfs')),
+    filesystem TEXT    NOT NULL,
+    mountpoint TEXT    NOT NULL,
+    created_ns INTEGER NOT NULL,
+    pruned     INTEGER NOT NULL DEFAULT 0 CHECK (pruned IN (0, 1)),
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+";
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
 /// timeout makes concurrent writers wait for each other instead of failing.
@@ -310,6 +411,60 @@ mod tests {
         migrate_with(&mut conn, &path, &[V1, V2]).unwrap();
         assert_eq!(user_version(&conn).unwrap(), 2);
         conn.execute_batch("SELECT host FROM runs").unwrap();
+    }
+
+    #[test]
+    fn version_5_keeps_the_inputs_of_version_4_and_takes_the_new_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let mut conn = open(&path);
+        migrate_with(&mut conn, &path, &MIGRATIONS[..4]).unwrap();
+        let digest = [7u8; 32];
+        conn.execute_batch(
+            "INSERT INTO runs (command, argv, cwd, env_digest, weak_key, started, started_ns,
+                 duration_ns, user_ns, sys_ns, max_rss_kib, reusable, network)
+             VALUES ('cat in', '[]', '/w', zeroblob(32), zeroblob(32), 't', 0, 0, 0, 0, 0, 1, 0);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO inputs (run_id, seq, path, kind, digest, mode)
+             VALUES (1, 0, '/w/in', 'file', ?1, 420)",
+            [digest.as_slice()],
+        )
+        .unwrap();
+        migrate_with(&mut conn, &path, MIGRATIONS).unwrap();
+        let row: (String, String, Vec<u8>, i64, Option<String>, i64) = conn
+            .query_row(
+                "SELECT path, kind, digest, mode, exclude, as_left FROM inputs WHERE run_id = 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            ("/w/in".into(), "file".into(), digest.to_vec(), 420, None, 0)
+        );
+        for (seq, kind) in [(1, "notdir"), (2, "special"), (3, "xattrs")] {
+            conn.execute(
+                "INSERT INTO inputs (run_id, seq, path, kind) VALUES (1, ?1, '/w/x', ?2)",
+                rusqlite::params![seq, kind],
+            )
+            .unwrap();
+        }
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT run_id FROM inputs WHERE path = '/w/in' AND {USER_PATH_TERMS}"
+        );
+        let plan: String = conn.query_row(&sql, [], |r| r.get(3)).unwrap();
+        assert!(plan.contains("inputs_by_user_path"), "{plan}");
     }
 
     #[test]

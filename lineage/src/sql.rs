@@ -57,16 +57,22 @@ impl InputKind {
             InputKind::Symlink => "symlink",
             InputKind::Absent => "absent",
             InputKind::Stdin => "stdin",
+            InputKind::NotDir => "notdir",
+            InputKind::Special => "special",
+            InputKind::Xattrs => "xattrs",
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub(crate) fn parse(text: &str) -> Option<Self> {
         [
             Self::File,
             Self::Dir,
             Self::Symlink,
             Self::Absent,
             Self::Stdin,
+            Self::NotDir,
+            Self::Special,
+            Self::Xattrs,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -130,4 +136,20 @@ impl FromSql for ArgvCol {
 pub(crate) fn argv_text(argv: &[String]) -> String {
     // Serialising strings into JSON cannot fail.
     serde_json::to_string(argv).unwrap_or_default()
+}
+
+/// Encodes the excluded names of a listing input: NULL when there are none, else a JSON
+/// array of strings.
+pub(crate) fn names_text(names: &[String]) -> Option<String> {
+    (!names.is_empty()).then(|| serde_json::to_string(names).unwrap_or_default())
+}
+
+/// Decodes [`names_text`].
+pub(crate) fn names_from(text: Option<String>) -> rusqlite::Result<Vec<String>> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(t) => serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        }),
+    }
 }

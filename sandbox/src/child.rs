@@ -262,28 +262,13 @@ fn install_filter(plan: &Plan) -> Result<RawFd, Fail> {
     Ok(fd as RawFd)
 }
 
-/// Sends `fd` over the socket with SCM_RIGHTS, using only stack buffers.
+/// Tells the supervisor the number of the listener descriptor with a plain `write`: the filter
+/// is already installed, and a `sendmsg` would wait for a supervisor that has no listener
+/// yet. The supervisor's end of the socket passes credentials, so it learns this process's
+/// pid along with the number and takes the descriptor with `pidfd_getfd`.
 fn send_listener(sock: RawFd, fd: RawFd) -> Result<(), Fail> {
-    let mut byte = 0u8;
-    let mut iov = libc::iovec {
-        iov_base: (&mut byte as *mut u8).cast(),
-        iov_len: 1,
-    };
-    let mut control = [0u64; 4]; // ≥ CMSG_SPACE(sizeof(int)), 8-byte aligned
-                                 // SAFETY: msghdr is plain data; the CMSG macros stay within `control`, which is large
-                                 // enough for one descriptor; all pointers outlive sendmsg.
-    let ret = unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) as usize;
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        (*cmsg).cmsg_level = libc::SOL_SOCKET;
-        (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<RawFd>(), fd);
-        libc::sendmsg(sock, &msg, 0)
-    };
+    let bytes = fd.to_ne_bytes();
+    // SAFETY: writes 4 bytes from a local array to a socket we own.
+    let ret = unsafe { libc::write(sock, bytes.as_ptr().cast(), bytes.len()) };
     check(ret as libc::c_int, Stage::SendListener, 0)
 }

@@ -77,14 +77,14 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
-    /// Applying a change to the real filesystem failed.
+    /// Applying a change to the real filesystem failed or was refused.
     #[error("applying the change to {}", path.display())]
     Apply {
         /// The real path being changed.
         path: PathBuf,
         /// The underlying error.
         #[source]
-        source: io::Error,
+        source: crate::TreeError,
     },
 }
 
@@ -203,6 +203,9 @@ pub enum Stage {
     MountOverlay,
     /// Re-binding a read-only path.
     BindReadOnly,
+    /// Hiding a path behind an empty read-only directory (or `/dev/null` for a file), or
+    /// making a kernel interface under `/proc` read-only.
+    Mask,
     /// Bringing the loopback interface up.
     LoopbackUp,
     /// Switching to the new root.
@@ -224,7 +227,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 17] = [
+    pub(crate) const ALL: [Stage; 18] = [
         Stage::WaitForIdMaps,
         Stage::MakePrivate,
         Stage::BindRoot,
@@ -233,6 +236,7 @@ impl Stage {
         Stage::MountDev,
         Stage::MountOverlay,
         Stage::BindReadOnly,
+        Stage::Mask,
         Stage::LoopbackUp,
         Stage::PivotRoot,
         Stage::Chdir,
@@ -256,6 +260,7 @@ impl fmt::Display for Stage {
             Stage::MountDev => "set up /dev at",
             Stage::MountOverlay => "mount overlay on",
             Stage::BindReadOnly => "bind read-only",
+            Stage::Mask => "hide or protect",
             Stage::LoopbackUp => "bring the loopback interface up",
             Stage::PivotRoot => "pivot_root",
             Stage::Chdir => "chdir to",

@@ -62,16 +62,40 @@ pub(crate) fn abi() -> Result<u32, LandlockGap> {
     }
 }
 
-/// Creates a ruleset handling every write right of `abi`.
+/// `LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL` (ABI 6): no connection to
+/// an abstract Unix socket, and no signal, outside the sandbox's own Landlock domain. With the
+/// network on, the sandbox shares the host's network namespace, where the host's abstract
+/// sockets (a session bus, X11) live.
+const SCOPED: u64 = 0b11;
+
+/// `struct landlock_ruleset_attr` as of ABI 6.
+#[repr(C)]
+struct RulesetAttr {
+    handled_access_fs: u64,
+    handled_access_net: u64,
+    scoped: u64,
+}
+
+/// Creates a ruleset handling every write right of `abi` (and, from ABI 6, scoping abstract
+/// Unix sockets and signals to the sandbox).
 pub(crate) fn create_ruleset(abi: u32) -> Result<OwnedFd, LandlockGap> {
-    let attr: u64 = handled(abi);
-    // SAFETY: `attr` is a valid `landlock_ruleset_attr` prefix of the size passed (the kernel
-    // accepts the ABI-1 size holding only `handled_access_fs`).
+    let attr = RulesetAttr {
+        handled_access_fs: handled(abi),
+        handled_access_net: 0,
+        scoped: if abi >= 6 { SCOPED } else { 0 },
+    };
+    // The kernel accepts a prefix of the struct: ABI 1 knows only `handled_access_fs`.
+    let size = if abi >= 6 {
+        std::mem::size_of::<RulesetAttr>()
+    } else {
+        std::mem::size_of::<u64>()
+    };
+    // SAFETY: `attr` is a valid `landlock_ruleset_attr` (or prefix) of the size passed.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_landlock_create_ruleset,
-            &attr as *const u64,
-            std::mem::size_of::<u64>(),
+            &attr as *const RulesetAttr,
+            size,
             0,
         )
     };

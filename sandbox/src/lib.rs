@@ -37,10 +37,12 @@
 #![warn(missing_docs)]
 
 mod apply;
+pub mod beneath;
 mod changes;
 mod child;
 mod error;
 mod landlock;
+mod mapped;
 mod mountinfo;
 mod mounts;
 mod plan;
@@ -51,11 +53,13 @@ mod spawn;
 mod spec;
 mod support;
 
-pub use apply::apply_changes;
+pub use apply::{apply_changes, apply_one};
+pub use beneath::{Entry, Tree, TreeError};
 pub use error::{Feature, InvalidSpec, SandboxError, Stage};
 pub use report::{
-    Access, AccessKind, Change, LandlockGap, LandlockStatus, Process, Report, Rusage, Status,
+    Access, AccessKind, Change, Fingerprint, LandlockGap, LandlockStatus, Process, Report, Rusage,
+    Status,
 };
 pub use spawn::run;
-pub use spec::{Spec, Stdio};
+pub use spec::{MappedRoot, Spec, Stdio};
 pub use support::{check_support, Support};

@@ -128,17 +128,20 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         check(fd, Stage::MountOverlay, i as u32)?;
         overlay.mount_fd.set(fd);
     }
-    check(
-        mount(
-            c"/".as_ptr(),
-            root,
-            NONE,
-            libc::MS_BIND | libc::MS_REC,
-            NONE,
-        ),
-        Stage::BindRoot,
-        0,
-    )?;
+    match &plan.synthetic_root {
+        Some(synthetic) => synthetic_root(root, &synthetic.entries, &synthetic.points)?,
+        None => check(
+            mount(
+                c"/".as_ptr(),
+                root,
+                NONE,
+                libc::MS_BIND | libc::MS_REC,
+                NONE,
+            ),
+            Stage::BindRoot,
+            0,
+        )?,
+    }
     check(set_read_only(root, true), Stage::ReadOnlyRoot, 0)?;
     let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     check(
@@ -186,11 +189,118 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         check(ret, Stage::BindReadOnly, i as u32)?;
         check(set_read_only(target, true), Stage::BindReadOnly, i as u32)?;
     }
+    masks(plan)
+}
+
+/// Hides the masked paths and makes the protected kernel interfaces read-only. A path that
+/// does not exist on this system is skipped.
+fn masks(plan: &Plan) -> Result<(), Fail> {
+    let absent = || {
+        matches!(
+            nix::errno::Errno::last(),
+            nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR
+        )
+    };
+    for (i, target) in plan.masks.hidden.iter().enumerate() {
+        let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        let tmpfs = c"tmpfs".as_ptr();
+        let mut ret = mount(tmpfs, target, tmpfs, flags, c"size=4k,mode=0555".as_ptr());
+        if ret < 0 && nix::errno::Errno::last() == nix::errno::Errno::ENOTDIR {
+            // A file: /dev/null in its place.
+            ret = mount(c"/dev/null".as_ptr(), target, NONE, libc::MS_BIND, NONE);
+        }
+        if ret < 0 && absent() {
+            continue;
+        }
+        check(ret, Stage::Mask, i as u32)?;
+    }
+    let first = plan.masks.hidden.len();
+    for (i, target) in plan.masks.read_only.iter().enumerate() {
+        let index = (first + i) as u32;
+        let ret = mount(
+            target.as_ptr(),
+            target,
+            NONE,
+            libc::MS_BIND | libc::MS_REC,
+            NONE,
+        );
+        if ret < 0 && absent() {
+            continue;
+        }
+        check(ret, Stage::Mask, index)?;
+        check(set_read_only(target, true), Stage::Mask, index)?;
+    }
     Ok(())
 }
 
-/// A tmpfs `/dev` holding bind mounts of the host's harmless devices, the host's `/dev/pts`
-/// (so a terminal on stdio keeps its name), a private `/dev/shm` and the usual symlinks.
+/// The new root as a tmpfs holding the host's top-level entries (directories and files bound
+/// recursively, symlinks re-created) and the mount points of mapped roots that the host lacks
+/// (see [`crate::mapped`]): the host's `/` is never written. Made read-only with the rest.
+fn synthetic_root(
+    root: &CStr,
+    entries: &[crate::mapped::TopEntry],
+    points: &[std::ffi::CString],
+) -> Result<(), Fail> {
+    use crate::mapped::TopEntry;
+    let stage = Stage::BindRoot;
+    check(
+        mount(
+            c"tmpfs".as_ptr(),
+            root,
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"mode=0755".as_ptr(),
+        ),
+        stage,
+        0,
+    )?;
+    for (i, entry) in entries.iter().enumerate() {
+        let i = 1 + i as u32;
+        let (host, target, rec) = match entry {
+            TopEntry::Symlink { link, target } => {
+                // SAFETY: valid C strings.
+                let ret = unsafe { libc::symlink(link.as_ptr(), target.as_ptr()) };
+                check(ret, stage, i)?;
+                continue;
+            }
+            TopEntry::Dir { host, target } => {
+                // SAFETY: a valid C string.
+                check(unsafe { libc::mkdir(target.as_ptr(), 0o755) }, stage, i)?;
+                (host, target, libc::MS_REC)
+            }
+            TopEntry::File { host, target } => {
+                let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC;
+                // SAFETY: a valid C string; the descriptor is closed right away.
+                let fd = unsafe { libc::open(target.as_ptr(), flags, 0o644) };
+                check(fd, stage, i)?;
+                // SAFETY: closing the descriptor just opened.
+                unsafe { libc::close(fd) };
+                (host, target, 0)
+            }
+        };
+        let ret = mount(host.as_ptr(), target, NONE, libc::MS_BIND | rec, NONE);
+        // An entry that vanished, or that this user may not bind (a root-only mount), stays
+        // an empty placeholder, as it would be unreadable anyway.
+        let errno = nix::errno::Errno::last();
+        if ret < 0
+            && !matches!(
+                errno,
+                nix::errno::Errno::ENOENT | nix::errno::Errno::EPERM | nix::errno::Errno::EACCES
+            )
+        {
+            check(ret, stage, i)?;
+        }
+    }
+    for point in points {
+        // SAFETY: a valid C string.
+        check(unsafe { libc::mkdir(point.as_ptr(), 0o755) }, stage, 0)?;
+    }
+    Ok(())
+}
+
+/// A tmpfs `/dev` holding bind mounts of the host's harmless devices, the terminals of the
+/// command's stdio at their `/dev/pts` names (so a terminal keeps its name; no other terminal
+/// is reachable), a private `/dev/shm` and the usual symlinks.
 fn dev(plan: &Plan) -> Result<(), Fail> {
     let dev = &plan.dev;
     let stage = Stage::MountDev;
@@ -228,15 +338,29 @@ fn dev(plan: &Plan) -> Result<(), Fail> {
     check(unsafe { libc::mkdir(dev.pts.as_ptr(), 0o755) }, stage, 0)?;
     check(
         mount(
-            c"/dev/pts".as_ptr(),
+            c"tmpfs".as_ptr(),
             &dev.pts,
-            NONE,
-            libc::MS_BIND | libc::MS_REC,
-            NONE,
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            c"mode=0755,size=4k".as_ptr(),
         ),
         stage,
         0,
     )?;
+    // Only the terminals on the command's own stdio: another of the host's terminals (another
+    // user's, or another of the caller's) can be neither read nor written.
+    for (host, target) in &dev.ptys {
+        // SAFETY: `target` is a valid C string; the returned fd is closed right away.
+        let fd = unsafe { libc::open(target.as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600) };
+        check(fd, stage, 0)?;
+        // SAFETY: closing the descriptor just opened.
+        unsafe { libc::close(fd) };
+        check(
+            mount(host.as_ptr(), target, NONE, libc::MS_BIND, NONE),
+            stage,
+            0,
+        )?;
+    }
     // SAFETY: valid C strings.
     check(unsafe { libc::mkdir(dev.shm.as_ptr(), 0o1777) }, stage, 0)?;
     let shm_flags = libc::MS_NOSUID | libc::MS_NODEV;

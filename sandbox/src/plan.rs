@@ -54,10 +54,48 @@ pub(crate) struct DevPlan {
     /// (host device, mount point under the new root)
     pub(crate) devices: Vec<(CString, CString)>,
     pub(crate) pts: CString,
+    /// The terminals on the command's stdio, (host `/dev/pts/N`, the same under the new
+    /// root): the only ones it can open by name.
+    pub(crate) ptys: Vec<(CString, CString)>,
     pub(crate) shm: CString,
     /// (symlink target, link path under the new root)
     pub(crate) links: Vec<(CString, CString)>,
 }
+
+/// What the sandbox hides or protects, as paths under the new root.
+#[derive(Debug)]
+pub(crate) struct Masks {
+    /// Hidden behind an empty read-only tmpfs (a directory) or `/dev/null` (a file).
+    pub(crate) hidden: Vec<CString>,
+    /// Bound onto themselves read-only.
+    pub(crate) read_only: Vec<CString>,
+}
+
+/// Kernel interfaces a container runtime hides (as runc and bubblewrap do): reading them
+/// reveals host state no input records, and some (`/proc/kcore`, `/proc/keys`) more than that.
+pub(crate) const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Kernel interfaces writable by root that change the host (sysctls, the SysRq trigger,
+/// interrupt affinity): read-only in the sandbox even for root.
+pub(crate) const PROC_READ_ONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// One overlay mount over a writable root. It is created detached, before the new root exists
 /// (see [`crate::mounts`]), and moved onto `target` later.
@@ -80,6 +118,11 @@ pub(crate) struct Plan {
     pub(crate) overlays: Vec<OverlayPlan>,
     /// (host path, mount point under the new root)
     pub(crate) read_only: Vec<(CString, CString)>,
+    /// When a mapped root's mount point is missing on the host: the host's top-level entries
+    /// to re-create on a tmpfs root, and the mount points to make there.
+    pub(crate) synthetic_root: Option<crate::mapped::SyntheticRoot>,
+    /// Paths under the new root to hide, then kernel interfaces to make read-only.
+    pub(crate) masks: Masks,
     pub(crate) cwd: CString,
     pub(crate) network: bool,
     /// Candidate paths for `argv[0]`, in `PATH` order.
@@ -119,7 +162,11 @@ fn require_absolute(path: &Path) -> Result<(), SandboxError> {
 }
 
 /// The writable roots resolved to real paths, missing ones dropped, nested ones merged into
-/// their outermost ancestor, sorted.
+/// their outermost ancestor, sorted, except a nested root below a directory owned by someone
+/// else (for a caller other than root): that one keeps an overlay of its own. In a user
+/// namespace that maps only the caller, overlayfs cannot copy up a directory of an unmapped
+/// owner (`EOVERFLOW`), so every write below `/tmp/shared` (root's) into `/tmp/shared/me/work`
+/// (the caller's) would fail if `/tmp` were the only overlay.
 pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> {
     let mut roots = Vec::new();
     for root in &spec.writable_roots {
@@ -138,9 +185,15 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
         }
     }
     roots.sort();
+    roots.dedup();
+    let uid = nix::unistd::geteuid().as_raw();
     let mut outermost: Vec<PathBuf> = Vec::new();
     for root in roots {
-        if !outermost.iter().any(|kept| root.starts_with(kept)) {
+        let Some(outer) = outermost.iter().rev().find(|kept| root.starts_with(kept)) else {
+            outermost.push(root);
+            continue;
+        };
+        if uid != 0 && foreign_between(outer, &root, uid) {
             outermost.push(root);
         }
     }
@@ -157,6 +210,16 @@ pub(crate) fn writable_roots(spec: &Spec) -> Result<Vec<PathBuf>, SandboxError> 
     }
     crate::mountinfo::check_roots(&outermost)?;
     Ok(outermost)
+}
+
+/// Whether a directory strictly below `outer` and up to `inner` (included) belongs to
+/// another user than `uid`.
+fn foreign_between(outer: &Path, inner: &Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    inner
+        .ancestors()
+        .take_while(|a| *a != outer)
+        .any(|dir| std::fs::metadata(dir).is_ok_and(|m| m.uid() != uid))
 }
 
 fn overlay_plan(
@@ -184,7 +247,7 @@ fn overlay_plan(
     })
 }
 
-fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
+fn dev_plan(root: &Path, spec: &Spec) -> Result<DevPlan, SandboxError> {
     let dev = Path::new("/dev");
     let mut devices = Vec::new();
     for name in DEVICES {
@@ -194,10 +257,15 @@ fn dev_plan(root: &Path) -> Result<DevPlan, SandboxError> {
     for (name, target) in DEV_LINKS {
         links.push((cstring(target.as_bytes())?, under(root, &dev.join(name))?));
     }
+    let mut ptys = Vec::new();
+    for pty in stdio_ptys(spec) {
+        ptys.push((cpath(&pty)?, under(root, &pty)?));
+    }
     Ok(DevPlan {
         dir: under(root, dev)?,
         devices,
         pts: under(root, Path::new("/dev/pts"))?,
+        ptys,
         shm: under(root, Path::new("/dev/shm"))?,
         links,
     })
@@ -239,10 +307,12 @@ fn env_array(env: &[(OsString, OsString)]) -> Result<CStringArray, SandboxError>
 }
 
 impl Plan {
-    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]).
+    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]),
+    /// the last `mapped.len()` of them the hosts of `mapped`, mounted at their inside paths.
     pub(crate) fn build(
         spec: &Spec,
         roots: &[PathBuf],
+        mapped: &[crate::MappedRoot],
         scratch: &Scratch,
         landlock_abi: Option<u32>,
     ) -> Result<Plan, SandboxError> {
@@ -253,14 +323,18 @@ impl Plan {
         }
         require_absolute(&spec.cwd)?;
         let root = scratch.root();
+        // Where each root is seen inside: its own path, or a mapped root's inside path.
+        let normal = roots.len() - mapped.len();
+        let targets: Vec<PathBuf> = roots[..normal]
+            .iter()
+            .cloned()
+            .chain(mapped.iter().map(|m| m.inside.clone()))
+            .collect();
         let mut overlays = Vec::new();
         for (i, lower) in roots.iter().enumerate() {
-            overlays.push(overlay_plan(
-                &root,
-                lower,
-                &scratch.upper(i),
-                &scratch.work(i),
-            )?);
+            let mut overlay = overlay_plan(&root, lower, &scratch.upper(i), &scratch.work(i))?;
+            overlay.target = under(&root, &targets[i])?;
+            overlays.push(overlay);
         }
         let mut read_only = Vec::new();
         for path in &spec.read_only {
@@ -272,24 +346,77 @@ impl Plan {
             .iter()
             .map(|a| cstring(a.as_bytes()))
             .collect::<Result<_, _>>()?;
+        let mut hidden = Vec::new();
+        for path in &spec.hidden {
+            require_absolute(path)?;
+            hidden.push(under(&root, path)?);
+        }
+        for path in MASKED {
+            hidden.push(under(&root, Path::new(path))?);
+        }
+        let masks = Masks {
+            hidden,
+            read_only: PROC_READ_ONLY
+                .iter()
+                .map(|p| under(&root, Path::new(p)))
+                .collect::<Result<_, _>>()?,
+        };
         Ok(Plan {
             new_root: cpath(&root)?,
             proc_dir: under(&root, Path::new("/proc"))?,
-            dev: dev_plan(&root)?,
+            dev: dev_plan(&root, spec)?,
             overlays,
             read_only,
+            synthetic_root: crate::mapped::top_level(&root, mapped, under)?,
+            masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
             programs: program_candidates(spec)?,
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
-                Some(abi) => landlock::rules(roots, abi, cpath)?,
+                Some(abi) => landlock::rules(&targets, abi, cpath)?,
                 None => Vec::new(),
             },
             filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
         })
     }
+}
+
+/// The pseudo-terminals (`/dev/pts/N`) on the command's standard streams.
+fn stdio_ptys(spec: &Spec) -> Vec<PathBuf> {
+    use std::os::fd::AsFd;
+    let own = [
+        std::io::stdin().as_fd().try_clone_to_owned().ok(),
+        std::io::stdout().as_fd().try_clone_to_owned().ok(),
+        std::io::stderr().as_fd().try_clone_to_owned().ok(),
+    ];
+    let mut ptys = Vec::new();
+    for (stdio, own) in [&spec.stdin, &spec.stdout, &spec.stderr]
+        .into_iter()
+        .zip(own)
+    {
+        let fd = match stdio {
+            Stdio::Null => None,
+            Stdio::Fd(fd) => fd.try_clone().ok(),
+            Stdio::Inherit => own,
+        };
+        let Some(fd) = fd.filter(|fd| nix::unistd::isatty(fd).unwrap_or(false)) else {
+            continue;
+        };
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        if let Ok(path) = std::fs::read_link(link) {
+            let numbered = path
+                .strip_prefix("/dev/pts")
+                .ok()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if numbered && !ptys.contains(&path) {
+                ptys.push(path);
+            }
+        }
+    }
+    ptys
 }
 
 /// Whether any of the command's standard streams is a terminal: only then are its reads of

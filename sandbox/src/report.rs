@@ -43,27 +43,130 @@ pub struct Rusage {
     pub max_rss_kib: u64,
 }
 
-/// How a path was used.
+/// How a path was used. The reads come first, then the writes; the executor derives what a
+/// run depended on from the order of these accesses on each path (see `ARCHITECTURE.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccessKind {
-    /// Opened for reading (`O_RDONLY` or `O_RDWR`), including directories opened for listing.
+    /// Opened for reading only: a file's content, or a directory opened as a handle.
     Read,
+    /// A directory's entries read (`getdents`): its listing.
+    List,
     /// The target of `execve`/`execveat`, or the interpreter named by a `#!` line.
     Exec,
-    /// Looked up for metadata or existence: the stat family, `access`, `chdir`, `O_PATH` opens.
+    /// Looked up for metadata or existence: the stat family, `access`, `chdir`, `chroot`,
+    /// `O_PATH` opens, the old name of a hard link.
     Stat,
     /// Read as a symbolic link (`readlink`).
     ReadLink,
-    /// Opened for writing without truncation (old content matters), or truncated to a nonzero
-    /// length.
-    Modify,
-    /// An operation whose result depends on whether the path exists: unlink, rmdir, rename,
-    /// mkdir, link, symlink, mknod, chmod, chown, utimens, exclusive creation.
-    Probe,
-    /// Opened for writing with truncation (`O_TRUNC`, `creat`), creating it if need be: the
-    /// old content does not matter, only whether something other than a regular file was
-    /// there.
+    /// Extended attributes read (`getxattr`, `listxattr` and their variants).
+    Xattr,
+    /// Opened with `O_TRUNC` (or `creat`), created if need be: the old content is discarded
+    /// unread; only something other than a file in the way (a directory) would matter.
     Create,
+    /// Opened for writing without `O_CREAT`, `O_TRUNC` or `O_APPEND`: fails where nothing
+    /// is, else as [`AccessKind::Update`]. A program probing for its own output this way
+    /// (GDAL's update-open) only learns whether it exists.
+    Reopen,
+    /// Opened write-only (`O_CREAT`) without `O_TRUNC` or `O_APPEND`: what is not overwritten
+    /// stays.
+    Overwrite,
+    /// Opened for reading and writing (`O_CREAT`) without `O_TRUNC`: the old content can be
+    /// read.
+    Update,
+    /// Opened with `O_APPEND` (without `O_TRUNC`): the old content stays, and the writes go
+    /// after it.
+    Append,
+    /// Created with `O_CREAT | O_EXCL`: fails if anything is there.
+    CreateNew,
+    /// Truncated to length zero (`truncate`, `ftruncate`).
+    Truncate,
+    /// Truncated or extended to a nonzero length.
+    Resize,
+    /// `mkdir`.
+    Mkdir,
+    /// `mknod` (a fifo, socket or device node).
+    Mknod,
+    /// A symbolic link created at this path.
+    Symlink,
+    /// A new name that must not exist yet: a hard link, or a `RENAME_NOREPLACE` target.
+    Link,
+    /// `unlink` or `rmdir`.
+    Delete,
+    /// The old name of a rename (or either name of an exchange): its content moves away.
+    RenameFrom,
+    /// The new name of a rename: whatever was there is replaced.
+    RenameTo,
+    /// Metadata changed: mode, owner, times, extended attributes.
+    SetAttr,
+}
+
+impl AccessKind {
+    /// Whether the access can change the path (or, for a write that fails, was meant to).
+    pub fn is_write(self) -> bool {
+        !matches!(
+            self,
+            AccessKind::Read
+                | AccessKind::List
+                | AccessKind::Exec
+                | AccessKind::Stat
+                | AccessKind::ReadLink
+                | AccessKind::Xattr
+        )
+    }
+
+    /// Whether, as the first access to a path, it leaves what was there before unread: the
+    /// run then depends only on there being no directory in the way.
+    pub fn discards_old(self) -> bool {
+        matches!(self, AccessKind::Create | AccessKind::RenameTo)
+    }
+}
+
+/// The identity and stat of what a path named when a run first touched it, taken before the
+/// call went ahead: comparing it with the path after the run tells whether it changed while
+/// the run was using it (an input edited during a run must not be recorded as read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fingerprint {
+    /// Nothing was there (or it could not be looked up).
+    Absent,
+    /// Something was, with this stat (symlinks followed).
+    Present {
+        /// Device.
+        dev: u64,
+        /// Inode.
+        ino: u64,
+        /// File type and permission bits (`st_mode`).
+        mode: u32,
+        /// Size in bytes.
+        size: u64,
+        /// Modification time, nanoseconds since the epoch.
+        mtime_ns: i128,
+        /// Status change time, nanoseconds since the epoch.
+        ctime_ns: i128,
+    },
+}
+
+impl Fingerprint {
+    /// The fingerprint of `path` on this machine now.
+    pub fn of(path: &std::path::Path) -> Fingerprint {
+        match std::fs::metadata(path) {
+            Ok(meta) => Fingerprint::of_metadata(&meta),
+            Err(_) => Fingerprint::Absent,
+        }
+    }
+
+    /// The fingerprint of something whose metadata is `meta`.
+    pub fn of_metadata(meta: &std::fs::Metadata) -> Fingerprint {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+        Fingerprint::Present {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            mode: meta.mode(),
+            size: meta.size(),
+            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
 }
 
 /// One path a process touched. Paths are absolute and lexically normalised without crossing
@@ -76,6 +179,10 @@ pub struct Access {
     pub kind: AccessKind,
     /// The (host) process id of the first process that made this access.
     pub pid: u32,
+    /// On the first access of a path: the path's fingerprint just before the call, so that
+    /// the caller can tell whether it changed while the command ran (an input edited, a file
+    /// the command replaces rewritten by someone else meanwhile).
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// A program the command executed.
@@ -165,7 +272,9 @@ pub struct Report {
     pub rusage: Rusage,
     /// Wall-clock time from spawn to the end of the tree.
     pub wall: Duration,
-    /// Every path touched, deduplicated by (path, kind); the first process is kept.
+    /// Every path touched, in the order the kernel saw the calls, deduplicated by (path,
+    /// kind): the first access of each kind to each path is kept, with the first process that
+    /// made it. So for every path, the order of its first read, first write, etc. is exact.
     pub accesses: Vec<Access>,
     /// Every program executed, by pid (the order they were forked in, barring pid wrap-around),
     /// then in exec order.
@@ -174,10 +283,20 @@ pub struct Report {
     pub changes: Vec<Change>,
     /// Whether Landlock was enforced.
     pub landlock: LandlockStatus,
+    /// The writable roots the command ran with, resolved (real paths, nested ones merged):
+    /// the only places its changes may be applied to.
+    pub roots: Vec<PathBuf>,
+    /// Host Unix sockets (beneath a writable root; any other is refused) the command
+    /// connected or sent to: what the service behind one replied is no input anyone recorded.
+    pub services: Vec<PathBuf>,
     /// Whether the command read from a terminal: a read of descriptor 0, 1 or 2 while it
     /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
     /// reading. Its result then depends on what someone typed, which no input records.
     pub terminal_input: bool,
+    /// Files the command appended to (host paths, as in `accesses`) with the size each had
+    /// when the sandbox copied it: the command's appended bytes are what lies past that size
+    /// in its copy, even if another process appended to the real file in the meantime.
+    pub append_bases: std::collections::HashMap<PathBuf, u64>,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.
@@ -185,10 +304,15 @@ pub struct Report {
 }
 
 impl Report {
-    /// Applies the changes to the real filesystem, exactly as if the command had run there.
-    /// File contents are moved out of the upper layer where possible, so apply only once.
+    /// Applies the changes to the real filesystem, exactly as if the command had run there,
+    /// never outside the writable roots (see [`crate::beneath`]). File contents are moved out
+    /// of the upper layer where possible, so apply only once.
     pub fn apply(&self) -> Result<(), SandboxError> {
-        apply_changes(&self.changes)
+        let tree = crate::Tree::open(&self.roots, &[]).map_err(|source| SandboxError::Apply {
+            path: self.roots.first().cloned().unwrap_or_default(),
+            source,
+        })?;
+        apply_changes(&tree, &self.changes)
     }
 
     /// The content of the regular file `name` that the command left directly in its private

@@ -15,7 +15,7 @@ use crate::child::{self, ChildFds, Record, RECORD_EXEC_FAILED, RECORD_EXITED, RE
 use crate::plan::{self, Plan};
 use crate::scratch::Scratch;
 use crate::seccomp::notify;
-use crate::{changes, landlock, Report, Rusage, SandboxError, Spec, Stage, Status, Stdio};
+use crate::{changes, landlock, mapped, Report, Rusage, SandboxError, Spec, Stage, Status, Stdio};
 
 fn sys(op: &'static str) -> impl FnOnce(Errno) -> SandboxError {
     move |source| SandboxError::Sys { op, source }
@@ -24,10 +24,13 @@ fn sys(op: &'static str) -> impl FnOnce(Errno) -> SandboxError {
 /// Runs `spec` in the sandbox and reports what it did. Blocks until the command and everything
 /// it started are gone. Safe to call from a multi-threaded program.
 pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
-    let roots = plan::writable_roots(&spec)?;
+    let mut roots = plan::writable_roots(&spec)?;
+    let mapped = mapped::resolve(&spec)?;
+    roots.extend(mapped.iter().map(|m| m.host.clone()));
     let scratch = Scratch::create(&spec.scratch_dir, &roots)?;
     let (ruleset, landlock) = landlock::prepare();
-    let plan = Plan::build(&spec, &roots, &scratch, ruleset.as_ref().map(|r| r.1))?;
+    let abi = ruleset.as_ref().map(|r| r.1);
+    let plan = Plan::build(&spec, &roots, &mapped, &scratch, abi)?;
     let take = std::mem::take;
     let stdio = [
         stdio_fd(take(&mut spec.stdin))?,
@@ -45,7 +48,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
-    let trace = notify::trace(&listener, sync_wake_up)?;
+    let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
+    let trace = notify::trace(&listener, sync_wake_up, &sockets, &mapped)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -60,6 +64,10 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         None => decode_status(wait_status),
     };
     let changes = changes::collect(&roots, &scratch)?;
+    let services = {
+        let mut contacted = sockets.services.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut *contacted)
+    };
     Ok(Report {
         status,
         rusage,
@@ -68,7 +76,10 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         processes: trace.processes,
         changes,
         landlock,
+        roots,
+        services,
         terminal_input: trace.terminal_input,
+        append_bases: trace.append_bases,
         _upper_layers: Some(scratch),
         private_shm,
     })
@@ -154,6 +165,13 @@ fn stage_path(stage: Stage, index: usize, spec: &Spec, roots: &[PathBuf]) -> Opt
     match stage {
         Stage::MountOverlay => roots.get(index).cloned(),
         Stage::BindReadOnly => spec.read_only.get(index).cloned(),
+        Stage::Mask => spec
+            .hidden
+            .iter()
+            .cloned()
+            .chain(plan::MASKED.iter().map(PathBuf::from))
+            .chain(plan::PROC_READ_ONLY.iter().map(PathBuf::from))
+            .nth(index),
         Stage::Chdir => Some(spec.cwd.clone()),
         Stage::MountDev => Some(
             match index.checked_sub(1).and_then(|i| plan::DEVICES.get(i)) {
@@ -192,6 +210,9 @@ impl Init {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(sys("create a socket pair"))?;
+        // The command process's pid comes with its message (see `receive_listener`).
+        nix::sys::socket::setsockopt(&sock, nix::sys::socket::sockopt::PassCred, &true)
+            .map_err(sys("pass credentials on the socket pair"))?;
         let raw = |fd: Option<&OwnedFd>| fd.map_or(-1, |fd| fd.as_raw_fd());
         let fds = ChildFds {
             go: go_read.as_raw_fd(),
@@ -341,11 +362,15 @@ fn write_id_maps(pid: libc::pid_t) -> Result<(), SandboxError> {
 }
 
 /// Receives the seccomp listener; `None` if the command process ended before sending it.
+///
+/// The command process writes the listener's descriptor number; the credentials the kernel
+/// attaches (the socket passes them) name its pid in our namespace, from which the
+/// descriptor is taken with `pidfd_getfd`.
 fn receive_listener(sock: &OwnedFd) -> Result<Option<OwnedFd>, SandboxError> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut byte = [0u8; 1];
-    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!(RawFd);
+    let mut number = [0u8; 4];
+    let mut iov = [std::io::IoSliceMut::new(&mut number)];
+    let mut space = nix::cmsg_space!(libc::ucred);
     let msg = loop {
         match recvmsg::<()>(
             sock.as_raw_fd(),
@@ -357,13 +382,30 @@ fn receive_listener(sock: &OwnedFd) -> Result<Option<OwnedFd>, SandboxError> {
             other => break other.map_err(sys("receive the seccomp listener"))?,
         }
     };
+    if msg.bytes < 4 {
+        return Ok(None);
+    }
+    let mut pid = None;
     for cmsg in msg.cmsgs().map_err(sys("receive the seccomp listener"))? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: SCM_RIGHTS installed this descriptor in our table; we own it now.
-                return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
-            }
+        if let ControlMessageOwned::ScmCredentials(creds) = cmsg {
+            pid = Some(creds.pid());
         }
     }
-    Ok(None)
+    let Some(pid) = pid else {
+        return Err(sys("receive the seccomp listener")(Errno::EPROTO));
+    };
+    let fd = RawFd::from_ne_bytes(number);
+    // SAFETY: plain system calls; each returned descriptor is checked, then owned.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return Err(sys("open the command process")(Errno::last()));
+        }
+        let pidfd = OwnedFd::from_raw_fd(pidfd as RawFd);
+        let listener = libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0);
+        if listener < 0 {
+            return Err(sys("take the seccomp listener")(Errno::last()));
+        }
+        Ok(Some(OwnedFd::from_raw_fd(listener as RawFd)))
+    }
 }

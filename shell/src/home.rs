@@ -14,6 +14,7 @@ use crate::error::CliError;
 pub struct Home {
     root: PathBuf,
     read_only: bool,
+    remote: Option<shark_remote::Settings>,
 }
 
 impl Home {
@@ -59,9 +60,13 @@ impl Home {
         // access(2) answers from the mode, the owner and the mount (a read-only filesystem is
         // EROFS) without creating anything.
         writable(&root).map_err(home_err)?;
+        // The home's real place: it is bound read-only into the sandbox and kept out of every
+        // restore by path, so a home reached through a symlink must be named where it is.
+        let root = fs::canonicalize(&root).map_err(home_err)?;
         Ok(Home {
             root,
             read_only: false,
+            remote: None,
         })
     }
 
@@ -72,9 +77,11 @@ impl Home {
             Err(CliError::Home { path, source, .. })
                 if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem && path.is_dir() =>
             {
+                let root = fs::canonicalize(&path).unwrap_or(path);
                 Ok(Home {
-                    root: path,
+                    root,
                     read_only: true,
+                    remote: None,
                 })
             }
             other => other,
@@ -89,6 +96,16 @@ impl Home {
     /// The home directory itself.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This home with the remote cache `remote` (see `shark_remote::Settings`).
+    pub fn with_remote(self, remote: Option<shark_remote::Settings>) -> Home {
+        Home { remote, ..self }
+    }
+
+    /// The remote cache commands run against, if one is configured.
+    pub fn remote(&self) -> Option<&shark_remote::Settings> {
+        self.remote.as_ref()
     }
 
     /// The content-addressed store.

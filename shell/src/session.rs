@@ -3,8 +3,8 @@
 //! the script runner and `shark md` all run their commands through a [`Session`].
 //!
 //! Each step runs as `bash NAME ARGS...` on a generated program ([`state::program`]) that
-//! bash finds under the script's own name: the session keeps a scratch folder in the shark
-//! home (bound read-only in the sandbox, and left out of what a run reads) where NAME, taken
+//! bash finds under the script's own name: the session keeps a folder in the shark home's
+//! `steps` (bound read-only in the sandbox, and left out of what a run reads) where NAME, taken
 //! relative to the folder bash starts in, is the program. An absolute NAME is made relative
 //! to the folder, and `$0` set back to it.
 
@@ -79,6 +79,8 @@ pub struct Session {
     origins: BTreeMap<Vec<u8>, Origin>,
     /// The shark home's scratch folder.
     scratch: PathBuf,
+    /// Host folders every step sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Session {
@@ -95,14 +97,16 @@ impl Session {
         state.args = args;
         let exec = Executor::open(home)?;
         let scratch = home.root().join("tmp");
-        let programs = tempfile::Builder::new()
-            .prefix(&format!(".shark-step-{}-", std::process::id()))
-            .tempdir_in(&scratch)
+        // Not in the scratch folder, which the sandbox hides: bash must find the program.
+        let steps = crate::exec::steps_dir(home);
+        let programs = std::fs::create_dir_all(&steps)
+            .and_then(|()| {
+                tempfile::Builder::new()
+                    .prefix(&format!(".shark-step-{}-", std::process::id()))
+                    .tempdir_in(&steps)
+            })
             .map_err(|e| {
-                CliError::failed(
-                    format!("cannot create a folder in {}", scratch.display()),
-                    e,
-                )
+                CliError::failed(format!("cannot create a folder in {}", steps.display()), e)
             })?;
         Ok(Session {
             mode: Mode::Script,
@@ -112,7 +116,16 @@ impl Session {
             programs,
             origins: BTreeMap::new(),
             scratch,
+            mapped: Vec::new(),
         })
+    }
+
+    /// Makes the session one script or document: its steps are the steps of one unit of
+    /// work, and a step is reused when what it read is as the script last left it (see
+    /// [`Executor::run_as_whole_unit`]).
+    pub fn as_whole_unit(mut self) -> Session {
+        self.exec.run_as_whole_unit();
+        self
     }
 
     /// The executor (and through it the lineage database).
@@ -152,7 +165,7 @@ impl Session {
             dollar0: absolute.then_some(name.as_bytes()),
             ..*step
         };
-        let stdin_at = crate::exec::stdio::stdin_offset(&self.scratch)
+        let stdin_at = crate::exec::stdio::shared_stdin_offset(&self.scratch)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
         let sourced: Vec<Vec<u8>> = libraries.iter().map(|l| l.file.clone()).collect();
         // Reading the history costs; only a line that looks at it gets it.
@@ -191,13 +204,9 @@ impl Session {
             stateful: true,
             key_env: Some(reach::key_entries(&self.state, &step, &self.origins)),
             start_dir: Some(start),
+            mapped: self.mapped.clone(),
         };
         let outcome: Outcome = self.exec.execute(&req)?;
-        if let (Some(_), Some(next), Some(_)) = (stdin_at, &outcome.state, outcome.reused) {
-            // A reused step reads nothing: stdin moves on as it did when the step ran.
-            crate::exec::stdio::skip_stdin(next.stdin_read)
-                .map_err(|e| CliError::failed("cannot read standard input", e))?;
-        }
         let exited = match outcome.state {
             Some(next) => {
                 let next = match outcome.reused {

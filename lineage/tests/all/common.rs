@@ -43,6 +43,8 @@ pub fn file_in(path: &str, content: &str) -> Input {
         kind: InputKind::File,
         digest: Some(d(content)),
         mode: None,
+        exclude: Vec::new(),
+        as_left: shark_lineage::AsLeft::No,
     }
 }
 

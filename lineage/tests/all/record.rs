@@ -36,31 +36,41 @@ fn full_run() -> NewRun {
                 path: "/home/me/data".into(),
                 kind: InputKind::Dir,
                 digest: Some(d("listing")),
-                mode: None,
+                mode: Some(0o750),
+                exclude: vec!["made.tmp".into(), "é \"x\"".into()],
+                as_left: shark_lineage::AsLeft::Listing,
             },
             Input {
                 path: "/home/me/data/in.tif.aux.xml".into(),
                 kind: InputKind::Absent,
                 digest: None,
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             Input {
                 path: "/home/me/link".into(),
                 kind: InputKind::Symlink,
                 digest: Some(d("target")),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             Input {
                 path: "<stdin>".into(),
                 kind: InputKind::Stdin,
                 digest: Some(d("stdin")),
                 mode: None,
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
             Input {
                 path: "/usr/bin/gdalwarp".into(),
                 kind: InputKind::File,
                 digest: Some(d("gdalwarp")),
                 mode: Some(0o755),
+                exclude: Vec::new(),
+                as_left: shark_lineage::AsLeft::No,
             },
         ],
         outputs: vec![
@@ -102,6 +112,9 @@ fn full_run() -> NewRun {
             (1, "/home/me/data/in.tif".into(), "Open".into()),
             (7, "/home/me/data".into(), "List".into()),
         ],
+        unit: None,
+        stdin_consumed: Some(12),
+        unreusable: Some("in.tif changed while the command ran".into()),
     }
 }
 
@@ -132,6 +145,9 @@ fn expected(id: RunId, new: &NewRun) -> Run {
         outputs: new.outputs.clone(),
         processes: new.processes.clone(),
         accesses: new.accesses.clone(),
+        unit: new.unit.unwrap_or(id),
+        stdin_consumed: new.stdin_consumed,
+        unreusable: new.unreusable.clone(),
     }
 }
 

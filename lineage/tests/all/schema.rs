@@ -36,7 +36,12 @@ fn a_new_database_gets_the_current_schema_in_wal_mode() {
             "outputs",
             "processes",
             "runs",
-            "sqlite_sequence"
+            "sqlite_sequence",
+            "undo_after",
+            "undo_prior",
+            "undo_runs",
+            "undo_snapshots",
+            "unit_states"
         ]
     );
 }

@@ -1,5 +1,8 @@
 //! The classic-BPF seccomp program: notify the supervisor of every traced call, allow the rest.
 //!
+//! The calls of [`REFUSED`] (io_uring, `clone3`) fail with `ENOSYS`, those of [`DENIED`]
+//! (mounts, namespaces, keyrings, ...) and a `clone` making namespaces with `EPERM`.
+//!
 //! `newfstatat` and `statx` with `AT_EMPTY_PATH` are `fstat` on an already-open descriptor
 //! (glibc implements `fstat` that way), so they are allowed without a notification: the file was
 //! recorded when it was opened. Foreign architectures (32-bit `int 0x80`) are killed, because their
@@ -9,7 +12,8 @@
 //! `preadv2`) notify if the descriptor is 0, 1 or 2, so the supervisor can tell whether the
 //! command read a terminal; reads of any other descriptor never leave the kernel.
 
-use super::syscalls::TRACED;
+use super::sockets::SOCKET_CALLS;
+use super::syscalls::{DENIED, NAMESPACE_FLAGS, REFUSED, TRACED};
 
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -31,6 +35,11 @@ enum Label {
     SkipOne,
     Allow,
     Notify,
+    Refuse,
+    Deny,
+    CloneFlags,
+    SendtoAddr,
+    IoctlCmd,
     EmptyPathArg3,
     EmptyPathArg2,
     StdFdArg0,
@@ -65,6 +74,20 @@ fn source(watch_reads: bool) -> Vec<Op> {
     ops.push(Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32));
     ops.push(Jump(JEQ, libc::SYS_newfstatat as u32, EmptyPathArg3, Next));
     ops.push(Jump(JEQ, libc::SYS_statx as u32, EmptyPathArg2, Next));
+    for nr in REFUSED {
+        ops.push(Jump(JEQ, nr as u32, Refuse, Next));
+    }
+    for nr in DENIED {
+        ops.push(Jump(JEQ, nr as u32, Deny, Next));
+    }
+    ops.push(Jump(JEQ, libc::SYS_clone as u32, CloneFlags, Next));
+    ops.push(Jump(JEQ, libc::SYS_ioctl as u32, IoctlCmd, Next));
+    ops.push(Jump(JEQ, libc::SYS_sendto as u32, SendtoAddr, Next));
+    for nr in SOCKET_CALLS {
+        if nr != libc::SYS_sendto {
+            ops.push(Jump(JEQ, nr as u32, Notify, Next));
+        }
+    }
     if watch_reads {
         for nr in STD_READS {
             ops.push(Jump(JEQ, nr as u32, StdFdArg0, Next));
@@ -77,6 +100,41 @@ fn source(watch_reads: bool) -> Vec<Op> {
     }
     ops.extend([Mark(Allow), Stmt(RET, libc::SECCOMP_RET_ALLOW)]);
     ops.extend([Mark(Notify), Stmt(RET, libc::SECCOMP_RET_USER_NOTIF)]);
+    ops.extend([
+        Mark(Refuse),
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ]);
+    ops.extend([
+        Mark(Deny),
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+    ]);
+    // sendto(fd, buf, len, flags, addr, addrlen): only with an address (either half of the
+    // pointer nonzero) does it name a destination.
+    ops.extend([Mark(SendtoAddr), Stmt(LD_W_ABS, offset_arg(4))]);
+    ops.push(Jump(JEQ, 0, Next, SkipOne));
+    ops.push(Stmt(LD_W_ABS, offset_arg(4) + 4));
+    ops.push(Jump(JEQ, 0, SkipOne, Next));
+    ops.extend([
+        Stmt(RET, libc::SECCOMP_RET_USER_NOTIF),
+        Stmt(RET, libc::SECCOMP_RET_ALLOW),
+    ]);
+    // ioctl(fd, cmd, ...): pushing characters into a terminal's input (TIOCSTI) would type
+    // commands into the user's shell once the sandboxed one exits; TIOCLINUX reaches the
+    // console. Refused, as bubblewrap and container runtimes do.
+    ops.extend([Mark(IoctlCmd), Stmt(LD_W_ABS, offset_arg(1))]);
+    ops.push(Jump(JEQ, libc::TIOCSTI as u32, SkipOne, Next));
+    ops.push(Jump(JEQ, libc::TIOCLINUX as u32, Next, SkipOne));
+    ops.extend([
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        Stmt(RET, libc::SECCOMP_RET_ALLOW),
+    ]);
+    // clone(flags, ...): new namespaces are refused, threads and processes allowed.
+    ops.extend([Mark(CloneFlags), Stmt(LD_W_ABS, offset_arg(0))]);
+    ops.push(Jump(JSET, NAMESPACE_FLAGS, Next, SkipOne));
+    ops.extend([
+        Stmt(RET, libc::SECCOMP_RET_ERRNO | libc::EPERM as u32),
+        Stmt(RET, libc::SECCOMP_RET_ALLOW),
+    ]);
     // BPF only jumps forward, so each flag test gets its own pair of returns.
     for (label, arg) in [(EmptyPathArg3, 3), (EmptyPathArg2, 2)] {
         ops.extend([Mark(label), Stmt(LD_W_ABS, offset_arg(arg))]);

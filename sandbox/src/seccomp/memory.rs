@@ -83,3 +83,17 @@ pub(crate) fn read_argv(pid: u32, addr: u64) -> Vec<Vec<u8>> {
     }
     args
 }
+
+/// Reads exactly `len` bytes at `addr` of process `pid`; `None` if they cannot all be read.
+pub(crate) fn read_bytes(pid: u32, addr: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let mut done = 0;
+    while done < len {
+        let n = read(pid, addr + done as u64, &mut buf[done..]);
+        if n == 0 {
+            return None;
+        }
+        done += n;
+    }
+    Some(buf)
+}

@@ -5,4 +5,5 @@ pub(crate) mod filter;
 mod memory;
 pub(crate) mod notify;
 mod paths;
+pub(crate) mod sockets;
 pub(crate) mod syscalls;

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use super::memory::{read_argv, read_cstr, read_u64, PATH_MAX};
 use super::paths::{absolute, Normalizer};
 use super::syscalls::{decode, open_kind, Call, PathArg};
-use crate::{Access, AccessKind, Process, SandboxError};
+use crate::{Access, AccessKind, Fingerprint, Process, SandboxError};
 
 const SYNC_WAKE_UP: u64 = 1;
 
@@ -29,6 +29,7 @@ pub(crate) struct Trace {
     pub(crate) accesses: Vec<Access>,
     pub(crate) processes: Vec<Process>,
     pub(crate) terminal_input: bool,
+    pub(crate) append_bases: HashMap<PathBuf, u64>,
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
@@ -52,8 +53,16 @@ pub(crate) fn set_sync_wake_up(listener: &OwnedFd) -> bool {
 /// left) there is no `poll` before each `RECV`; otherwise `poll` tells when the tree is gone.
 /// What was read is kept only if `SEND` succeeds: the tracee was still waiting, so its pid
 /// cannot have been reused while we read its memory (this replaces an `ID_VALID` call).
-pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, SandboxError> {
-    let mut tracer = Tracer::default();
+pub(crate) fn trace(
+    listener: &OwnedFd,
+    blocking_recv: bool,
+    sockets: &super::sockets::SocketGuard,
+    mapped: &[crate::MappedRoot],
+) -> Result<Trace, SandboxError> {
+    let mut tracer = Tracer {
+        mapped: mapped.to_vec(),
+        ..Tracer::default()
+    };
     let fd = listener.as_raw_fd();
     let sys = |op| move |source| SandboxError::Sys { op, source };
     loop {
@@ -83,6 +92,10 @@ pub(crate) fn trace(listener: &OwnedFd, blocking_recv: bool) -> Result<Trace, Sa
                 Errno::ENOENT => continue,
                 source => return Err(sys("receive a seccomp notification")(source)),
             }
+        }
+        if super::sockets::SOCKET_CALLS.contains(&(notif.data.nr as i64)) {
+            sockets.serve(listener, notif);
+            continue;
         }
         let mark = tracer.mark();
         tracer.handle(&notif);
@@ -130,6 +143,7 @@ struct Raw {
     pid: u32,
     kind: AccessKind,
     path: PathBuf,
+    fingerprint: Option<Fingerprint>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +153,18 @@ struct Tracer {
     tgids: HashMap<u32, u32>,
     buf: Vec<u8>,
     terminal_input: bool,
+    /// Paths (as named) already fingerprinted: only the first access takes one.
+    fingerprinted: HashSet<PathBuf>,
+    /// Some process changed its root: absolute paths are then resolved against each
+    /// process's root (a readlink per call, paid only after a `chroot`).
+    chrooted: bool,
+    /// Folders seen at another path inside: paths under them are recorded (and
+    /// fingerprinted) by host path.
+    mapped: Vec<crate::MappedRoot>,
+    /// Paths (host) of regular files a process opened to append to, tried once each, with
+    /// the size the file had when the sandbox took its copy (see [`copy_up_for_append`]).
+    append_bases: HashMap<PathBuf, u64>,
+    append_tried: HashSet<PathBuf>,
 }
 
 impl Tracer {
@@ -169,6 +195,10 @@ impl Tracer {
                 ([Some(arg), None], None)
             }
             Call::Exec { arg, argv } => ([Some(arg), None], Some(argv)),
+            Call::Chroot(arg) => {
+                self.chrooted = true;
+                ([Some(arg), None], None)
+            }
             Call::Nothing => return,
         };
         let mut found: [Option<(AccessKind, PathBuf)>; 2] = [None, None];
@@ -181,8 +211,24 @@ impl Tracer {
             self.exec(tid, pid, path, argv);
         }
         for (kind, path) in found.into_iter().flatten() {
-            self.raw.push(Raw { pid, kind, path });
+            self.push(pid, kind, path);
         }
+    }
+
+    /// Records one access, fingerprinting the path if this is the first access to it.
+    fn push(&mut self, pid: u32, kind: AccessKind, path: PathBuf) {
+        let fingerprint = if is_pseudo(&path) || self.fingerprinted.contains(&path) {
+            None
+        } else {
+            self.fingerprinted.insert(path.clone());
+            Some(Fingerprint::of(&path))
+        };
+        self.raw.push(Raw {
+            pid,
+            kind,
+            path,
+            fingerprint,
+        });
     }
 
     fn path(&mut self, tid: u32, arg: PathArg) -> Option<(AccessKind, PathBuf)> {
@@ -190,7 +236,17 @@ impl Tracer {
         if arg.addr != 0 && !read_cstr(tid, arg.addr, PATH_MAX, &mut self.buf) {
             return None;
         }
-        Some((arg.kind, absolute(tid, arg.dirfd, &self.buf)?))
+        let path = absolute(tid, arg.dirfd, &self.buf, self.chrooted)?;
+        let host = crate::mapped::to_host(&path, &self.mapped);
+        if arg.kind == AccessKind::Append
+            && !self.chrooted
+            && self.append_tried.insert(host.clone())
+        {
+            if let Some(size) = copy_up_for_append(tid, &path) {
+                self.append_bases.insert(host.clone(), size);
+            }
+        }
+        Some((arg.kind, host))
     }
 
     /// Records a process if the exec target is an executable file in its view, and the
@@ -208,11 +264,7 @@ impl Tracer {
         let mut head = [0u8; 256];
         let n = file.read(&mut head).unwrap_or(0);
         if let Some(interpreter) = shebang(&head[..n]) {
-            self.raw.push(Raw {
-                pid,
-                kind: AccessKind::Exec,
-                path: interpreter,
-            });
+            self.push(pid, AccessKind::Exec, interpreter);
         }
         let argv = argv.into_iter().map(OsString::from_vec).collect();
         self.processes.push(Process { pid, argv });
@@ -238,15 +290,23 @@ impl Tracer {
         let mut normalizer = Normalizer::default();
         let mut seen = HashSet::new();
         let mut accesses = Vec::new();
+        let mut fingerprinted = HashSet::new();
         for raw in self.raw {
             let path = normalizer.normalize(&raw.path);
-            if seen.insert((path.clone(), raw.kind)) {
-                accesses.push(Access {
-                    path,
-                    kind: raw.kind,
-                    pid: raw.pid,
-                });
+            if !seen.insert((path.clone(), raw.kind)) {
+                continue;
             }
+            // Two spellings of one path: the first fingerprint taken is the one that counts.
+            let fingerprint = match raw.fingerprint {
+                Some(f) if fingerprinted.insert(path.clone()) => Some(f),
+                _ => None,
+            };
+            accesses.push(Access {
+                path,
+                kind: raw.kind,
+                pid: raw.pid,
+                fingerprint,
+            });
         }
         // Processes of a pipeline exec concurrently; pid order is their fork order, which is
         // deterministic. The sort is stable, so a process that execs twice keeps its order.
@@ -255,12 +315,68 @@ impl Tracer {
         let opened_terminal = accesses
             .iter()
             .any(|a| a.kind == AccessKind::Read && is_terminal_path(&a.path));
+        let append_bases = self
+            .append_bases
+            .iter()
+            .map(|(p, size)| (normalizer.normalize(p), *size))
+            .collect();
         Trace {
             accesses,
             processes,
             terminal_input: self.terminal_input || opened_terminal,
+            append_bases,
         }
     }
+}
+
+/// Before a process opens the regular file `path` (as it sees it) to append to it: opens it
+/// for appending in the process's view first, so that the sandbox's copy of it is taken now,
+/// while the process waits, and returns that copy's size. What the run appended is then
+/// exactly what lies past it, whatever another process appended to the real file meanwhile.
+/// `None` when there is nothing to copy (absent, not a regular file) or it cannot be opened
+/// (the process's own open then fails too, or copies the file itself).
+fn copy_up_for_append(tid: u32, path: &Path) -> Option<u64> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let root = rustix::fs::open(
+        format!("/proc/{tid}/root").as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let rel = path.strip_prefix("/").ok()?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let at = openat2(
+        &root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    )
+    .ok()?;
+    // Only a regular file: opening a device or a fifo for writing could have effects.
+    if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&at).ok()?.st_mode).is_file() {
+        return None;
+    }
+    let flags =
+        OFlags::WRONLY | OFlags::APPEND | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(
+        format!("/proc/self/fd/{}", at.as_raw_fd()).as_str(),
+        flags,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    rustix::fs::FileType::from_raw_mode(st.st_mode)
+        .is_file()
+        .then(|| u64::try_from(st.st_size).unwrap_or(0))
+}
+
+/// Paths whose state is not the user's data: kernel interfaces and devices.
+fn is_pseudo(path: &Path) -> bool {
+    let bytes = path.as_os_str().as_bytes();
+    [&b"/proc/"[..], b"/sys/", b"/dev/"]
+        .iter()
+        .any(|p| bytes.starts_with(p))
 }
 
 /// Whether descriptor `fd` of thread `tid` is a terminal.

@@ -3,7 +3,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use shark_sandbox::{apply_changes, run, AccessKind::*, Change};
+use shark_sandbox::{apply_changes, run, AccessKind::*, Change, Tree};
 
 use crate::common::{set, Env};
 
@@ -33,11 +33,12 @@ both_legs!(delete_and_rename, |env: &Env| {
     ];
     assert_eq!(env.changes(&report), expected);
     let probes = set(&[
-        ("work/gone.txt", Probe),
-        ("work/old.txt", Probe),
-        ("work/new.txt", Probe),
+        ("work/gone.txt", Delete),
+        ("work/old.txt", RenameFrom),
+        ("work/new.txt", Link),
     ]);
-    assert!(env.accesses(&report).is_superset(&probes));
+    let seen = env.accesses(&report);
+    assert!(seen.is_superset(&probes), "{seen:?}");
     report.apply().unwrap();
     let mut names: Vec<_> = fs::read_dir(&env.work)
         .unwrap()
@@ -59,8 +60,8 @@ both_legs!(symlink_and_empty_directory, |env: &Env| {
     assert_eq!(
         env.accesses(&report),
         set(&[
-            ("work/link", Probe),
-            ("work/empty", Probe),
+            ("work/link", Symlink),
+            ("work/empty", Mkdir),
             ("work/empty", Read)
         ])
     );
@@ -115,7 +116,7 @@ both_legs!(mode_change_of_an_existing_file, |env: &Env| {
     assert_eq!(env.changes(&report), ["file work/script 4755 \"echo\\n\""]);
     assert_eq!(
         env.accesses(&report),
-        set(&[("work/script", Stat), ("work/script", Probe)])
+        set(&[("work/script", Stat), ("work/script", SetAttr)])
     );
     report.apply().unwrap();
     assert_eq!(mode(env, "work/script"), 0o4755);
@@ -165,7 +166,8 @@ both_legs!(apply_changes_standalone_replaces_atomically, |env: &Env| {
             mode: 0o600,
         },
     ];
-    apply_changes(&changes).unwrap();
+    let tree = Tree::open(std::slice::from_ref(&env.work), &[]).unwrap();
+    apply_changes(&tree, &changes).unwrap();
     assert!(!env.work.join("gone").exists());
     assert_eq!(mode(env, "work/a"), 0o750);
     assert_eq!(env.read("work/a/l"), "new");
@@ -255,3 +257,66 @@ both_legs!(the_private_shm_is_readable_after_the_run, |env: &Env| {
     assert!(next.status.success());
     assert_eq!(next.read_private("dump"), None);
 });
+
+both_legs!(applying_never_follows_a_symlinked_parent, |env: &Env| {
+    // The run wrote out/f in a real directory; before the changes are applied, out/ is
+    // swapped for a symlink to a directory outside the writable roots.
+    fs::create_dir(env.work.join("out")).unwrap();
+    let report = run(env.spec(&["sh", "-c", "echo p > out/f; rm -f out/old"])).unwrap();
+    assert!(report.status.success());
+    fs::remove_dir(env.work.join("out")).unwrap();
+    let victim = env.root.join("victim");
+    fs::create_dir(&victim).unwrap();
+    fs::write(victim.join("old"), "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, env.work.join("out")).unwrap();
+    let err = report.apply().unwrap_err();
+    assert!(err.to_string().contains("out/f"), "names the path: {err}");
+    assert!(
+        !victim.join("f").exists(),
+        "nothing written through the symlink"
+    );
+    assert_eq!(fs::read_to_string(victim.join("old")).unwrap(), "keep");
+});
+both_legs!(
+    a_mapped_root_is_seen_inside_and_recorded_by_host_path,
+    |env: &Env| {
+        use shark_sandbox::MappedRoot;
+        // `/data` does not exist on the host: the sandbox makes its mount point on a synthetic
+        // root without touching the host's `/`.
+        assert!(
+            !std::path::Path::new("/data").exists(),
+            "the test needs a host without /data"
+        );
+        fs::create_dir(env.work.join("data")).unwrap();
+        env.write("work/data/in.txt", "3\n1\n2\n");
+        let mut spec = env.spec(&[
+        "sh",
+        "-c",
+        "sort /data/in.txt > /data/out.txt && cd /data && cat out.txt >/dev/null && ls /usr/bin/sh /etc/passwd >/dev/null",
+    ]);
+        spec.mapped_roots = vec![MappedRoot {
+            inside: "/data".into(),
+            host: env.work.join("data"),
+        }];
+        let report = run(spec).unwrap();
+        assert!(report.status.success(), "{:?}", report.status);
+        assert_eq!(
+            env.changes(&report),
+            ["file work/data/out.txt 644 \"1\\n2\\n3\\n\""]
+        );
+        let read = set(&[("work/data/in.txt", Read)]);
+        assert!(
+            env.accesses(&report).is_superset(&read),
+            "{:?}",
+            env.accesses(&report)
+        );
+        assert!(!report.accesses.iter().any(|a| a.path.starts_with("/data")));
+        assert!(!std::path::Path::new("/data").exists());
+        assert!(
+            !env.work.join("data/out.txt").exists(),
+            "changes wait for apply"
+        );
+        report.apply().unwrap();
+        assert_eq!(env.read("work/data/out.txt"), "1\n2\n3\n");
+    }
+);

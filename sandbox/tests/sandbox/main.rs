@@ -9,4 +9,5 @@ mod common;
 mod files;
 mod isolation;
 mod lifecycle;
+mod observe;
 mod programs;

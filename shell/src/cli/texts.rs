@@ -54,7 +54,9 @@ Examples:
   shark lineage out/result.tif --dot | dot -Tsvg > lineage.svg
       The same as a Graphviz graph.
   shark lineage out/result.tif --system
-      Also list the system files (programs, libraries) the runs read.";
+      Also list the system files (programs, libraries) the runs read.
+  shark lineage out/result.tif --prov > result.prov.json
+      The lineage as W3C PROV-JSON.";
 
 pub(super) const EXAMPLES_WHY: &str = "\
 Examples:
@@ -125,7 +127,9 @@ Examples:
   shark store gc --keep-days 30
       Forget runs older than 30 days and remove the blobs nothing kept refers to.
   shark store cat 3f5a9c01
-      Print a blob.";
+      Print a blob.
+  shark --remote grpc://cache:8980 store push out/result.tif
+      Upload the run that made a file to the remote cache.";
 
 pub(super) const EXAMPLES_STORE_STATS: &str = "\
 Examples:
@@ -137,7 +141,10 @@ Examples:
 pub(super) const EXAMPLES_STORE_VERIFY: &str = "\
 Examples:
   shark store verify
-      Exit 0 when every blob matches its digest, 1 (naming each) when one does not.";
+      Exit 0 when every blob matches its digest and every database is sound, 1 (naming
+      each damaged blob or database) otherwise.
+  shark store verify --repair
+      Also rebuild a damaged lineage database from what can still be read of it.";
 
 pub(super) const GC_ABOUT: &str = "\
 Remove blobs that no kept run refers to, and report what was freed.
@@ -161,3 +168,52 @@ Examples:
       The digest of a file run 42 wrote.
   shark store cat 9c1e0b7a > old-version.csv
       Its content (a unique prefix of the digest is enough).";
+
+pub(super) const EXAMPLES_STORE_PUSH: &str = "\
+Examples:
+  shark --remote grpc://cache:8980 store push 42
+      Upload run 42's result, so that other machines using the cache reuse it.
+  shark store push out/result.tif
+      Upload the run that made a file's current content (with the configured remote).";
+
+pub(super) const EXAMPLES_UNDO: &str = "\
+Examples:
+  shark undo
+      Revert the last run that changed anything (a second shark undo redoes).
+  shark undo 41 --dry-run
+      What undoing run 41 would do, and which of its paths changed since.
+  shark undo 41 --force
+      Undo run 41 even though a path changed since (losing that change).";
+
+pub(super) const EXAMPLES_CHECKOUT: &str = "\
+Examples:
+  shark checkout 41
+      The files run 41 read and wrote, as right after it, below ./shark-checkout-41.
+  shark checkout 41 --into /tmp/r41
+      The same, below /tmp/r41.";
+
+pub(super) const EXAMPLES_SNAPSHOTS: &str = "\
+Examples:
+  shark snapshots
+      The ZFS and btrfs snapshots taken before runs, for shark undo.
+  shark snapshots --json
+      The same as JSON Lines.";
+
+pub(super) const EXAMPLES_TEMPLATE: &str = "\
+Examples:
+  shark template study.md --output-dir studies
+      One document per combination of the frontmatter variables' values, in studies/.";
+
+pub(super) const EXAMPLES_EXPORT: &str = "\
+Examples:
+  shark export --ro-crate crate out/result.tif
+      An RO-Crate in crate/: the file, what it was made from, and the runs that made it.
+  shark export --ro-crate crate --license https://spdx.org/licenses/CC-BY-4.0 a.csv b.csv
+      The lineage of two files, with a license.";
+
+pub(super) const EXAMPLES_SERVE: &str = "\
+Examples:
+  shark serve
+      A read-only web view of the runs, files and lineage at http://127.0.0.1:8080.
+  shark serve --port 0 --dir ~/project
+      On a free port, browsing ~/project.";

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shark_lineage::Run;
 
-use super::query::{emit, human_duration, one_line, open_db, run_summary_json, status_words};
+use super::query::{
+    emit, human_duration, one_line, open_db, remote_of, run_summary_json, status_words,
+};
 use crate::cli::LogArgs;
 use crate::error::CliError;
 use crate::home::Home;
@@ -75,9 +77,10 @@ pub(crate) fn table(runs: &[Run]) -> String {
     let rows: Vec<[String; 5]> = runs
         .iter()
         .map(|r| {
-            let how = match r.reused_from {
-                Some(from) => format!("reused #{}", from.0),
-                None => format!("ran {}", human_duration(r.duration)),
+            let how = match (r.reused_from, remote_of(r)) {
+                (Some(from), _) => format!("reused #{}", from.0),
+                (None, Some(_)) => format!("remote {}", human_duration(r.duration)),
+                (None, None) => format!("ran {}", human_duration(r.duration)),
             };
             [
                 r.id.0.to_string(),

@@ -75,7 +75,17 @@ pub(crate) fn run_summary_json(r: &Run) -> Value {
         "reused_from": r.reused_from.map(|id| id.0),
         "started": shark_lineage::rfc3339(r.started),
         "duration_ms": ms(r.duration),
+        "remote": remote_of(r).map(|(server, host, run)| json!({"server": server, "host": host, "run": run})),
     })
+}
+
+/// For a run whose result came from a remote cache: the server, the machine that ran it and
+/// its run id there.
+pub(crate) fn remote_of(r: &Run) -> Option<(String, String, i64)> {
+    match r.reason.as_deref().and_then(Reason::from_json)? {
+        Reason::Remote { server, host, run } => Some((server, host, run)),
+        _ => None,
+    }
 }
 
 pub(crate) fn status_words(r: &Run) -> String {
@@ -196,6 +206,10 @@ fn current_file(path: &Path) -> Result<(String, Digest, std::path::PathBuf), Cli
 
 /// `shark lineage PATH`.
 pub(crate) fn lineage(home: &Home, args: &LineageArgs) -> Result<i32, CliError> {
+    if args.prov {
+        emit(&super::export::prov(home, &args.path, args.system)?)?;
+        return Ok(0);
+    }
     let db = open_db(home)?;
     let (path, digest, _) = current_file(&args.path)?;
     let opts = LineageOptions {
@@ -298,10 +312,18 @@ fn dot_node(n: &LineageNode, s: &mut String, seen: &mut std::collections::HashSe
 /// `shark why PATH|RUN`.
 pub(crate) fn why(home: &Home, args: &WhyArgs) -> Result<i32, CliError> {
     let db = open_db(home)?;
-    let run = if looks_like_run(&args.target) {
-        load_run(&db, parse_run(&args.target)?)?
+    let run = target_run(&db, &args.target)?;
+    emit(&why_text(&db, &run))?;
+    Ok(0)
+}
+
+/// The run a `RUN|PATH` argument names: a run id, or the newest run of the command that
+/// produced a file's current content.
+pub(crate) fn target_run(db: &Db, target: &str) -> Result<Run, CliError> {
+    Ok(if looks_like_run(target) {
+        load_run(db, parse_run(target)?)?
     } else {
-        let (path, digest, _) = current_file(Path::new(&args.target))?;
+        let (path, digest, _) = current_file(Path::new(target))?;
         match db.producer_of(&path, &digest).map_err(db_fail)? {
             Some(r) => {
                 // Explain the newest run of that command, which may be a later reuse.
@@ -314,9 +336,7 @@ pub(crate) fn why(home: &Home, args: &WhyArgs) -> Result<i32, CliError> {
                 ))
             }
         }
-    };
-    emit(&why_text(&db, &run))?;
-    Ok(0)
+    })
 }
 
 fn looks_like_run(t: &str) -> bool {
@@ -327,11 +347,25 @@ fn looks_like_run(t: &str) -> bool {
 fn why_text(db: &Db, run: &Run) -> String {
     let head = format!("run {} `{}`", run.id, one_line(&run.command));
     if let Some(from) = run.reused_from {
-        let saved = db
-            .run(from)
+        let orig = db.run(from).ok();
+        let saved = orig
+            .as_ref()
             .map(|orig| format!(", saving {}", human_duration(orig.duration)))
             .unwrap_or_default();
-        return format!("{head} was reused: it reused run {from} instead of running{saved}\n");
+        let remote = match orig.as_ref().and_then(remote_of) {
+            Some((server, host, _)) => {
+                format!(" (a result computed on {host}, from the remote cache {server})")
+            }
+            None => String::new(),
+        };
+        return format!(
+            "{head} was reused: it reused run {from}{remote} instead of running{saved}\n"
+        );
+    }
+    if let Some((server, host, id)) = remote_of(run) {
+        return format!(
+            "{head} came from the remote cache {server}: it ran on {host} (run {id} there) and its inputs hold here\n"
+        );
     }
     let why = run
         .reason
@@ -339,7 +373,15 @@ fn why_text(db: &Db, run: &Run) -> String {
         .and_then(Reason::from_json)
         .map(|r| r.describe())
         .unwrap_or_else(|| "no reason was recorded".into());
-    format!("{head} ran because {why}\n")
+    let mut text = format!("{head} ran because {why}\n");
+    if let Some(never) = run
+        .unreusable
+        .as_deref()
+        .filter(|_| run.exit_code == Some(0))
+    {
+        text.push_str(&format!("it will not be reused: {never}\n"));
+    }
+    text
 }
 
 /// A command on one line, for listings: its first line, and ` …` when there is more.

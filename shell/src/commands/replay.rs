@@ -69,8 +69,12 @@ pub(crate) fn run(home: &Home, args: &ReplayArgs) -> Result<i32, CliError> {
         }
     };
     let scratch = home.root().join("tmp");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
+    // Steps' programs go where the sandbox shows them (it hides the scratch directory).
+    let steps = crate::exec::steps_dir(home);
+    for dir in [&scratch, &steps] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
+    }
     let map = Mapper {
         base: base.clone(),
         dir: dir.clone(),
@@ -78,7 +82,7 @@ pub(crate) fn run(home: &Home, args: &ReplayArgs) -> Result<i32, CliError> {
     let mut produced: HashSet<String> = HashSet::new();
     let mut reports = Vec::new();
     for run in &runs {
-        let report = replay_one(run, &store, &map, &produced, &scratch)?;
+        let report = replay_one(run, &store, &map, &produced, &scratch, &steps)?;
         produced.extend(run.outputs.iter().map(|o| o.path.clone()));
         reports.push(report);
     }
@@ -204,6 +208,7 @@ fn replay_one(
     map: &Mapper,
     produced: &HashSet<String>,
     scratch: &Path,
+    steps: &Path,
 ) -> Result<RunReport, CliError> {
     let mut report = RunReport {
         run: run.id,
@@ -276,7 +281,7 @@ fn replay_one(
         Some(_) => Some(
             tempfile::Builder::new()
                 .prefix(&format!(".shark-step-{}-", std::process::id()))
-                .tempdir_in(scratch)
+                .tempdir_in(steps)
                 .map_err(|e| CliError::failed("cannot create a scratch directory", e))?,
         ),
         None => None,
@@ -306,7 +311,7 @@ fn replay_one(
             text: &keyed.text,
             line: keyed.line,
             last: keyed.last,
-            dollar0: Path::new(name).is_absolute().then_some(name.as_bytes()),
+            dollar0: keyed.dollar0.as_deref(),
             unparsed: false,
         };
         let program = crate::state::program::generate(
@@ -334,6 +339,8 @@ fn replay_one(
         writable_roots: vec![map.dir.clone(), PathBuf::from("/tmp")],
         scratch_dir: scratch.to_path_buf(),
         read_only: Vec::new(),
+        mapped_roots: Vec::new(),
+        hidden: vec![scratch.to_path_buf()],
         network: false,
         stdin: Stdio::Fd(devnull(false)?),
         stdout: Stdio::Fd(devnull(true)?),

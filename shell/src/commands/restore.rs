@@ -32,7 +32,7 @@ pub(crate) fn run(home: &Home, args: &RestoreArgs) -> Result<i32, CliError> {
         Store::open(&home.store_dir()).map_err(|e| CliError::failed("cannot open the store", e))?;
     let cache = StatCache::open(&home.root().join("statcache.db"))
         .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
-    put_back(&version, &store, &cache)?;
+    put_back(&version, &store, &cache, home)?;
     eprintln!(
         "shark: {} is now the version run {} {}",
         args.path.display(),
@@ -70,8 +70,19 @@ fn current_mode(path: &Path) -> u32 {
     std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777)
 }
 
-/// Writes the version into the user's files: the one place restore touches them.
-fn put_back(version: &Output, store: &Store, cache: &StatCache) -> Result<(), CliError> {
-    crate::exec::outputs::restore(std::slice::from_ref(version), store, cache)
+/// Writes the version into the user's files: the one place restore touches them, beneath
+/// the directories a command run here could write (never the shark home).
+fn put_back(
+    version: &Output,
+    store: &Store,
+    cache: &StatCache,
+    home: &Home,
+) -> Result<(), CliError> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| CliError::failed("cannot read the current directory", e))?;
+    let roots = crate::exec::writable_roots(&cwd);
+    let tree = shark_sandbox::Tree::open(&roots, &[home.root().to_path_buf()])
+        .map_err(|e| CliError::failed("cannot open the writable directories", e))?;
+    crate::exec::outputs::restore(std::slice::from_ref(version), store, cache, &tree)
         .map_err(|e| CliError::failed(format!("cannot restore {} from the store", version.path), e))
 }

@@ -58,7 +58,7 @@ pub(crate) fn run_text(
     fresh: bool,
 ) -> Result<i32, CliError> {
     let spans = script::spans(text);
-    let mut session = Session::open(home, args)?;
+    let mut session = Session::open(home, args)?.as_whole_unit();
     let progress = Progress::new(spans.len());
     let mut code = 0;
     let opts = LineOptions {

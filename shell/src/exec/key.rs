@@ -1,8 +1,9 @@
 //! The weak key of a command: what must be equal before recorded inputs are even compared.
 //!
 //! BLAKE3 over a versioned, length-prefixed encoding of: the format version, the argv, the cwd,
-//! the environment digest, and the sandbox policy (network, writable roots, how stdin was
-//! given). Two runs with the same weak key may still differ in what they read; that is the job
+//! the environment digest, the sandbox policy (network, writable roots, how stdin was given,
+//! which streams are terminals), and who runs it and how files are created: the user and
+//! group ids and the umask. Two runs with the same weak key may still differ in what they read; that is the job
 //! of the second phase (the recorded inputs, checked against the filesystem).
 
 use std::ffi::OsString;
@@ -12,11 +13,23 @@ use std::path::{Path, PathBuf};
 use shark_store::Digest;
 
 /// Bump when the meaning of a recorded run changes, so old records are never matched.
-const KEY_FORMAT: &[u8] = b"shark-weak-key-v1";
+const KEY_FORMAT: &[u8] = b"shark-weak-key-v2";
 
 /// Environment variables that change between otherwise identical invocations without
 /// changing what a command computes; they are passed to the command but not keyed.
-const VOLATILE_ENV: &[&str] = &["_", "SHLVL", "OLDPWD", "SHARK_HOME"];
+const VOLATILE_ENV: &[&str] = &[
+    "_",
+    "SHLVL",
+    "OLDPWD",
+    "SHARK_HOME",
+    "SHARK_UNDO",
+    "SHARK_UNDO_BYTES",
+    "SHARK_SNAPSHOTS",
+    // Where results are shared changes nothing a command computes.
+    "SHARK_REMOTE",
+    "SHARK_REMOTE_UPLOAD",
+    "SHARK_REMOTE_DOWNLOAD",
+];
 
 /// Everything that identifies a command before its inputs are looked at.
 #[derive(Debug, Clone)]
@@ -38,6 +51,46 @@ pub struct KeyParts<'a> {
     pub stdout_tty: bool,
     /// Whether stderr is a terminal.
     pub stderr_tty: bool,
+    /// Who runs it and how its new files are made: (uid, gid, umask). A file's owner and
+    /// mode, `id`'s output, what a shared directory lets it write, all follow from them.
+    pub identity: Identity,
+}
+
+/// The user, group and file-creation mask a command runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity {
+    /// Effective user id.
+    pub uid: u32,
+    /// Effective group id.
+    pub gid: u32,
+    /// The umask.
+    pub umask: u32,
+}
+
+impl Identity {
+    /// This process's (the umask read once, without changing it).
+    pub fn current() -> Identity {
+        static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+        let umask = *UMASK.get_or_init(read_umask);
+        Identity {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            umask,
+        }
+    }
+}
+
+/// The process's umask from `/proc/self/status` (setting it to read it would race with other
+/// threads creating files); 022 if that cannot be read.
+fn read_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 /// Hashes one field: its length then its bytes, so no two field lists encode alike.
@@ -63,6 +116,10 @@ pub fn weak_key(p: &KeyParts<'_>) -> Digest {
     }
     field(&mut h, p.stdin_mode.as_bytes());
     field(&mut h, &[u8::from(p.stdout_tty), u8::from(p.stderr_tty)]);
+    let id = p.identity;
+    for n in [id.uid, id.gid, id.umask] {
+        field(&mut h, &n.to_le_bytes());
+    }
     Digest::from(h.finalize())
 }
 
@@ -154,6 +211,11 @@ mod tests {
             stdin_mode: "null",
             stdout_tty: false,
             stderr_tty: false,
+            identity: Identity {
+                uid: 1000,
+                gid: 1000,
+                umask: 0o022,
+            },
         }
     }
 
@@ -194,6 +256,15 @@ mod tests {
         let mut p = base.clone();
         p.env = env_digest(&[("A".into(), "1".into())]);
         assert_ne!(weak_key(&p), k);
+        for change in [
+            |i: &mut Identity| i.uid = 0,
+            |i: &mut Identity| i.gid = 0,
+            |i: &mut Identity| i.umask = 0o077,
+        ] {
+            let mut p = base.clone();
+            change(&mut p.identity);
+            assert_ne!(weak_key(&p), k);
+        }
         let other_roots = [PathBuf::from("/var/tmp")];
         let mut p = base.clone();
         p.writable_roots = &other_roots;
@@ -211,5 +282,15 @@ mod tests {
         assert_eq!(env_digest(&a), env_digest(&b));
         let c = [("A".into(), "1".into()), ("B".into(), "3".into())];
         assert_ne!(env_digest(&a), env_digest(&c));
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    #[test]
+    fn the_umask_is_read_without_changing_it() {
+        let read = super::read_umask();
+        let set = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(read));
+        assert_eq!(set.bits(), read, "/proc/self/status agrees with umask(2)");
     }
 }

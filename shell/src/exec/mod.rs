@@ -1,33 +1,41 @@
 //! The executor: run a command in the sandbox, or reuse a recorded run whose inputs still hold.
 //!
-//! 1. The weak key ([`key`]) names the command: argv, cwd, environment, sandbox policy.
+//! 1. The weak key ([`key`]) names the command: argv, cwd, environment, sandbox policy, user,
+//!    group and umask.
 //! 2. Earlier successful runs with that key are tried newest first; one whose every recorded
 //!    input still holds ([`inputs::check`]) is reused: its outputs restored ([`outputs`]), its
 //!    stdout/stderr replayed, its exit status returned, and the reuse recorded.
-//! 3. Otherwise the command runs in the sandbox; its inputs (what it read, and what it looked
-//!    for and did not find), outputs and streams are stored and recorded, then its changes are
-//!    applied to the real filesystem. Failed, networked or unfaithfully observed runs are
-//!    recorded but never reused.
+//! 3. Otherwise the command runs in the sandbox; its inputs (derived from the ordered log of
+//!    what it touched: [`inputs::observe`]), outputs and streams are stored and recorded
+//!    ([`record`]), then its changes are applied to the real filesystem. Failed, networked,
+//!    unfaithfully observed runs and runs whose inputs changed while they ran are recorded but
+//!    never reused.
+//! 4. Either way the run's unit of work (script, document, session, command) records the state
+//!    it leaves its tracked paths in ([`unit`]).
 
+pub mod apply;
 pub mod inputs;
 pub mod key;
 pub mod outputs;
 pub mod reason;
+mod record;
+pub mod remote;
 pub mod stdio;
+mod unit;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use shark_lineage::{Db, Input, InputKind, NewRun, Output, OutputKind, ProcessRecord, Run, RunId};
-use shark_sandbox::{Report, Spec, Status, Stdio};
+use shark_lineage::{Db, NewRun, Run, RunId};
+use shark_sandbox::{Spec, Stdio};
 use shark_store::{Digest, StatCache, Store};
 
 use crate::error::CliError;
 use crate::home::Home;
 use crate::state::{self, ShellState};
 use reason::Reason;
-use stdio::{Captured, Live, Outputs, StdinPlan};
+use stdio::{Live, Outputs, StdinPlan};
 
 /// How many earlier runs with the same weak key are checked before running.
 const MAX_CANDIDATES: usize = 16;
@@ -62,6 +70,8 @@ pub struct Request {
     /// Where the sandbox starts the command, when not in `cwd` (a session's step starts where
     /// its program is, and changes to `cwd` itself).
     pub start_dir: Option<PathBuf>,
+    /// Host folders the command sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Request {
@@ -78,6 +88,7 @@ impl Request {
             stateful: false,
             key_env: None,
             start_dir: None,
+            mapped: Vec::new(),
         })
     }
 }
@@ -114,6 +125,9 @@ pub struct Executor {
     cache: StatCache,
     db: Db,
     scratch: PathBuf,
+    unit: unit::Unit,
+    undo: crate::undo::Keeper,
+    remote: remote::Remote,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -126,6 +140,10 @@ struct Invocation {
     roots: Vec<PathBuf>,
     key: Digest,
     stdin: StdinPlan,
+    /// Where the offset of a regular file on stdin stood before the command.
+    stdin_offset: Option<u64>,
+    /// The writable roots as directory handles: where changes and restores may write.
+    tree: shark_sandbox::Tree,
 }
 
 impl Executor {
@@ -136,14 +154,23 @@ impl Executor {
         let store = Store::open(&home.store_dir())
             .map_err(|e| CliError::failed("cannot open the store", e))?
             .batched();
-        let cache = StatCache::open(&home.root().join("statcache.db"))
-            .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
+        // Damaged databases heal themselves; the user hears of it once, here.
+        store.on_heal(report_heal);
+        // What killed sharks left in users' folders and the store; best effort.
+        let _ = store.sweep();
+        let cache = StatCache::open_with(
+            &home.root().join("statcache.db"),
+            Some(std::sync::Arc::new(report_heal)),
+        )
+        .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
         let db = Db::open(&home.db_path())
             .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
         let scratch = home.root().join("tmp");
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         sweep_scratch(&scratch);
+        sweep_scratch(&steps_dir(home));
+        let undo = crate::undo::Keeper::open(home)?;
         Ok(Executor {
             _lock: lock,
             home: home.clone(),
@@ -151,12 +178,22 @@ impl Executor {
             cache,
             db,
             scratch,
+            unit: unit::Unit::default(),
+            undo,
+            remote: remote::Remote::new(home.remote()),
         })
     }
 
     /// The lineage database.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Makes this executor's commands the steps of one script or document: a path a step
+    /// replaced after reading it may then hold as the script left it, as in a build (see
+    /// [`inputs::CheckContext::whole_units`]).
+    pub fn run_as_whole_unit(&mut self) {
+        self.unit.whole = true;
     }
 
     /// Runs or reuses `req`.
@@ -167,7 +204,12 @@ impl Executor {
         } else if req.network && !req.reuse_network {
             Reason::Network
         } else {
-            match self.lookup(req, &inv)? {
+            // On a local miss, a run from the remote cache whose inputs hold here.
+            let found = match self.lookup(req, &inv)? {
+                Err(reason) => self.remote_lookup(req, &inv).unwrap_or(Err(reason)),
+                found => found,
+            };
+            match found {
                 Ok(run) => match self.reuse(req, &inv, &run) {
                     Ok(outcome) => return Ok(outcome),
                     Err(reason) => reason,
@@ -186,16 +228,32 @@ impl Executor {
         let roots = writable_roots(&cwd);
         let stdin = StdinPlan::detect(&self.scratch, &self.cache)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        // Mapped folders are part of the command's world: they enter the key as `INSIDE=HOST`
+        // entries after the writable roots (no entry, and the same key as before, without).
+        let mut key_roots = roots.clone();
+        key_roots.extend(req.mapped.iter().map(|m| {
+            let mut entry = m.inside.clone().into_os_string();
+            entry.push("=");
+            entry.push(&m.host);
+            PathBuf::from(entry)
+        }));
+        let stdin_offset = match &stdin {
+            StdinPlan::File { offset, .. } => Some(*offset),
+            _ => None,
+        };
         let key = key::weak_key(&key::KeyParts {
             argv: &req.argv,
             cwd: &cwd,
             env: env_digest,
             network: req.network,
-            writable_roots: &roots,
+            writable_roots: &key_roots,
             stdin_mode: stdin.mode(),
             stdout_tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             stderr_tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            identity: key::Identity::current(),
         });
+        let tree = shark_sandbox::Tree::open(&roots, &[self.home.root().to_path_buf()])
+            .map_err(|e| CliError::failed("cannot open the writable directories", e))?;
         Ok(Invocation {
             cwd,
             env,
@@ -204,6 +262,8 @@ impl Executor {
             roots,
             key,
             stdin,
+            stdin_offset,
+            tree,
         })
     }
 
@@ -214,17 +274,17 @@ impl Executor {
             .candidates(&inv.key, MAX_CANDIDATES)
             .map_err(|e| CliError::failed("cannot query the lineage database", e))?;
         let mut first_mismatch = None;
+        let stdin = inv.stdin.digest();
         for run in candidates {
-            let stdin = inv.stdin.digest();
-            let holds = |i: &Input| match inputs::check(i, &self.cache, stdin.as_ref()) {
-                Ok(()) => Ok(()),
-                // The run's own result in place counts, within limits (`own_output_stands_in`).
-                Err(m) => match run.outputs.iter().rev().find(|o| o.path == i.path) {
-                    Some(o) if self.own_output_stands_in(&run, i, o) => Ok(()),
-                    _ => Err(m),
-                },
+            let unit_states =
+                |path: &str| self.db.unit_states_for(run.id, path).unwrap_or_default();
+            let ctx = inputs::CheckContext {
+                cache: &self.cache,
+                stdin: stdin.as_ref(),
+                unit_states: &unit_states,
+                whole_units: self.unit.whole,
             };
-            match run.inputs.iter().try_for_each(holds) {
+            match run.inputs.iter().try_for_each(|i| inputs::check(i, &ctx)) {
                 Ok(()) => return Ok(Ok(run)),
                 Err(m) => {
                     first_mismatch.get_or_insert(Reason::InputChanged {
@@ -239,25 +299,19 @@ impl Executor {
         if let Some(m) = first_mismatch {
             return Ok(Err(m));
         }
+        if let Ok(Some(last)) = self.db.last_run_of(&inv.key) {
+            let last = match last.reused_from {
+                Some(from) => self.db.run(from).unwrap_or(last),
+                None => last,
+            };
+            if let Some(why) = last.unreusable.filter(|_| last.exit_code == Some(0)) {
+                return Ok(Err(Reason::NotReusable {
+                    run: last.id.0,
+                    why,
+                }));
+            }
+        }
         Ok(Err(self.key_change(req, inv)))
-    }
-
-    /// Whether what `run` left at an input's path may stand in for the input (see
-    /// [`inputs::holds_as_output`]). Not when the run wrote to the file without truncating it:
-    /// an existing file opened for update (its old content flows into the new) or an absent
-    /// one created that way (`>>`: a second run appends again); a failed update-open of an
-    /// absent path followed by a truncating creation (`gdalwarp -overwrite`) is no append.
-    /// Not when the run listed a directory it made: entries it did not make may have come
-    /// since. In doubt (the database cannot answer), it may not.
-    fn own_output_stands_in(&self, run: &Run, input: &Input, output: &Output) -> bool {
-        let accessed = |kind| self.db.accessed(run.id, &input.path, kind).unwrap_or(true);
-        let appended = match input.kind {
-            InputKind::File => accessed("Modify"),
-            InputKind::Absent => accessed("Modify") && !accessed("Create"),
-            _ => false,
-        };
-        let listed = output.kind == OutputKind::Dir && accessed("Read");
-        !appended && !listed && inputs::holds_as_output(input, output, &self.cache)
     }
 
     /// Why no earlier run matched the weak key: what differs from the newest earlier run of
@@ -328,18 +382,31 @@ impl Executor {
             },
             _ => None,
         };
-        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache) {
-            return Err(failed(&e));
-        }
+        // The streams too: a reuse that cannot replay what the command printed (its blob
+        // lost with a damaged pack, say) runs the command instead.
         let empty = Digest::of_bytes(b"");
+        let mut streams = Vec::new();
         for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
             // Most streams are empty: nothing to read or replay.
             if let Some(d) = digest.filter(|d| *d != empty) {
-                // The blobs were stored by the original run; a missing one only loses replay.
-                if let Ok(bytes) = self.store.read_to_vec(&d) {
-                    let _ = stdio::write_live(live, &bytes);
+                match self.store.read_to_vec(&d) {
+                    Ok(bytes) => streams.push((live, bytes)),
+                    Err(e) => return Err(failed(&e)),
                 }
             }
+        }
+        let prior = self
+            .undo
+            .capture(&self.store, &self.cache, &self.db, &run.outputs);
+        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache, &inv.tree) {
+            return Err(failed(&e));
+        }
+        // The command would have left a file on stdin this much further on.
+        if let (Some(offset), Some(consumed)) = (inv.stdin_offset, run.stdin_consumed) {
+            let _ = stdio::seek_stdin(offset + consumed);
+        }
+        for (live, bytes) in streams {
+            let _ = stdio::write_live(live, &bytes);
         }
         let code = run.exit_code.unwrap_or(1);
         let record = NewRun {
@@ -354,12 +421,16 @@ impl Executor {
             stdout: run.stdout,
             stderr: run.stderr,
             shell_state: run.shell_state,
+            stdin_consumed: run.stdin_consumed,
             ..record
         };
         let id = self.db.record(&record).map_err(|e| Reason::RestoreFailed {
             run: run.id.0,
             detail: e.to_string(),
         })?;
+        prior.attach(&self.undo, &self.store, &mut self.db, id);
+        self.unit
+            .settle(id, &run.inputs, &run.outputs, &mut self.db, &self.cache);
         Ok(Outcome {
             run: id,
             code,
@@ -378,6 +449,7 @@ impl Executor {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect(),
             network: req.network,
+            unit: self.unit.first,
             ..NewRun::new(req.text.clone(), cwd, inv.env_digest, inv.key, started)
         }
     }
@@ -406,6 +478,10 @@ impl Executor {
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
+            mapped_roots: req.mapped.clone(),
+            // The scratch directories hold the sandbox's own root mount: through them the
+            // whole host tree would be readable under another name, unobserved.
+            hidden: vec![self.scratch.clone()],
             network: req.network,
             stdin,
             stdout: Stdio::Fd(streams.stdout),
@@ -438,158 +514,73 @@ impl Executor {
             reason,
         );
         drop((out_file, err_file)); // removes capture files, if there were any
-        let run = record?;
-        report
-            .apply()
-            .map_err(|e| CliError::failed("cannot apply the command's changes", e))?;
+        let recorded = record?;
+        let run = recorded.id;
+        self.undo.keep(
+            &self.store,
+            &self.cache,
+            &mut self.db,
+            run,
+            &recorded.outputs,
+        );
+        let conflicts = match apply::apply(&report, &recorded.resolved, &inv.tree) {
+            Ok(conflicts) => conflicts,
+            Err(e) => {
+                let why = format!(
+                    "its changes could not be applied ({})",
+                    crate::error::chain(&e)
+                );
+                let _ = self.db.mark_unreusable(run, &why);
+                return Err(CliError::failed("cannot apply the command's changes", e));
+            }
+        };
+        self.undo.applied(&mut self.db, run);
+        for c in &conflicts {
+            eprintln!("shark: conflict: {c}");
+        }
+        if let Some(c) = conflicts.first() {
+            let why = format!(
+                "its change of {} was not applied: {}",
+                c.path.display(),
+                c.what
+            );
+            let _ = self.db.mark_unreusable(run, &why);
+        }
+        self.unit.settle(
+            run,
+            &recorded.inputs,
+            &recorded.outputs,
+            &mut self.db,
+            &self.cache,
+        );
+        if conflicts.is_empty() {
+            self.remote_upload(req, &inv, run);
+        }
+        // The command succeeded, but not all of its result is in place: say so by the status.
+        let code = match report.status.code() {
+            0 if !conflicts.is_empty() => crate::error::EXIT_FAILURE,
+            code => code,
+        };
         Ok(Outcome {
             run,
-            code: report.status.code(),
+            code,
             reused: None,
             took: report.wall,
             state,
         })
     }
-
-    /// Stores streams and outputs, computes inputs, and records the run in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn record_run(
-        &mut self,
-        req: &Request,
-        inv: &Invocation,
-        started: SystemTime,
-        report: &Report,
-        shell_state: Option<Digest>,
-        streams: [&Captured; 2],
-        reason: Reason,
-    ) -> Result<RunId, CliError> {
-        let put = |c: &Captured| c.put(&self.store);
-        let stdout = put(streams[0]).map_err(|e| CliError::failed("cannot store stdout", e))?;
-        let stderr = put(streams[1]).map_err(|e| CliError::failed("cannot store stderr", e))?;
-        let mut ignore = vec![
-            PathBuf::from("/proc"),
-            PathBuf::from("/sys"),
-            PathBuf::from("/dev"),
-            self.home.root().to_path_buf(),
-        ];
-        ignore.push(self.scratch.clone());
-        let observed = inputs::observe(&report.accesses, &ignore, &self.cache);
-        let mut inputs_list = observed.inputs;
-        if let Some(d) = inv.stdin.digest() {
-            inputs_list.push(Input {
-                path: "<stdin>".into(),
-                kind: InputKind::Stdin,
-                digest: Some(d),
-                mode: None,
-            });
-        }
-        let (outputs, outputs_faithful) = outputs::record(&report.changes, &self.store)
-            .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
-        let sources_faithful = self.keep_sources(&inputs_list, &inv.roots)?;
-        // An earlier run with this weak key stored the same environment (the key includes
-        // its digest); asking the database is cheaper than looking in the store.
-        let env_stored = self.db.has_key(&inv.key).unwrap_or(false);
-        if !env_stored {
-            self.store
-                .put_bytes(&key::env_blob(&inv.key_env))
-                .map_err(|e| CliError::failed("cannot store the environment", e))?;
-        }
-        let status = &report.status;
-        let mut run = self.new_run(req, inv, started);
-        run.duration = report.wall;
-        (run.exit_code, run.signal) = match *status {
-            Status::Exited(code) => (Some(code), None),
-            Status::Signaled(signal) => (None, Some(signal)),
-        };
-        run.user_time = report.rusage.user;
-        run.sys_time = report.rusage.system;
-        run.max_rss_kib = report.rusage.max_rss_kib;
-        run.stdout = Some(stdout);
-        run.stderr = Some(stderr);
-        // A run that read the terminal depends on what was typed, which no input records; one
-        // that read the lineage database (shark's queries, run from shark's own shell)
-        // depends on what was recorded, which no input records either.
-        let db = self.home.db_path().into_os_string();
-        let read_lineage = report.accesses.iter().any(|a| {
-            let path = a.path.as_os_str().as_encoded_bytes();
-            path.starts_with(db.as_encoded_bytes())
-        });
-        run.reusable = status.success()
-            && (!req.network || req.reuse_network)
-            && !report.terminal_input
-            && !read_lineage
-            && !matches!(inv.stdin, StdinPlan::Device)
-            && observed.faithful
-            && outputs_faithful
-            && sources_faithful;
-        run.reason = Some(reason.to_json());
-        run.shell_state = shell_state;
-        run.inputs = inputs_list;
-        run.outputs = outputs;
-        run.processes = report
-            .processes
-            .iter()
-            .map(|p| ProcessRecord {
-                pid: p.pid,
-                argv: p
-                    .argv
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
-            })
-            .collect();
-        // Accesses are recorded at the paths they reached, like the inputs, so that what a
-        // run did to an input (`Db::accessed`) is found whatever name the program used.
-        run.accesses = report
-            .accesses
-            .iter()
-            .map(|a| {
-                let at = observed.resolved.get(&a.path).unwrap_or(&a.path);
-                (
-                    a.pid,
-                    at.to_string_lossy().into_owned(),
-                    format!("{:?}", a.kind),
-                )
-            })
-            .collect();
-        // Every blob the record names must be on disk before the record is.
-        self.store
-            .sync()
-            .map_err(|e| CliError::failed("cannot store the command's outputs", e))?;
-        self.db
-            .record(&run)
-            .map_err(|e| CliError::failed("cannot record the run", e))
-    }
 }
 
-impl Executor {
-    /// Stores the content of the files a run read under the writable roots (the user's data,
-    /// not system files) that the store does not hold yet, so that `shark replay` can
-    /// materialise them later. False if one changed since it was hashed: such a run is
-    /// recorded but not reused.
-    fn keep_sources(&self, inputs: &[Input], roots: &[PathBuf]) -> Result<bool, CliError> {
-        let mut faithful = true;
-        for input in inputs {
-            let (InputKind::File, Some(digest)) = (input.kind, input.digest) else {
-                continue;
-            };
-            let path = Path::new(&input.path);
-            if !roots.iter().any(|r| path.starts_with(r)) || self.store.contains(&digest) {
-                continue;
-            }
-            match self.store.put_file(path) {
-                Ok(put) if put.digest == digest => {}
-                Ok(put) => {
-                    // The file changed after the command read it; keep what is there now
-                    // (it is a valid blob) but do not trust the run.
-                    let _ = put;
-                    faithful = false;
-                }
-                Err(_) => faithful = false,
-            }
-        }
-        Ok(faithful)
-    }
+/// Tells the user that a damaged database was set aside and what became of it.
+fn report_heal(healed: &shark_store::Healed) {
+    eprintln!("shark: warning: {healed}");
+}
+
+/// Where sessions write the programs their steps run (see [`crate::session`]): in the shark
+/// home, which the sandbox shows read-only and leaves out of what a run reads, but not in the
+/// scratch directory, which it hides.
+pub(crate) fn steps_dir(home: &Home) -> PathBuf {
+    home.root().join("steps")
 }
 
 /// Removes what killed shark processes left in the scratch directory: sandbox upper layers
@@ -641,7 +632,7 @@ fn make_removable(dir: &Path) -> std::io::Result<()> {
 }
 
 /// The writable roots: those listed in `SHARK_WRITABLE` (colon-separated absolute paths), else
-/// `$HOME`, the current directory and `/tmp`; nested ones are merged into the outermost.
+/// `$HOME`, the current directory and `/tmp`, sorted.
 pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     match std::env::var_os("SHARK_WRITABLE").filter(|v| !v.is_empty()) {
@@ -657,8 +648,8 @@ pub fn writable_roots(cwd: &Path) -> Vec<PathBuf> {
     roots.retain(|r| r.is_dir() && r != Path::new("/"));
     roots.sort();
     roots.dedup();
-    let all = roots.clone();
-    roots.retain(|r| !all.iter().any(|o| o != r && r.starts_with(o)));
+    // Nested roots stay listed: the sandbox merges them into the outer one, except where a
+    // directory of another owner lies between them (see `shark_sandbox::Spec`).
     roots
 }
 

@@ -7,13 +7,13 @@
 //! "run the command instead" with nothing touched.
 
 use std::fs;
-use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use shark_lineage::{Output, OutputKind};
-use shark_sandbox::Change;
+use shark_sandbox::{Change, Tree, TreeError};
 use shark_store::{Digest, StatCache, Store, StoreError};
 
 /// Mode bits kept for files and directories (permissions, setuid/setgid, sticky).
@@ -97,14 +97,15 @@ pub enum RestoreError {
         #[source]
         source: StoreError,
     },
-    /// The filesystem refused a change.
+    /// The output cannot be put in its place: outside the writable roots, in the shark home,
+    /// under a parent that is not a real directory, or refused by the filesystem.
     #[error("cannot restore {path}")]
-    Io {
+    Place {
         /// The output's path.
         path: String,
         /// Why.
         #[source]
-        source: io::Error,
+        source: TreeError,
     },
     /// A restored file could not be written from the store.
     #[error("cannot restore {path}")]
@@ -117,13 +118,24 @@ pub enum RestoreError {
     },
 }
 
-/// Makes the filesystem look as the recorded run left it. Files that already hold the right
-/// content and mode are left alone.
-pub fn restore(outputs: &[Output], store: &Store, cache: &StatCache) -> Result<(), RestoreError> {
+/// Makes the filesystem look as the recorded run left it, writing only beneath `tree` (the
+/// invocation's writable roots, never the shark home) and never through a symlink in a parent
+/// directory. Files that already hold the right content and mode are left alone.
+///
+/// Everything that can be checked is checked before the first change: every blob to restore,
+/// and every path's place (beneath the roots, its parent a real directory or one that an
+/// earlier output makes). A failure there changes nothing, and the command runs instead.
+pub fn restore(
+    outputs: &[Output],
+    store: &Store,
+    cache: &StatCache,
+    tree: &Tree,
+) -> Result<(), RestoreError> {
     let pending: Vec<&Output> = outputs
         .iter()
-        .filter(|o| !(o.kind == OutputKind::File && already_there(o, cache)))
+        .filter(|o| !(o.kind == OutputKind::File && already_there(o, cache, tree)))
         .collect();
+    preflight(outputs, tree)?;
     for o in &pending {
         if let (OutputKind::File, Some(d)) = (&o.kind, &o.digest) {
             store.verify(d).map_err(|source| RestoreError::Blob {
@@ -133,7 +145,33 @@ pub fn restore(outputs: &[Output], store: &Store, cache: &StatCache) -> Result<(
         }
     }
     for o in outputs {
-        restore_one(o, &pending, store, cache)?;
+        restore_one(o, &pending, store, cache, tree)?;
+    }
+    Ok(())
+}
+
+/// Checks that every output can be written where it belongs: beneath the roots, in a parent
+/// that is a real directory now or is made by an earlier output.
+fn preflight(outputs: &[Output], tree: &Tree) -> Result<(), RestoreError> {
+    let mut made: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    for o in outputs {
+        let path = Path::new(&o.path);
+        let parent_made = path.parent().is_some_and(|p| made.contains(p));
+        if !parent_made {
+            tree.parent(path).map_err(|source| RestoreError::Place {
+                path: o.path.clone(),
+                source,
+            })?;
+        }
+        match o.kind {
+            OutputKind::Dir => {
+                made.insert(path);
+            }
+            OutputKind::Deleted => {
+                made.retain(|m| !m.starts_with(path));
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -143,34 +181,41 @@ fn restore_one(
     pending: &[&Output],
     store: &Store,
     cache: &StatCache,
+    tree: &Tree,
 ) -> Result<(), RestoreError> {
     let path = Path::new(&o.path);
-    let io_err = |source| RestoreError::Io {
+    let place = |source| RestoreError::Place {
         path: o.path.clone(),
         source,
     };
     match o.kind {
-        OutputKind::Deleted => remove_any(path).map_err(io_err),
-        OutputKind::Dir => make_dir(path, o.mode.unwrap_or(0o755)).map_err(io_err),
+        OutputKind::Deleted => tree.remove(path).map_err(place),
+        OutputKind::Dir => tree
+            .make_dir(path, o.mode.unwrap_or(0o755) & MODE_BITS)
+            .map_err(place),
         OutputKind::Symlink => {
             let target = o.symlink_target.as_deref().unwrap_or_default();
-            replace_with_symlink(path, Path::new(target)).map_err(io_err)
+            tree.make_symlink(path, Path::new(target)).map_err(place)
         }
         OutputKind::File => {
             if !pending.iter().any(|p| std::ptr::eq(*p, o)) {
                 return Ok(());
             }
             let digest = o.digest.expect("file outputs carry a digest");
-            if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-                fs::remove_dir_all(path).map_err(io_err)?;
+            // Written by the store straight into the parent directory, opened beneath the
+            // roots: never through a symlink, sparse where the content is, no debris.
+            let (dir, name) = tree.parent(path).map_err(place)?;
+            if matches!(tree.entry(path), Ok(shark_sandbox::Entry::Dir)) {
+                tree.remove(path).map_err(place)?;
             }
+            let mode = o.mode.unwrap_or(0o644) & MODE_BITS;
             store
-                .restore(&digest, path, o.mode.unwrap_or(0o644))
+                .restore_at(&digest, dir.as_fd(), &name, mode)
                 .map_err(|source| RestoreError::Store {
                     path: o.path.clone(),
                     source,
                 })?;
-            if let Ok(meta) = fs::metadata(path) {
+            if let Ok(meta) = fs::symlink_metadata(path) {
                 let _ = cache.remember(path, &meta, digest);
             }
             Ok(())
@@ -178,61 +223,17 @@ fn restore_one(
     }
 }
 
-/// True when `o`'s path already holds its recorded content and mode.
-fn already_there(o: &Output, cache: &StatCache) -> bool {
+/// True when `o`'s path already holds its recorded content and mode (reached without
+/// following a symlink anywhere).
+fn already_there(o: &Output, cache: &StatCache, tree: &Tree) -> bool {
     let path = Path::new(&o.path);
+    if !matches!(tree.entry(path), Ok(shark_sandbox::Entry::File { .. })) {
+        return false;
+    }
     let Ok(meta) = fs::symlink_metadata(path) else {
         return false;
     };
     meta.is_file()
         && Some(meta.permissions().mode() & MODE_BITS) == o.mode
         && cache.digest_file(path).ok() == o.digest
-}
-
-fn remove_any(path: &Path) -> io::Result<()> {
-    let res = match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-    };
-    match res {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
-fn make_dir(path: &Path, mode: u32) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            fs::remove_file(path)?;
-            fs::create_dir_all(path)?;
-        }
-        Err(_) => fs::create_dir_all(path)?,
-    }
-    fs::set_permissions(path, fs::Permissions::from_mode(mode & MODE_BITS))
-}
-
-fn replace_with_symlink(path: &Path, target: &Path) -> io::Result<()> {
-    if fs::read_link(path).is_ok_and(|t| t == target) {
-        return Ok(());
-    }
-    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-        fs::remove_dir_all(path)?;
-    }
-    let tmp = sibling_temp(path);
-    std::os::unix::fs::symlink(target, &tmp)?;
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
-    })
-}
-
-/// A temporary name beside `path`, on the same filesystem, so a rename replaces atomically.
-fn sibling_temp(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.shark-{}", std::process::id()))
 }

@@ -1,8 +1,10 @@
 //! Why a run ran (or which run it reused), as recorded for `shark why`.
 //!
 //! Stored as a small JSON object in the run's `reason` column, with a `kind` field:
-//! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed` (with `run`, `path`, `was`, `now`),
-//! `restore-failed` (with `run`, `detail`), `reused` (with `run`).
+//! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed`
+//! (with `run`, `path`, `was`, `now`), `not-reusable` (with `run`, `why`), `restore-failed`
+//! (with `run`, `detail`), `remote` (with `server`, `host`, `run`), `remote-rejected` (with
+//! `server`, `detail`), `reused` (with `run`).
 
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +37,36 @@ pub enum Reason {
         /// What it is now.
         now: String,
     },
+    /// The newest earlier run of this command succeeded but may not be reused (an input
+    /// changed while it ran, it read the terminal, ...).
+    NotReusable {
+        /// That earlier run.
+        run: i64,
+        /// Why it may not be reused.
+        why: String,
+    },
     /// The earlier run's outputs could not be restored (missing or corrupt blob).
     RestoreFailed {
         /// The earlier run.
         run: i64,
         /// What went wrong.
+        detail: String,
+    },
+    /// This run was computed on another machine and its result came from a remote cache.
+    Remote {
+        /// The remote cache's URL.
+        server: String,
+        /// The machine that ran it.
+        host: String,
+        /// Its run id there.
+        run: i64,
+    },
+    /// The remote cache had a result, but it was rejected (a corrupt blob, an input that
+    /// does not hold here), so the command ran.
+    RemoteRejected {
+        /// The remote cache's URL.
+        server: String,
+        /// What was wrong.
         detail: String,
     },
     /// This run reused an earlier one.
@@ -83,8 +110,19 @@ impl Reason {
             } => {
                 format!("{path} changed since run {run}: it was {was}, it is now {now}")
             }
+            Reason::NotReusable { run, why } => {
+                format!("run {run} of the same command may not be reused: {why}")
+            }
             Reason::RestoreFailed { run, detail } => {
                 format!("run {run} could not be restored: {detail}")
+            }
+            Reason::Remote { server, host, run } => {
+                format!(
+                    "it ran on {host} (run {run} there) and came from the remote cache {server}"
+                )
+            }
+            Reason::RemoteRejected { server, detail } => {
+                format!("the result in the remote cache {server} was rejected: {detail}")
             }
             Reason::Reused { run } => format!("it reused run {run}"),
         }
@@ -99,7 +137,9 @@ pub fn env_changes(
     after: &[(std::ffi::OsString, std::ffi::OsString)],
 ) -> Vec<String> {
     use std::collections::BTreeMap;
-    let volatile = |k: &str| matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME");
+    let volatile = |k: &str| {
+        matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME") || k.starts_with("SHARK_REMOTE")
+    };
     let map = |env: &[(std::ffi::OsString, std::ffi::OsString)]| -> BTreeMap<String, String> {
         env.iter()
             .map(|(k, v)| {

@@ -37,9 +37,15 @@ pub enum StdinPlan {
     Null,
     /// A terminal, handed over as it is.
     Tty,
-    /// A regular file (`shark -c ... < file`, or a pipe read into one), with the digest of
-    /// its content from the current offset.
-    File(Digest),
+    /// A regular file (`shark -c ... < file`, or a pipe read into one): the digest of its
+    /// content from the offset shark's standard input is at (what the command can read), and
+    /// that offset.
+    File {
+        /// The digest of the bytes from `offset` to the end.
+        digest: Digest,
+        /// Where the shared file offset stood when the command started.
+        offset: u64,
+    },
     /// A device other than `/dev/null` (`< /dev/zero`), handed over as it is; what the
     /// command reads from it is not known, so the run is never reused.
     Device,
@@ -47,7 +53,7 @@ pub enum StdinPlan {
 
 impl StdinPlan {
     /// Looks at shark's own stdin and decides; a pipe is read to the end into a file in
-    /// `scratch`, which replaces it as shark's stdin.
+    /// `scratch`, which replaces it as shark's stdin ([`capture_stdin`]).
     pub fn detect(scratch: &Path, cache: &StatCache) -> io::Result<StdinPlan> {
         let stdin = io::stdin();
         if stdin.is_terminal() {
@@ -67,14 +73,14 @@ impl StdinPlan {
         if !ft.is_file() {
             capture_stdin(scratch)?;
         }
-        let offset = nix::unistd::lseek(stdin.as_fd(), 0, nix::unistd::Whence::SeekCur)?;
+        let offset = stdin_offset()?;
         let digest = match offset {
             0 => cache
                 .digest_file(Path::new("/proc/self/fd/0"))
                 .map_err(io::Error::other)?,
             _ => digest_from(offset)?,
         };
-        Ok(StdinPlan::File(digest))
+        Ok(StdinPlan::File { digest, offset })
     }
 
     /// The name of this mode in the weak key.
@@ -82,7 +88,7 @@ impl StdinPlan {
         match self {
             StdinPlan::Null => "null",
             StdinPlan::Tty => "tty",
-            StdinPlan::File(_) => "file",
+            StdinPlan::File { .. } => "file",
             StdinPlan::Device => "device",
         }
     }
@@ -90,15 +96,23 @@ impl StdinPlan {
     /// The digest of what the command can read on stdin, if it is content.
     pub fn digest(&self) -> Option<Digest> {
         match self {
-            StdinPlan::File(d) => Some(*d),
+            StdinPlan::File { digest, .. } => Some(*digest),
             _ => None,
         }
     }
 }
 
+/// Where the file offset of shark's standard input stands (shared with the command, which
+/// inherits the open file).
+pub fn stdin_offset() -> io::Result<u64> {
+    let pos = nix::unistd::lseek(io::stdin().as_fd(), 0, nix::unistd::Whence::SeekCur)?;
+    Ok(u64::try_from(pos).unwrap_or(0))
+}
+
 /// Where shark's stdin is, when it is a regular file (it is shared with the commands, which
-/// move it as they read). A pipe is first read into a file ([`capture_stdin`]).
-pub fn stdin_offset(scratch: &Path) -> io::Result<Option<u64>> {
+/// move it as they read); a pipe is first read into a file ([`capture_stdin`]). `None` for
+/// a terminal, a device or a closed stdin.
+pub fn shared_stdin_offset(scratch: &Path) -> io::Result<Option<u64>> {
     let stdin = io::stdin();
     let Ok(meta) = File::from(stdin.as_fd().try_clone_to_owned()?).metadata() else {
         return Ok(None);
@@ -110,30 +124,41 @@ pub fn stdin_offset(scratch: &Path) -> io::Result<Option<u64>> {
     if !ft.is_file() {
         capture_stdin(scratch)?;
     }
-    let offset = nix::unistd::lseek(stdin.as_fd(), 0, nix::unistd::Whence::SeekCur)?;
-    Ok(Some(offset.unsigned_abs()))
+    stdin_offset().map(Some)
 }
 
-/// Moves shark's stdin (a regular file) on by `bytes`, as a reused command had read them.
-pub fn skip_stdin(bytes: u64) -> io::Result<()> {
-    let by = i64::try_from(bytes).map_err(io::Error::other)?;
-    nix::unistd::lseek(io::stdin().as_fd(), by, nix::unistd::Whence::SeekCur)?;
+/// Moves the offset of shark's standard input (a regular file) to `offset`: where a reused
+/// run had left it.
+pub fn seek_stdin(offset: u64) -> io::Result<()> {
+    let pos = i64::try_from(offset).map_err(io::Error::other)?;
+    nix::unistd::lseek(io::stdin().as_fd(), pos, nix::unistd::Whence::SeekSet)?;
     Ok(())
 }
 
-/// The digest of what is left of shark's stdin (a regular file) past `offset`, read through
-/// a descriptor of its own so that the shared offset stays put.
-fn digest_from(offset: i64) -> io::Result<Digest> {
-    use std::io::Seek;
-    let mut file = File::open("/proc/self/fd/0")?;
-    file.seek(io::SeekFrom::Start(offset.unsigned_abs()))?;
+/// The digest of standard input (a regular file) from `offset` to its end, read without
+/// moving the shared offset.
+fn digest_from(offset: u64) -> io::Result<Digest> {
+    use std::os::unix::fs::FileExt;
+    let file = File::from(io::stdin().as_fd().try_clone_to_owned()?);
     let mut hasher = blake3::Hasher::new();
-    io::copy(&mut file, &mut hasher)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut at = offset;
+    loop {
+        let n = match file.read_at(&mut buf, at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
     Ok(Digest::from(hasher.finalize()))
 }
 
 /// Reads shark's stdin (a pipe) to the end into an unnamed file in `scratch`, and makes that
-/// file shark's stdin, at its start.
+/// file shark's stdin, at its start: from then on it is a regular file shared with every
+/// command, as a file redirected to a shell is.
 pub fn capture_stdin(scratch: &Path) -> io::Result<()> {
     let mut file = tempfile::tempfile_in(scratch)?;
     io::copy(&mut io::stdin().lock(), &mut file)?;

@@ -13,7 +13,7 @@
 //! (whose dispositions the sandbox resets) is interrupted.
 
 mod complete;
-mod files;
+pub(crate) mod files;
 mod history;
 mod input;
 mod prompt;
@@ -155,7 +155,7 @@ impl Shell {
     /// the commands read what follows them on stdin. At the end, `exit` on stderr.
     fn piped(&mut self, home: &Home) -> Result<i32, CliError> {
         let scratch = home.root().join("tmp");
-        crate::exec::stdio::stdin_offset(&scratch)
+        crate::exec::stdio::shared_stdin_offset(&scratch)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
         let path = files::history(home);
         let file = FileBackedHistory::with_file(HISTORY_SIZE, path.clone()).map_err(|e| {

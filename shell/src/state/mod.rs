@@ -75,6 +75,19 @@ pub struct ShellState {
 }
 
 impl ShellState {
+    /// Whether `other` is this state but for what every command changes: `$?`,
+    /// `PIPESTATUS`, `$_` and how much of stdin the last step read.
+    pub fn same_but_status(&self, other: &ShellState) -> bool {
+        let other = ShellState {
+            status: self.status,
+            pipestatus: self.pipestatus.clone(),
+            lastarg: self.lastarg.clone(),
+            stdin_read: self.stdin_read,
+            ..other.clone()
+        };
+        *self == other
+    }
+
     /// The state of a new shell: this process's environment and working directory.
     pub fn from_process() -> std::io::Result<ShellState> {
         let env = std::env::vars_os()
@@ -162,6 +175,11 @@ pub fn encode_blob(dump: &[u8]) -> Vec<u8> {
     out.extend_from_slice(STATE_MAGIC);
     out.extend_from_slice(dump);
     out
+}
+
+/// The dump a recorded blob holds, as the step wrote it; `None` for a blob of another format.
+pub fn blob_dump(blob: &[u8]) -> Option<&[u8]> {
+    blob.strip_prefix(STATE_MAGIC)
 }
 
 /// The state a recorded blob holds; `None` for a blob of another format or a damaged dump.

@@ -267,6 +267,11 @@ pub fn key_entries(
         ))
     };
     put(b"%command", step.text);
+    // An absolute script name is given to bash relative to where it starts, and `$0` set
+    // back: the name bash is given (in the argv) does not tell `/a/s.sh` from `a/s.sh`.
+    if let Some(dollar0) = step.dollar0 {
+        put(b"%dollar0", dollar0);
+    }
     if reach.line || reach.whole {
         put(b"%line", step.line.to_string().as_bytes());
     }
@@ -392,6 +397,7 @@ pub fn from_key(entries: &[(OsString, OsString)]) -> Option<(ShellState, KeyedSt
                 step.text = v.to_vec();
             }
             b"%line" => step.line = std::str::from_utf8(v).ok()?.parse().ok()?,
+            b"%dollar0" => step.dollar0 = Some(v.to_vec()),
             b"%last" => step.last = true,
             b"%options" => state.options = v.to_vec(),
             b"%flags" => state.flags = v.to_vec(),
@@ -439,6 +445,8 @@ pub struct KeyedStep {
     pub line: usize,
     /// It was the script's last and its EXIT trap fired at its end.
     pub last: bool,
+    /// `$0`, when the script's name was absolute (see [`key_entries`]).
+    pub dollar0: Option<Vec<u8>>,
 }
 
 /// The flags of `$-` that change what a step does (`x`, `v`; the others are in the options).

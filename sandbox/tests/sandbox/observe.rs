@@ -1,0 +1,137 @@
+//! What the tracer records beyond plain opens: the order of a run's accesses, fingerprints
+//! taken at the access, reads through `/proc` magic links and `/dev/fd`, listings, extended
+//! attributes, and io_uring refused.
+
+use crate::common::{compile, set, Env};
+use shark_sandbox::{run, AccessKind::*, Fingerprint};
+
+/// The kinds of the accesses to `rel` (under the test tree), in the order they were made.
+fn kinds(env: &Env, report: &shark_sandbox::Report, rel: &str) -> Vec<shark_sandbox::AccessKind> {
+    let path = env.root.join(rel);
+    report
+        .accesses
+        .iter()
+        .filter(|a| a.path == path)
+        .map(|a| a.kind)
+        .collect()
+}
+
+both_legs!(accesses_keep_their_order, |env: &Env| {
+    env.write("work/counter", "0\n");
+    env.write("work/other", "1\n");
+    let script = "n=$(cat counter); echo $((n+1)) > counter; cat counter; \
+                  echo 5 > other; cat other";
+    let report = run(env.spec(&["bash", "-c", script])).unwrap();
+    assert!(report.status.success());
+    // The first read of `counter` comes before the truncating open; the second read is a
+    // duplicate of the first kind and is not repeated.
+    assert_eq!(kinds(env, &report, "work/counter"), [Read, Create]);
+    assert_eq!(kinds(env, &report, "work/other"), [Create, Read]);
+});
+
+both_legs!(fingerprints_are_taken_before_the_call, |env: &Env| {
+    env.write("work/in.txt", "data");
+    let before = Fingerprint::of(&env.work.join("in.txt"));
+    let report = run(env.spec(&[
+        "sh",
+        "-c",
+        "cat in.txt; test -e missing; echo x > out.txt; cat out.txt",
+    ]))
+    .unwrap();
+    assert!(report.status.success());
+    let fingerprint = |rel: &str| {
+        let path = env.root.join(rel);
+        report
+            .accesses
+            .iter()
+            .filter(|a| a.path == path)
+            .map(|a| a.fingerprint)
+            .collect::<Vec<_>>()
+    };
+    assert!(matches!(before, Fingerprint::Present { .. }));
+    assert_eq!(fingerprint("work/in.txt"), [Some(before)]);
+    assert_eq!(fingerprint("work/missing"), [Some(Fingerprint::Absent)]);
+    // The first access of a path the command creates finds nothing; the read of its own
+    // output after that takes no second fingerprint.
+    assert_eq!(
+        fingerprint("work/out.txt"),
+        [Some(Fingerprint::Absent), None]
+    );
+});
+
+const MAGIC_PY: &str = r#"
+import os
+root = os.getcwd()
+open('/proc/self/root' + root + '/a.txt').read()
+open('/proc/self/cwd/b.txt').read()
+d = os.open('d', os.O_RDONLY)
+open('/dev/fd/%d/c.txt' % d).read()
+open('/proc/thread-self/fd/%d/../e.txt' % d).read()
+open('/proc/%d/cwd/f.txt' % os.getpid()).read()
+"#;
+
+both_legs!(magic_links_name_what_they_reach, |env: &Env| {
+    std::fs::create_dir(env.work.join("d")).unwrap();
+    for f in ["a.txt", "b.txt", "d/c.txt", "e.txt", "f.txt"] {
+        env.write(&format!("work/{f}"), f);
+    }
+    let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", MAGIC_PY])).unwrap();
+    assert!(report.status.success());
+    let seen = env.accesses(&report);
+    for f in ["a.txt", "b.txt", "d/c.txt", "e.txt", "f.txt"] {
+        assert!(seen.contains(&(format!("work/{f}"), Read)), "{f}: {seen:?}");
+    }
+    assert!(
+        !report
+            .accesses
+            .iter()
+            .any(|a| a.path.starts_with("/proc/self") || a.path.starts_with("/dev/fd")),
+        "{:?}",
+        report.accesses
+    );
+});
+
+both_legs!(
+    listings_and_extended_attributes_are_observed,
+    |env: &Env| {
+        std::fs::create_dir(env.work.join("d")).unwrap();
+        env.write("work/d/x", "");
+        let code = "import os\nos.listdir('d')\n\
+                try:\n  os.getxattr('d/x', 'user.tag')\nexcept OSError:\n  pass\n\
+                os.listxattr('d/x')\nos.open('d', os.O_RDONLY | os.O_DIRECTORY)";
+        let report = run(env.spec(&["/usr/bin/python3", "-S", "-c", code])).unwrap();
+        assert!(report.status.success());
+        assert_eq!(
+            env.accesses(&report),
+            set(&[("work/d", Read), ("work/d", List), ("work/d/x", Xattr)])
+        );
+    }
+);
+
+const URING_C: &str = r#"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void) {
+    char params[120];
+    memset(params, 0, sizeof params);
+    long fd = syscall(425 /* io_uring_setup */, 4, params);
+    printf("%ld %d\n", fd, fd < 0 ? errno : 0);
+    return 0;
+}
+"#;
+
+both_legs!(io_uring_is_refused, |env: &Env| {
+    let bin = compile(&env.root, "uring", URING_C, &[]);
+    let (out, stdout) = env.capture("stdout");
+    let mut spec = env.spec(&[bin.to_str().unwrap()]);
+    spec.stdout = stdout;
+    let report = run(spec).unwrap();
+    assert!(report.status.success());
+    assert_eq!(
+        std::fs::read_to_string(out).unwrap(),
+        format!("-1 {}\n", libc::ENOSYS)
+    );
+});
