@@ -69,3 +69,31 @@ fn home_option_overrides_environment() {
     assert!(chosen.is_dir(), "--home was not created: {}", stderr(&out));
     assert!(!env.home.exists(), "SHARK_HOME was used despite --home");
 }
+
+#[test]
+fn a_device_on_stdin_is_read_and_never_reused() {
+    // /dev/zero is no content to hash: the command reads it as it is.
+    let env = TestEnv::new();
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let run = || {
+        env.shark()
+            .args(["-c", "head -c 4 | od -An -tx1"])
+            .stdin(zero.try_clone().unwrap())
+            .output()
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let out = run();
+        assert_eq!(stdout(&out).trim(), "00 00 00 00", "{}", stderr(&out));
+    }
+    assert!(!env.last_cached(), "a run that read a device is not reused");
+}
+
+#[test]
+fn a_command_line_that_is_not_utf8_runs() {
+    use std::os::unix::ffi::OsStrExt;
+    let env = TestEnv::new();
+    let line = std::ffi::OsStr::from_bytes(b"printf '%s' 'caf\xe9' | od -An -tx1");
+    let out = env.shark().arg("-c").arg(line).output().unwrap();
+    assert_eq!(stdout(&out).trim(), "63 61 66 e9", "{}", stderr(&out));
+}

@@ -43,8 +43,8 @@ fn log_lists_runs_newest_first_as_json_lines() {
     assert_eq!(lines[1]["cached"], false);
 
     let text = stdout(&env.run(&["log"]));
-    assert_eq!(text.lines().count(), 3);
-    assert!(text.lines().next().unwrap().contains("reused 1"), "{text}");
+    assert_eq!(text.lines().count(), 4, "a header and three runs: {text}");
+    assert!(text.lines().nth(1).unwrap().contains("reused #1"), "{text}");
 }
 
 #[test]
@@ -162,7 +162,6 @@ fn unknown_runs_paths_and_bad_options_exit_2() {
         &["why", "nope.txt"],
         &["lineage", "nope.txt"],
         &["log", "-n", "many"],
-        &["show"],
     ] {
         let out = env.run(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
@@ -174,4 +173,138 @@ fn unknown_runs_paths_and_bad_options_exit_2() {
     let out = env.run(&["lineage", "untouched.txt"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("untouched.txt"), "{}", stderr(&out));
+}
+
+#[test]
+fn queries_work_from_inside_sharks_shell_and_commands_say_why_not() {
+    // Inside a step the shark home is bound read-only: the queries open the database
+    // read-only; running a command through shark again says what to do instead.
+    let env = TestEnv::new();
+    let bin = env.work.parent().unwrap().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_shark"), bin.join("shark")).unwrap();
+    env.write(
+        "q.sh",
+        "echo hi > a.txt\nshark log -n 1\nshark why a.txt\nshark -c 'echo nested'\necho \"status $?\"\n",
+    );
+    let out = env
+        .shark()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .arg("q.sh")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("echo hi > a.txt"), "{text}{}", stderr(&out));
+    assert!(text.contains("ran because"), "{text}");
+    assert!(text.ends_with("status 1\n"), "{text}");
+    assert!(
+        stderr(&out).contains("Read-only file system") && stderr(&out).contains("inside shark"),
+        "{}",
+        stderr(&out)
+    );
+    // A step that queried the database is never reused: what it printed depends on what
+    // was recorded since.
+    let out = env
+        .shark()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .arg("q.sh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = env.log();
+    let log_steps: Vec<_> = log
+        .iter()
+        .filter(|r| r["command"] == "shark log -n 1")
+        .collect();
+    assert_eq!(log_steps.len(), 2);
+    assert!(
+        log_steps.iter().all(|r| r["cached"] == false),
+        "{log_steps:?}"
+    );
+}
+
+#[test]
+fn log_has_a_header_aligned_columns_and_filters() {
+    let env = TestEnv::new();
+    for line in ["echo a > a.txt", "false", "cat a.txt", "cat a.txt"] {
+        let _ = env.line(line);
+    }
+    let text = stdout(&env.run(&["log"]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("RUN  STARTED"), "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[1].contains("reused #3") && lines[1].ends_with("cat a.txt"),
+        "{text}"
+    );
+    assert!(lines[3].contains("exit 1"), "{text}");
+    // Every row's status starts in the header's STATUS column.
+    let column = lines[0].find("STATUS").unwrap();
+    for l in &lines[1..] {
+        assert_ne!(l.as_bytes()[column], b' ', "{text}");
+        assert_eq!(l.as_bytes()[column - 1], b' ', "{text}");
+    }
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["log"];
+        all.extend(args);
+        stdout(&env.run(&all))
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&["--failed"]), ["2"]);
+    assert_eq!(ids(&["--path", "a.txt"]), ["3", "1"]);
+    assert_eq!(ids(&["--grep", "cat", "-n", "1"]), ["4"]);
+    assert_eq!(ids(&["--since", "1h"]).len(), 4);
+    assert!(ids(&["--since", "2999-01-01"]).is_empty());
+    let out = env.run(&["log", "--since", "soon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn show_without_a_run_is_the_latest() {
+    let env = TestEnv::new();
+    ok(&env, "echo first");
+    ok(&env, "echo second");
+    let out = env.run(&["show"]);
+    assert!(
+        stdout(&out).starts_with("run 2  echo second\n"),
+        "{}",
+        stdout(&out)
+    );
+    let empty = TestEnv::new();
+    let out = empty.run(&["show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn an_earlier_version_comes_back_by_run_or_by_digest() {
+    let env = TestEnv::new();
+    ok(&env, "echo one > f.txt");
+    ok(&env, "echo two > f.txt");
+    ok(&env, "wc -c < f.txt > n.txt");
+    assert_eq!(env.read("f.txt"), "two\n");
+    // The version run 1 wrote.
+    let out = env.run(&["restore", "f.txt", "--run", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.read("f.txt"), "one\n");
+    // The version run 3 read.
+    let out = env.run(&["restore", "f.txt", "--run", "3"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.read("f.txt"), "two\n");
+    let out = env.run(&["restore", "n.txt", "--run", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("neither wrote nor read"),
+        "{}",
+        stderr(&out)
+    );
+    // The blob itself, by a prefix of its digest.
+    let run = json(&env.run(&["show", "1", "--json"]));
+    let digest = run["outputs"][0]["digest"].as_str().unwrap().to_owned();
+    let out = env.run(&["store", "cat", &digest[..10]]);
+    assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
+    let out = env.run(&["store", "cat", "0000000000"]);
+    assert_eq!(out.status.code(), Some(2));
 }

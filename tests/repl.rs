@@ -150,6 +150,17 @@ impl Term {
         }
     }
 
+    /// Ctrl-R until the search line shows: a Ctrl-R that arrives while the terminal is still
+    /// in cooked mode, between a command and the editor, is the line discipline's (reprint).
+    fn start_search(&self) {
+        let start = Instant::now();
+        while !self.screen().contains("reverse-search") {
+            assert!(start.elapsed() < TIMEOUT, "no search:\n{}", self.screen());
+            self.keys(&["C-r"]);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn path(&self, rel: &str) -> PathBuf {
         self.env.work.join(rel)
     }
@@ -203,14 +214,11 @@ fn editing_and_history() {
     t.keys(&["Up", "Up"]);
     t.enter();
     t.wait_for(|s| output_lines(s, "world") == 2);
-    // Ctrl-R searches the history.
-    t.keys(&["C-r"]);
+    // Ctrl-R searches the history; Enter runs the match.
+    t.start_search();
     t.type_text("second-e");
     t.wait_for(|s| s.contains("reverse-search"));
-    t.keys(&["Enter"]);
-    // Enter takes the match into the line; the second one runs it.
-    t.wait_for(|s| !s.contains("reverse-search"));
-    t.enter();
+    t.keys_then_prompt(&["Enter"]);
     t.wait_for(|s| output_lines(s, "second-entry") == 2);
     // The history is kept in the shark home.
     let history = read(&t.env.home.join("history"));
@@ -366,4 +374,89 @@ fn a_login_shell_reads_the_profile_then_sharkrc() {
     });
     t.line("from_rc");
     t.wait_for(|s| output_lines(s, "rc:p") == 1);
+}
+
+#[test]
+fn history_expansion_and_the_history_builtin() {
+    let t = Term::start("");
+    t.line("echo first-entry");
+    t.line("echo !!");
+    // bash prints the expanded line, then runs it.
+    t.wait_for(|s| output_lines(s, "echo echo first-entry") == 1);
+    t.wait_for(|s| output_lines(s, "echo first-entry") == 1);
+    t.line("history | tail -n 3");
+    t.wait_for(|s| {
+        s.lines()
+            .any(|l| l.trim_end().ends_with("  echo echo first-entry"))
+    });
+    t.wait_for(|s| {
+        s.lines()
+            .any(|l| l.trim_end().ends_with("  history | tail -n 3"))
+    });
+}
+
+#[test]
+fn ctrl_r_then_enter_runs_the_match() {
+    let t = Term::start("");
+    t.line("echo searched-for");
+    t.line("echo other");
+    t.start_search();
+    t.type_text("searched");
+    t.wait_for(|s| s.contains("reverse-search: searched) echo searched-for"));
+    t.keys_then_prompt(&["Enter"]);
+    t.wait_for(|s| output_lines(s, "searched-for") == 2);
+}
+
+#[test]
+fn lines_typed_while_a_command_runs_run_after_it() {
+    let t = Term::start("");
+    t.type_text("sleep 1; echo slept");
+    t.keys(&["Enter"]);
+    // Typed while `sleep` runs: a whole line, then the start of another.
+    std::thread::sleep(Duration::from_millis(300));
+    t.type_text("echo typed-ahead");
+    t.keys(&["Enter"]);
+    t.type_text("echo unfinis");
+    t.wait_for(|s| output_lines(s, "typed-ahead") == 1);
+    // The unfinished line waits in the editor.
+    t.type_text("hed");
+    t.enter();
+    t.wait_for(|s| output_lines(s, "unfinished") == 1);
+}
+
+#[test]
+fn completion_of_directories_and_of_nothing() {
+    let t = Term::start("");
+    std::fs::create_dir(t.path("subdir")).unwrap();
+    std::fs::write(t.path("subfile"), "").unwrap();
+    t.type_text("cd su");
+    t.keys(&["Tab"]);
+    t.wait_for(|s| s.contains("cd subdir/"));
+    t.keys(&["C-u"]);
+    t.type_text("cat zzz-nothing");
+    t.keys(&["Tab"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let screen = t.screen();
+    assert!(!screen.contains("NO RECORDS"), "{screen}");
+    assert!(screen.contains("cat zzz-nothing"), "{screen}");
+}
+
+#[test]
+fn piped_input_runs_as_in_bash_i() {
+    let env = TestEnv::new();
+    let out = crate::common::with_stdin(
+        env.shark().arg("-i"),
+        b"echo one\nread x\nread by read\necho \"x=$x\"\necho !!\n",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "one\nx=read by read\necho x=read by read\n"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("# echo one\n") || err.contains("$ echo one\n"),
+        "{err}"
+    );
+    assert!(err.contains("echo echo \"x=$x\"\n"), "{err}");
+    assert!(err.ends_with("exit\n"), "{err}");
 }

@@ -148,3 +148,29 @@ fn replaying_script_steps_leaves_no_shell_state_behind() {
     assert_eq!(stamp(), before, "the replay wrote shell state into /tmp");
     assert_eq!(std::fs::read_to_string(into.join("s.txt")).unwrap(), "b\n");
 }
+
+#[test]
+fn a_script_step_replays_from_the_state_its_key_holds() {
+    // The step reads a shell variable and calls a function defined by earlier steps; its
+    // key holds both, and the replay runs it again from them alone.
+    let env = TestEnv::new();
+    env.write(
+        "steps.sh",
+        "greet() {\n  echo \"hi $1\" > \"$out\"\n}\nout=g.txt\nunused=1\ngreet there\n",
+    );
+    let out = env.run(&["steps.sh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let into = env.work.parent().unwrap().join("replay");
+    let out = env.run(&["replay", "g.txt", "--into", into.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("g.txt")).unwrap(),
+        "hi there\n"
+    );
+}

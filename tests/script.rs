@@ -233,3 +233,65 @@ fn a_corrupt_shell_state_blob_runs_the_step_and_prints_once() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_changed_variable_reruns_only_the_steps_that_use_it() {
+    let env = TestEnv::new();
+    env.write("in.txt", "data\n");
+    let script = |counter: u32| {
+        format!(
+            "a=1\ncounter={counter}\nstatus=ok\ncat in.txt > out1.txt\necho \"$a\" > out2.txt\n\
+             echo \"$counter\" > out3.txt\nshow() {{ echo \"$status\"; }}\nshow > out4.txt\n"
+        )
+    };
+    env.write("p.sh", &script(0));
+    assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
+    env.write("p.sh", &script(1));
+    let out = env.run(&["p.sh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(env.read("out3.txt"), "1\n");
+    assert_eq!(
+        ran_steps(&env, 8),
+        vec!["counter=1", "echo \"$counter\" > out3.txt"],
+        "only the steps that use the counter run again"
+    );
+    // `shark why` names the variable.
+    let out = env.run(&["why", "out3.txt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("variable counter changed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_step_using_eval_keys_on_the_whole_state() {
+    let env = TestEnv::new();
+    let script = |v: u32| format!("x={v}\ny=2\neval 'echo $y' > out.txt\n");
+    env.write("p.sh", &script(1));
+    assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
+    env.write("p.sh", &script(2));
+    assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
+    assert_eq!(
+        ran_steps(&env, 3),
+        vec!["x=2", "eval 'echo $y' > out.txt"],
+        "eval may read x"
+    );
+}
+
+#[test]
+fn fresh_runs_every_step_of_a_script() {
+    let env = TestEnv::new();
+    env.write("p.sh", "echo one\necho two\n");
+    assert_eq!(env.run(&["p.sh"]).status.code(), Some(0));
+    let out = env.run(&["--fresh", "p.sh"]);
+    assert_eq!(stdout(&out), "one\ntwo\n", "{}", stderr(&out));
+    assert_eq!(ran_steps(&env, 2).len(), 2, "nothing was reused");
+    let out = env.run(&["p.sh"]);
+    assert_eq!(stdout(&out), "one\ntwo\n");
+    assert!(
+        ran_steps(&env, 2).is_empty(),
+        "without --fresh both are reused"
+    );
+}

@@ -6,6 +6,7 @@ mod common;
 mod crash;
 mod damage;
 mod export;
+mod fidelity;
 mod gc;
 mod gdal;
 mod man;

@@ -204,20 +204,25 @@ impl Graph {
 }
 
 /// The script or Shark markdown document a run was a step of: shark runs each step as
-/// `/bin/bash -c LINE $0 ARGS...` with `$0` the script or document; `None` for a command
-/// typed at the shell or given to `shark -c` or `shark run`.
+/// `/bin/bash NAME ARGS...` on a program made for it, with NAME the script or document as
+/// bash is given it (an absolute name made relative to `/`); `None` for a command typed at
+/// the shell (NAME `bash`) or given to `shark -c` or `shark run`.
 pub fn source_of(run: &Run) -> Option<PathBuf> {
-    let [bash, dash_c, _line, zero, ..] = run.argv.as_slice() else {
+    let [bash, name, ..] = run.argv.as_slice() else {
         return None;
     };
-    if !bash.ends_with("/bash") || dash_c != "-c" || zero == "shark" || zero.is_empty() {
+    if !bash.ends_with("/bash") || name == "bash" || name.is_empty() || name.starts_with('-') {
         return None;
     }
-    let path = Path::new(zero);
-    Some(if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        Path::new(&run.cwd).join(path)
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return Some(path.to_path_buf());
+    }
+    let here = Path::new(&run.cwd).join(path);
+    let from_root = Path::new("/").join(path);
+    Some(match !here.is_file() && from_root.is_file() {
+        true => from_root,
+        false => here,
     })
 }
 
@@ -267,11 +272,26 @@ mod tests {
     }
 
     #[test]
-    fn sources_are_the_dollar_zero_of_shark_steps() {
-        let step = run(&["/bin/bash", "-c", "wrapped", "/w/doc.md"], "/w");
+    fn sources_are_the_names_shark_steps_give_bash() {
+        let step = run(&["/bin/bash", "/w/doc.md"], "/w");
         assert_eq!(source_of(&step), Some(PathBuf::from("/w/doc.md")));
-        let relative = run(&["/bin/bash", "-c", "wrapped", "run.sh", "a"], "/w/sub");
+        let relative = run(&["/bin/bash", "run.sh", "a"], "/w/sub");
         assert_eq!(source_of(&relative), Some(PathBuf::from("/w/sub/run.sh")));
+        // An absolute name, as bash is given it: relative to `/`, found there.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("s.sh");
+        std::fs::write(&script, "true\n").unwrap();
+        let name = script
+            .strip_prefix("/")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            source_of(&run(&["/bin/bash", &name], "/nowhere")),
+            Some(script)
+        );
+        assert_eq!(source_of(&run(&["/bin/bash", "bash"], "/w")), None);
         assert_eq!(
             source_of(&run(&["/bin/bash", "-c", "x", "shark"], "/w")),
             None

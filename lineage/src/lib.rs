@@ -87,6 +87,7 @@ pub const SCHEMA_VERSION: u32 = schema::CURRENT;
 #[derive(Debug)]
 pub struct Db {
     conn: Connection,
+    read_only: bool,
 }
 
 impl Db {
@@ -100,7 +101,22 @@ impl Db {
         let mut conn = Connection::open(path).map_err(open_err)?;
         schema::configure(&conn).map_err(open_err)?;
         schema::migrate(&mut conn, path)?;
-        Ok(Db { conn })
+        Ok(Db {
+            conn,
+            read_only: false,
+        })
+    }
+
+    /// Opens the database at `path` for queries only, where it cannot be written (a shark
+    /// home bound read-only, as in shark's own sandbox): no schema change, no lock files made.
+    /// A database of another schema version is refused (one a newer shark wrote with
+    /// [`LineageError::NewerSchema`]).
+    pub fn open_read_only(path: &Path) -> Result<Db, LineageError> {
+        let conn = schema::open_read_only(path)?;
+        Ok(Db {
+            conn,
+            read_only: true,
+        })
     }
 
     /// Runs SQLite's `PRAGMA integrity_check`; returns its messages, `["ok"]` when sound.
@@ -116,6 +132,8 @@ impl Db {
 
 impl Drop for Db {
     fn drop(&mut self) {
-        schema::trim_wal(&self.conn);
+        if !self.read_only {
+            schema::trim_wal(&self.conn);
+        }
     }
 }

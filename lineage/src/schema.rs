@@ -310,6 +310,28 @@ fn is_busy(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
 }
 
+/// Opens `path` read-only (a WAL database whose `-shm` and `-wal` files exist, as while
+/// another shark has it open, or a checkpointed one), checking its schema is [`CURRENT`].
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, LineageError> {
+    use rusqlite::OpenFlags;
+    let open_err = |source| LineageError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+    let found = user_version(&conn).map_err(open_err)?;
+    if found != i64::from(CURRENT) {
+        return Err(LineageError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            supported: CURRENT,
+        });
+    }
+    Ok(conn)
+}
+
 /// Brings the schema up to [`CURRENT`], refusing a database from a newer shark.
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), LineageError> {
     migrate_with(conn, path, MIGRATIONS)

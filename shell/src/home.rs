@@ -13,6 +13,7 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    read_only: bool,
     remote: Option<shark_remote::Settings>,
 }
 
@@ -34,6 +35,12 @@ impl Home {
                 std::io::ErrorKind::PermissionDenied => {
                     Some("choose a directory you can write with --home or SHARK_HOME".to_string())
                 }
+                std::io::ErrorKind::ReadOnlyFilesystem => Some(
+                    "inside shark's own shell the home is read-only: commands run there are \
+                     already recorded (no shark -c needed), and shark log, show, why and \
+                     lineage work"
+                        .to_string(),
+                ),
                 _ => None,
             };
             CliError::Home {
@@ -56,7 +63,34 @@ impl Home {
         // The home's real place: it is bound read-only into the sandbox and kept out of every
         // restore by path, so a home reached through a symlink must be named where it is.
         let root = fs::canonicalize(&root).map_err(home_err)?;
-        Ok(Home { root, remote: None })
+        Ok(Home {
+            root,
+            read_only: false,
+            remote: None,
+        })
+    }
+
+    /// Resolves the home for a command that only reads it (the queries): a home that exists
+    /// but cannot be written, as in shark's own sandbox where it is bound read-only, will do.
+    pub fn resolve_for_reading(explicit: Option<&Path>) -> Result<Self, CliError> {
+        match Self::resolve(explicit) {
+            Err(CliError::Home { path, source, .. })
+                if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem && path.is_dir() =>
+            {
+                let root = fs::canonicalize(&path).unwrap_or(path);
+                Ok(Home {
+                    root,
+                    read_only: true,
+                    remote: None,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the home cannot be written here (see [`Home::resolve_for_reading`]).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The home directory itself.

@@ -44,7 +44,15 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     if let Some(Command::Completions(args)) = &cli.command {
         return man::completions(args.shell);
     }
-    let home = home::Home::resolve(cli.home.as_deref())?.with_remote(exec::remote::settings(&cli)?);
+    let reads_only = matches!(
+        cli.command,
+        Some(Command::Log(_) | Command::Show(_) | Command::Lineage(_) | Command::Why(_))
+    ) && cli.line.is_none();
+    let home = match reads_only {
+        true => home::Home::resolve_for_reading(cli.home.as_deref())?,
+        false => home::Home::resolve(cli.home.as_deref())?,
+    }
+    .with_remote(exec::remote::settings(&cli)?);
     if let Some(line) = cli.line {
         // `shark -c LINE [$0 [ARGS...]]`, as bash.
         let args = match cli.command {
@@ -62,7 +70,8 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         Some(Command::Store(cmd)) => commands::store::run(&home, cmd),
         Some(Command::Run(args)) => commands::run::argv(&home, args),
-        Some(Command::Log(args)) => commands::query::log(&home, &args),
+        Some(Command::Log(args)) => commands::log::log(&home, &args),
+        Some(Command::Restore(args)) => commands::restore::run(&home, &args),
         Some(Command::Show(args)) => commands::query::show(&home, &args),
         Some(Command::Lineage(args)) => commands::query::lineage(&home, &args),
         Some(Command::Why(args)) => commands::query::why(&home, &args),
@@ -77,8 +86,12 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));
-            commands::script::run_file(&home, &path, args)
+            commands::script::run_file(&home, &path, args, cli.fresh)
         }
+        _ if cli.fresh => Err(CliError::usage(
+            "--fresh runs a command line or a script again",
+            Some("shark --fresh -c LINE, shark --fresh SCRIPT (shark md DOC --fresh)".into()),
+        )),
         None if cli.interactive || std::io::IsTerminal::is_terminal(&std::io::stdin()) => {
             let login = cli.login
                 || std::env::args_os()

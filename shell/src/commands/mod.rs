@@ -2,9 +2,11 @@
 //! commands) on top of the executor, the session and the lineage database.
 
 pub(crate) mod export;
+pub(crate) mod log;
 pub(crate) mod md;
 pub(crate) mod query;
 pub(crate) mod replay;
+pub(crate) mod restore;
 pub(crate) mod run;
 pub(crate) mod script;
 pub(crate) mod serve;

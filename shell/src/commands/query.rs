@@ -1,4 +1,4 @@
-//! The lineage queries: `shark log`, `show`, `lineage`, `why`.
+//! The lineage queries: `shark show`, `lineage`, `why` (and what `shark log` shares).
 
 use std::io::Write;
 use std::path::Path;
@@ -8,13 +8,17 @@ use serde_json::{json, Value};
 use shark_lineage::{Db, Input, LineageNode, LineageOptions, Output, Run, RunId};
 use shark_store::Digest;
 
-use crate::cli::{LineageArgs, LogArgs, ShowArgs, WhyArgs};
+use crate::cli::{LineageArgs, ShowArgs, WhyArgs};
 use crate::error::{is_broken_pipe, CliError};
 use crate::exec::reason::Reason;
 use crate::home::Home;
 
-fn open_db(home: &Home) -> Result<Db, CliError> {
-    Db::open(&home.db_path()).map_err(|e| CliError::failed("cannot open the lineage database", e))
+pub(crate) fn open_db(home: &Home) -> Result<Db, CliError> {
+    let db = match home.is_read_only() {
+        true => Db::open_read_only(&home.db_path()),
+        false => Db::open(&home.db_path()),
+    };
+    db.map_err(|e| CliError::failed("cannot open the lineage database", e))
 }
 
 fn db_fail(e: shark_lineage::LineageError) -> CliError {
@@ -60,7 +64,7 @@ fn hex(d: &Option<Digest>) -> Value {
     d.map_or(Value::Null, |d| Value::String(d.to_string()))
 }
 
-fn run_summary_json(r: &Run) -> Value {
+pub(crate) fn run_summary_json(r: &Run) -> Value {
     json!({
         "id": r.id.0,
         "command": r.command,
@@ -77,44 +81,14 @@ fn run_summary_json(r: &Run) -> Value {
 
 /// For a run whose result came from a remote cache: the server, the machine that ran it and
 /// its run id there.
-fn remote_of(r: &Run) -> Option<(String, String, i64)> {
+pub(crate) fn remote_of(r: &Run) -> Option<(String, String, i64)> {
     match r.reason.as_deref().and_then(Reason::from_json)? {
         Reason::Remote { server, host, run } => Some((server, host, run)),
         _ => None,
     }
 }
 
-/// `shark log`.
-pub(crate) fn log(home: &Home, args: &LogArgs) -> Result<i32, CliError> {
-    let db = open_db(home)?;
-    let runs = db.recent(args.count).map_err(db_fail)?;
-    let mut text = String::new();
-    for r in &runs {
-        if args.json {
-            text.push_str(&run_summary_json(r).to_string());
-        } else {
-            let how = match (r.reused_from, remote_of(r)) {
-                (Some(from), _) => format!("reused {from}"),
-                (None, Some(_)) => format!("remote {}", human_duration(r.duration)),
-                (None, None) => format!("ran {}", human_duration(r.duration)),
-            };
-            let status = status_words(r);
-            text.push_str(&format!(
-                "{:>5}  {}  {:<14} {:<8} {}",
-                r.id,
-                shark_lineage::rfc3339(r.started),
-                how,
-                status,
-                one_line(&r.command)
-            ));
-        }
-        text.push('\n');
-    }
-    emit(&text)?;
-    Ok(0)
-}
-
-fn status_words(r: &Run) -> String {
+pub(crate) fn status_words(r: &Run) -> String {
     match (r.exit_code, r.signal) {
         (Some(0), _) => "ok".into(),
         (Some(c), _) => format!("exit {c}"),
@@ -152,7 +126,19 @@ fn output_json(o: &Output) -> Value {
 /// `shark show RUN`.
 pub(crate) fn show(home: &Home, args: &ShowArgs) -> Result<i32, CliError> {
     let db = open_db(home)?;
-    let run = load_run(&db, parse_run(&args.run)?)?;
+    let id = match &args.run {
+        Some(run) => parse_run(run)?,
+        None => match db.recent(1).map_err(db_fail)?.first() {
+            Some(r) => r.id,
+            None => {
+                return Err(CliError::usage(
+                    "no run is recorded in this shark home yet",
+                    Some("run a command with shark first".into()),
+                ))
+            }
+        },
+    };
+    let run = load_run(&db, id)?;
     let text = if args.json {
         let mut v = run_summary_json(&run);
         v["argv"] = json!(run.argv);
@@ -399,7 +385,7 @@ fn why_text(db: &Db, run: &Run) -> String {
 }
 
 /// A command on one line, for listings: its first line, and ` …` when there is more.
-fn one_line(command: &str) -> String {
+pub(crate) fn one_line(command: &str) -> String {
     let mut lines = command.lines();
     let first = lines.next().unwrap_or_default().trim_end();
     match lines.next() {

@@ -69,8 +69,12 @@ pub(crate) fn run(home: &Home, args: &ReplayArgs) -> Result<i32, CliError> {
         }
     };
     let scratch = home.root().join("tmp");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
+    // Steps' programs go where the sandbox shows them (it hides the scratch directory).
+    let steps = crate::exec::steps_dir(home);
+    for dir in [&scratch, &steps] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::failed(format!("cannot create {}", dir.display()), e))?;
+    }
     let map = Mapper {
         base: base.clone(),
         dir: dir.clone(),
@@ -78,7 +82,7 @@ pub(crate) fn run(home: &Home, args: &ReplayArgs) -> Result<i32, CliError> {
     let mut produced: HashSet<String> = HashSet::new();
     let mut reports = Vec::new();
     for run in &runs {
-        let report = replay_one(run, &store, &map, &produced, &scratch)?;
+        let report = replay_one(run, &store, &map, &produced, &scratch, &steps)?;
         produced.extend(run.outputs.iter().map(|o| o.path.clone()));
         reports.push(report);
     }
@@ -204,6 +208,7 @@ fn replay_one(
     map: &Mapper,
     produced: &HashSet<String>,
     scratch: &Path,
+    steps: &Path,
 ) -> Result<RunReport, CliError> {
     let mut report = RunReport {
         run: run.id,
@@ -269,21 +274,54 @@ fn replay_one(
             return Ok(report);
         }
     };
-    let mut env: Vec<(OsString, OsString)> = env
+    // A step of a script or of the interactive shell: its program is made again from the
+    // state its key holds, in a folder of its own.
+    let step = crate::state::reach::from_key(&env);
+    let programs = match &step {
+        Some(_) => Some(
+            tempfile::Builder::new()
+                .prefix(&format!(".shark-step-{}-", std::process::id()))
+                .tempdir_in(steps)
+                .map_err(|e| CliError::failed("cannot create a scratch directory", e))?,
+        ),
+        None => None,
+    };
+    let env: Vec<(OsString, OsString)> = match &step {
+        Some((state, _)) => state.env.clone(),
+        None => env,
+    };
+    let env: Vec<(OsString, OsString)> = env
         .into_iter()
         .map(|(k, v)| match k.to_str() {
             Some("PWD") => (k, cwd.clone().into_os_string()),
             _ => (k, v),
         })
         .collect();
-    // A line of a script or of the interactive shell dumps the shell state when it exits; as
-    // when it was recorded, that goes to the sandbox's private /dev/shm, never to /tmp.
-    if run
-        .argv
-        .get(2)
-        .is_some_and(|program| crate::state::is_wrapped(program))
-    {
-        env.push((crate::state::DUMP_VAR.into(), "/dev/shm".into()));
+    let mut start = cwd.clone();
+    if let (Some((state, keyed)), Some(dir)) = (&step, &programs) {
+        let name = run.argv.get(1).map(String::as_str).unwrap_or("bash");
+        let (from, files) = crate::session::layout(dir.path(), &[Path::new(name)]);
+        let file = files[0].clone();
+        let state = crate::state::ShellState {
+            cwd: cwd.clone(),
+            env: env.clone(),
+            ..state.clone()
+        };
+        let step = crate::state::program::Step {
+            text: &keyed.text,
+            line: keyed.line,
+            last: keyed.last,
+            dollar0: keyed.dollar0.as_deref(),
+            unparsed: false,
+        };
+        let program = crate::state::program::generate(
+            &state,
+            &step,
+            &std::collections::BTreeMap::new(),
+            crate::state::program::SANDBOX,
+        );
+        crate::session::write_program(&file, &program)?;
+        start = from;
     }
     let _ = std::fs::create_dir_all(&cwd);
     let devnull = |w: bool| -> Result<OwnedFd, CliError> {
@@ -296,7 +334,7 @@ fn replay_one(
     };
     let spec = Spec {
         argv: run.argv.iter().map(OsString::from).collect(),
-        cwd: cwd.clone(),
+        cwd: start,
         env,
         writable_roots: vec![map.dir.clone(), PathBuf::from("/tmp")],
         scratch_dir: scratch.to_path_buf(),

@@ -15,15 +15,16 @@ const BASH: &str = "/bin/bash";
 /// `shark -c LINE [$0 [ARGS...]]`: bash runs the line inside the sandbox.
 pub(crate) fn line(
     home: &Home,
-    line: String,
+    line: OsString,
     args: Vec<OsString>,
     fresh: bool,
     net: bool,
     reuse_net: bool,
 ) -> Result<i32, CliError> {
-    let mut argv: Vec<OsString> = vec![BASH.into(), "-c".into(), line.clone().into()];
+    let text = line.to_string_lossy().into_owned();
+    let mut argv: Vec<OsString> = vec![BASH.into(), "-c".into(), line];
     argv.extend(args);
-    let mut req = Request::here(line, argv)
+    let mut req = Request::here(text, argv)
         .map_err(|e| CliError::failed("cannot read the current directory", e))?;
     req.fresh = fresh;
     req.network = net;

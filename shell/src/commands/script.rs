@@ -10,9 +10,15 @@ use crate::error::CliError;
 use crate::home::Home;
 use crate::script;
 use crate::session::{LineOptions, Session};
+use crate::state::program::Step;
 
 /// Runs the script at `path` with `$0` = `path` and `args` as positional parameters.
-pub(crate) fn run_file(home: &Home, path: &Path, args: Vec<OsString>) -> Result<i32, CliError> {
+pub(crate) fn run_file(
+    home: &Home,
+    path: &Path,
+    args: Vec<OsString>,
+    fresh: bool,
+) -> Result<i32, CliError> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) => {
@@ -29,48 +35,51 @@ pub(crate) fn run_file(home: &Home, path: &Path, args: Vec<OsString>) -> Result<
             return Ok(code);
         }
     };
-    let text = String::from_utf8(text).map_err(|_| {
-        CliError::usage(
-            format!("{} is not a text script (it is not UTF-8)", path.display()),
-            None,
-        )
-    })?;
     let mut all = vec![path.as_os_str().to_owned()];
     all.extend(args);
-    run_text(home, &text, &path.display().to_string(), all)
+    run_text(home, &text, all, fresh)
 }
 
 /// Runs a script read from standard input (`shark` with no arguments and stdin not a terminal).
 pub(crate) fn run_stdin(home: &Home) -> Result<i32, CliError> {
-    let mut text = String::new();
+    let mut text = Vec::new();
     std::io::stdin()
-        .read_to_string(&mut text)
+        .read_to_end(&mut text)
         .map_err(|e| CliError::failed("cannot read a script from standard input", e))?;
-    run_text(home, &text, "<stdin>", vec!["shark".into()])
+    run_text(home, &text, Vec::new(), false)
 }
 
-/// Runs `text` step by step; `args` are `$0` and the positional parameters.
+/// Runs `text` step by step; `args` are `$0` and the positional parameters (none: `$0` is
+/// `bash`); `fresh` runs every step even if a recorded run could be reused.
 pub(crate) fn run_text(
     home: &Home,
-    text: &str,
-    name: &str,
+    text: &[u8],
     args: Vec<OsString>,
+    fresh: bool,
 ) -> Result<i32, CliError> {
-    let steps = script::split(text).map_err(|e| {
-        CliError::usage(
-            format!("{name}: {e}"),
-            Some("fix the script's syntax".into()),
-        )
-    })?;
+    let spans = script::spans(text);
     let mut session = Session::open(home, args)?.as_whole_unit();
-    let progress = Progress::new(steps.len());
+    let progress = Progress::new(spans.len());
     let mut code = 0;
-    for (i, step) in steps.iter().enumerate() {
-        progress.start(i, &step.text);
-        let result = session.run_line(&step.text, LineOptions::default())?;
+    let opts = LineOptions {
+        fresh,
+        network: false,
+    };
+    for (i, span) in spans.iter().enumerate() {
+        let text = &text[span.start..span.end];
+        let shown = String::from_utf8_lossy(text);
+        progress.start(i, &shown);
+        let step = Step {
+            text,
+            line: span.line,
+            last: i + 1 == spans.len(),
+            dollar0: None,
+            unparsed: !span.parses,
+        };
+        let result = session.run_step(&step, opts)?;
         progress.done(
             i,
-            &step.text,
+            &shown,
             result.reused.map(|(_, saved)| saved),
             result.took,
         );

@@ -21,6 +21,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
                 .or_else(super::verify::cli_error)
         }
         StoreCommand::Gc(args) => return gc(home, &store, &args),
+        StoreCommand::Cat(args) => cat(&store, &args.digest, &mut out),
         StoreCommand::Push(args) => return push(home, &args.target),
     };
     match written {
@@ -50,6 +51,47 @@ enum Failure {
 impl From<io::Error> for Failure {
     fn from(e: io::Error) -> Self {
         Failure::Io(e)
+    }
+}
+
+/// `shark store cat DIGEST`: the blob's content on stdout.
+fn cat(store: &Store, digest: &str, out: &mut impl Write) -> Result<i32, Failure> {
+    let digest = match resolve(store, digest) {
+        Ok(d) => d,
+        Err(message) => {
+            eprintln!("shark: error: {message}");
+            eprintln!("hint: `shark show RUN --json` lists the full digests of a run's files");
+            return Ok(crate::error::EXIT_USAGE);
+        }
+    };
+    let mut blob = store.open_blob(&digest).map_err(Failure::Store)?;
+    io::copy(&mut blob, out)?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// The digest `text` names: a full one, or a unique prefix of one in the store.
+fn resolve(store: &Store, text: &str) -> Result<shark_store::Digest, String> {
+    let lower = text.to_ascii_lowercase();
+    if lower.len() < 6 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "{text:?} is not a digest (at least 6 hexadecimal digits)"
+        ));
+    }
+    let mut found = Vec::new();
+    for d in store.blobs() {
+        let d = d.map_err(|e| e.to_string())?;
+        if d.to_hex().starts_with(&lower) {
+            found.push(d);
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(format!("no blob {text} in the store")),
+        _ => Err(format!(
+            "{text} names {} blobs; give more digits",
+            found.len()
+        )),
     }
 }
 

@@ -24,7 +24,6 @@ pub mod stdio;
 mod unit;
 
 use std::ffi::OsString;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -34,7 +33,7 @@ use shark_store::{Digest, StatCache, Store};
 
 use crate::error::CliError;
 use crate::home::Home;
-use crate::state::{ShellState, DUMP_VAR, ENV_NAME, STATE_NAME};
+use crate::state::{self, ShellState};
 use reason::Reason;
 use stdio::{Live, Outputs, StdinPlan};
 
@@ -59,10 +58,18 @@ pub struct Request {
     pub cwd: PathBuf,
     /// The complete environment.
     pub env: Vec<(OsString, OsString)>,
-    /// The command is a [`state::wrap`]ped line that leaves the shell state behind (in the
-    /// sandbox's private `/dev/shm`); it is recorded with the run and returned in the
-    /// [`Outcome`].
+    /// The command is a step of a shell session that leaves the shell state behind (in the
+    /// sandbox's private `/dev/shm`, see [`state`]); it is recorded with the run and returned
+    /// in the [`Outcome`].
     pub stateful: bool,
+    /// What the key is computed from instead of `env`: for a step of a session, the exported
+    /// environment and the part of the shell state the step can reach (see
+    /// [`state::reach`]). It is also what is stored as the run's environment, so that
+    /// `shark why` can name what changed.
+    pub key_env: Option<Vec<(OsString, OsString)>>,
+    /// Where the sandbox starts the command, when not in `cwd` (a session's step starts where
+    /// its program is, and changes to `cwd` itself).
+    pub start_dir: Option<PathBuf>,
     /// Host folders the command sees at other paths (a document's data folder at `/data`).
     pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
@@ -79,6 +86,8 @@ impl Request {
             cwd: std::env::current_dir()?,
             env: std::env::vars_os().collect(),
             stateful: false,
+            key_env: None,
+            start_dir: None,
             mapped: Vec::new(),
         })
     }
@@ -125,6 +134,8 @@ pub struct Executor {
 struct Invocation {
     cwd: PathBuf,
     env: Vec<(OsString, OsString)>,
+    /// What the key and the stored environment are made of (`env`, or the request's key_env).
+    key_env: Vec<(OsString, OsString)>,
     env_digest: Digest,
     roots: Vec<PathBuf>,
     key: Digest,
@@ -158,6 +169,7 @@ impl Executor {
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         sweep_scratch(&scratch);
+        sweep_scratch(&steps_dir(home));
         let undo = crate::undo::Keeper::open(home)?;
         Ok(Executor {
             _lock: lock,
@@ -211,7 +223,8 @@ impl Executor {
     fn invocation(&self, req: &Request) -> Result<Invocation, CliError> {
         let cwd = req.cwd.clone();
         let env = req.env.clone();
-        let env_digest = key::env_digest(&env);
+        let key_env = req.key_env.clone().unwrap_or_else(|| env.clone());
+        let env_digest = key::env_digest(&key_env);
         let roots = writable_roots(&cwd);
         let stdin = StdinPlan::detect(&self.scratch, &self.cache)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
@@ -244,6 +257,7 @@ impl Executor {
         Ok(Invocation {
             cwd,
             env,
+            key_env,
             env_digest,
             roots,
             key,
@@ -326,7 +340,7 @@ impl Executor {
                 .ok()
                 .and_then(|b| key::decode_env(&b));
             match before {
-                Some(before) => what.extend(reason::env_changes(&before, &inv.env)),
+                Some(before) => what.extend(reason::env_changes(&before, &inv.key_env)),
                 None => what.push("the environment differs".to_owned()),
             }
         }
@@ -357,7 +371,13 @@ impl Executor {
         // Everything that can fail comes before anything reaches the user's files or screen.
         let state = match (req.stateful, run.shell_state) {
             (true, Some(d)) => match self.store.read_to_vec(&d) {
-                Ok(bytes) => decode_state(&bytes),
+                Ok(bytes) => match state::decode_blob(&bytes) {
+                    Some(state) => Some(state),
+                    None => {
+                        let e = std::io::Error::other("its shell state is of an older format");
+                        return Err(failed(&e));
+                    }
+                },
                 Err(e) => return Err(failed(&e)),
             },
             _ => None,
@@ -445,10 +465,6 @@ impl Executor {
         let streams =
             Outputs::start(matches!(inv.stdin, StdinPlan::Tty), &self.scratch).map_err(io_fail)?;
         let stdin = match std::mem::replace(&mut inv.stdin, StdinPlan::Null) {
-            StdinPlan::Captured { file, digest } => {
-                inv.stdin = StdinPlan::File { digest, offset: 0 };
-                Stdio::Fd(OwnedFd::from(file))
-            }
             StdinPlan::Null => Stdio::Null,
             other => {
                 inv.stdin = other;
@@ -457,14 +473,8 @@ impl Executor {
         };
         let spec = Spec {
             argv: req.argv.clone(),
-            cwd: inv.cwd.clone(),
-            env: {
-                let mut env = inv.env.clone();
-                if req.stateful {
-                    env.push((DUMP_VAR.into(), DUMP_DIR.into()));
-                }
-                env
-            },
+            cwd: req.start_dir.clone().unwrap_or_else(|| inv.cwd.clone()),
+            env: inv.env.clone(),
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
@@ -481,16 +491,14 @@ impl Executor {
         let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;
         let report = report?;
         let dump = match req.stateful {
-            true => report
-                .read_private(STATE_NAME)
-                .zip(report.read_private(ENV_NAME)),
+            true => report.read_private(state::DUMP_NAME),
             false => None,
         };
-        let state = dump.as_ref().and_then(|(s, e)| ShellState::from_dump(s, e));
-        let state_blob = match &dump {
-            Some((s, e)) => Some(
+        let state = dump.as_deref().and_then(state::dump::parse);
+        let state_blob = match dump.as_ref().filter(|_| state.is_some()) {
+            Some(dump) => Some(
                 self.store
-                    .put_bytes(&encode_state(s, e))
+                    .put_bytes(&state::encode_blob(dump))
                     .map_err(|e| CliError::failed("cannot store the shell state", e))?
                     .digest,
             ),
@@ -568,6 +576,13 @@ fn report_heal(healed: &shark_store::Healed) {
     eprintln!("shark: warning: {healed}");
 }
 
+/// Where sessions write the programs their steps run (see [`crate::session`]): in the shark
+/// home, which the sandbox shows read-only and leaves out of what a run reads, but not in the
+/// scratch directory, which it hides.
+pub(crate) fn steps_dir(home: &Home) -> PathBuf {
+    home.root().join("steps")
+}
+
 /// Removes what killed shark processes left in the scratch directory: sandbox upper layers
 /// (`.shark-sandbox-PID-N`) and stream captures (`.shark-stream-PID-...`) of processes that
 /// no longer exist. Best effort: anything that cannot be removed is left for next time.
@@ -578,11 +593,16 @@ fn sweep_scratch(scratch: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let pid = ["shark-sandbox-", ".shark-sandbox-", ".shark-stream-"]
-            .iter()
-            .find_map(|p| name.strip_prefix(p))
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|pid| pid.parse::<u32>().ok());
+        let pid = [
+            "shark-sandbox-",
+            ".shark-sandbox-",
+            ".shark-stream-",
+            ".shark-step-",
+        ]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
         let Some(pid) = pid else { continue };
         if Path::new("/proc").join(pid.to_string()).exists() {
             continue;
@@ -648,33 +668,4 @@ fn sandbox_fail(e: shark_sandbox::SandboxError) -> CliError {
         _ => "cannot run the command in the sandbox",
     };
     CliError::failed(message, e)
-}
-
-/// Where a stateful line's EXIT trap writes the shell state: the sandbox's private
-/// `/dev/shm`, a tmpfs that is no writable root (so the two files are no changes to sort
-/// out and cost no inode on the user's filesystem), read back through the report.
-const DUMP_DIR: &str = "/dev/shm";
-
-/// The blob format of a recorded shell state: a header, the state script's length (8 bytes,
-/// little-endian), the script, then the NUL-separated environment.
-const STATE_MAGIC: &[u8] = b"shark-shell-state-v1\n";
-
-fn encode_state(state: &[u8], env: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(STATE_MAGIC.len() + 8 + state.len() + env.len());
-    out.extend_from_slice(STATE_MAGIC);
-    out.extend_from_slice(&(state.len() as u64).to_le_bytes());
-    out.extend_from_slice(state);
-    out.extend_from_slice(env);
-    out
-}
-
-fn decode_state(blob: &[u8]) -> Option<ShellState> {
-    let rest = blob.strip_prefix(STATE_MAGIC)?;
-    let (len, rest) = rest.split_first_chunk::<8>()?;
-    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-    if len > rest.len() {
-        return None;
-    }
-    let (state, env) = rest.split_at(len);
-    ShellState::from_dump(state, env)
 }

@@ -130,8 +130,8 @@ impl Reason {
 }
 
 /// The differences between two environments, in words: variables added, removed or
-/// changed, and for shark's carried shell state, the shell variables, functions, aliases and
-/// options that differ.
+/// changed, and for a step of a session, what differs of the shell state it reaches (shell
+/// variables, functions, options, aliases, `$?`...; see [`crate::state::reach`]).
 pub fn env_changes(
     before: &[(std::ffi::OsString, std::ffi::OsString)],
     after: &[(std::ffi::OsString, std::ffi::OsString)],
@@ -151,97 +151,37 @@ pub fn env_changes(
             .filter(|(k, _)| !volatile(k))
             .collect()
     };
+    let describe = crate::state::reach::describe;
     let (b, a) = (map(before), map(after));
     let mut out = Vec::new();
     for (k, v) in &a {
         match b.get(k) {
-            None => out.push(format!("variable {k} is new")),
-            Some(old) if old != v && k == crate::state::STATE_VAR => {
-                out.extend(state_changes(old, v));
-            }
-            Some(old) if old != v => out.push(format!("variable {k} changed")),
+            None => out.push(format!("{} is new", describe(k))),
+            Some(old) if old != v && k == "%options" => out.extend(option_changes(old, v)),
+            Some(old) if old != v => out.push(format!("{} changed", describe(k))),
             Some(_) => {}
         }
     }
     for k in b.keys().filter(|k| !a.contains_key(*k)) {
-        out.push(format!("variable {k} was unset"));
+        out.push(format!("{} was unset", describe(k)));
     }
     out
 }
 
-/// What differs between two carried shell states, by the names they define.
-fn state_changes(before: &str, after: &str) -> Vec<String> {
-    use std::collections::BTreeMap;
-    // Each item of a state dump starts on a line of its own; name it by what it defines.
-    let items = |text: &str| -> BTreeMap<String, String> {
-        let mut items = BTreeMap::new();
-        let mut current: Option<(String, String)> = None;
-        for line in text.lines() {
-            let name = item_name(line);
-            match (name, current.as_mut()) {
-                (Some(name), _) => {
-                    if let Some((k, v)) = current.take() {
-                        items.insert(k, v);
-                    }
-                    current = Some((name, line.to_owned()));
-                }
-                (None, Some((_, v))) => {
-                    v.push('\n');
-                    v.push_str(line);
-                }
-                (None, None) => {}
-            }
-        }
-        if let Some((k, v)) = current {
-            items.insert(k, v);
-        }
-        items
-    };
-    let (b, a) = (items(before), items(after));
-    let mut out = Vec::new();
-    for (k, v) in &a {
-        match b.get(k) {
-            None => out.push(format!("{k} is new")),
-            Some(old) if old != v => out.push(format!("{k} changed")),
-            Some(_) => {}
-        }
-    }
-    for k in b.keys().filter(|k| !a.contains_key(*k)) {
-        out.push(format!("{k} is gone"));
-    }
-    if out.is_empty() {
-        out.push("the shell state differs".into());
-    }
-    out
-}
-
-/// The thing a line of a state dump starts to define, in words, if it starts one.
-fn item_name(line: &str) -> Option<String> {
-    if let Some(rest) = line.strip_prefix("declare ") {
-        let mut words = rest.splitn(2, ' ');
-        let _flags = words.next()?;
-        let name = words.next()?.split('=').next()?;
-        return Some(format!("shell variable {name}"));
-    }
-    if let Some(rest) = line.strip_prefix("alias ") {
-        return Some(format!("alias {}", rest.split('=').next()?));
-    }
-    if let Some(rest) = line.strip_prefix("shopt ") {
-        return Some(format!("shell option {}", rest.split(' ').nth(1)?));
-    }
-    if let Some(rest) = line.strip_prefix("set ") {
-        return Some(format!("shell option {}", rest.split(' ').nth(1)?));
-    }
-    if let Some(name) = line.strip_suffix(" () ") {
-        return Some(format!("function {name}"));
-    }
-    if line.starts_with("builtin set --") {
-        return Some("the positional parameters".into());
-    }
-    if line.starts_with("#cwd ") || line == "#end" {
-        return Some("the working directory".into()).filter(|_| line != "#end");
-    }
-    None
+/// The shell options that differ between two `shopt -p`/`set +o` listings.
+fn option_changes(before: &str, after: &str) -> Vec<String> {
+    let lines =
+        |t: &str| -> std::collections::BTreeSet<String> { t.lines().map(str::to_owned).collect() };
+    let (b, a) = (lines(before), lines(after));
+    let mut names: Vec<String> = a
+        .symmetric_difference(&b)
+        .filter_map(|l| l.rsplit(' ').next().map(str::to_owned))
+        .collect();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|n| format!("shell option {n} changed"))
+        .collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use shark_sandbox::{Change, Report, Status};
 use shark_store::Digest;
 
 use super::reason::Reason;
-use super::stdio::{self, Captured};
+use super::stdio::{self, Captured, StdinPlan};
 use super::{inputs, key, outputs, Executor, Invocation, Request};
 use crate::error::CliError;
 
@@ -66,7 +66,7 @@ impl Executor {
         // its digest); asking the database is cheaper than looking in the store.
         if !self.db.has_key(&inv.key).unwrap_or(false) {
             self.store
-                .put_bytes(&key::env_blob(&inv.env))
+                .put_bytes(&key::env_blob(&inv.key_env))
                 .map_err(|e| CliError::failed("cannot store the environment", e))?;
         }
         let mut run = self.new_run(req, inv, started);
@@ -95,6 +95,14 @@ impl Executor {
         } else if report.terminal_input {
             // A run that read the terminal depends on what was typed, which no input records.
             Some("it read from the terminal".into())
+        } else if matches!(inv.stdin, StdinPlan::Device) {
+            Some(
+                "its standard input was a device (what it read from it is no recorded input)"
+                    .into(),
+            )
+        } else if read_lineage(report, &self.home.db_path()) {
+            // shark's queries, run from shark's own shell, depend on what was recorded.
+            Some("it read the lineage database (what it found there is no recorded input)".into())
         } else if !(observed.faithful && outputs_faithful && sources_faithful) {
             Some("some of what it read or wrote could not be recorded exactly".into())
         } else {
@@ -185,4 +193,14 @@ fn changed_while_running(paths: &[String]) -> String {
         "{} {verb} changed while the command ran, so what it read is not known",
         names.join(", ")
     )
+}
+
+/// Whether a run read shark's lineage database (or one of its journal files): what it found
+/// there depends on what was recorded, which no input records.
+fn read_lineage(report: &Report, db: &Path) -> bool {
+    let db = db.as_os_str().as_encoded_bytes();
+    report
+        .accesses
+        .iter()
+        .any(|a| a.path.as_os_str().as_encoded_bytes().starts_with(db))
 }

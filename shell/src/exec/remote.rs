@@ -210,7 +210,7 @@ impl Executor {
         };
         if !self.db.has_key(&inv.key).unwrap_or(false) {
             self.store
-                .put_bytes(&key::env_blob(&inv.env))
+                .put_bytes(&key::env_blob(&inv.key_env))
                 .map_err(fail("cannot store the environment"))?;
         }
         let local = |b: &Option<shark_remote::shared::BlobRef>| b.as_ref().and_then(|b| b.local());
@@ -366,8 +366,9 @@ fn weak_key(req: &Request, inv: &Invocation, locs: &Locations) -> Option<WeakKey
         .iter()
         .map(|a| text(a.as_bytes()))
         .collect::<Option<Vec<_>>>()?;
-    // The environment as keyed locally: volatile variables out, sorted by name.
-    let env = key::decode_env(&key::env_blob(&inv.env))?
+    // The environment as keyed locally (for a session's step, with the part of the shell
+    // state it can reach): volatile variables out, sorted by name.
+    let env = key::decode_env(&key::env_blob(&inv.key_env))?
         .iter()
         .map(|(k, v): &(OsString, OsString)| Some((text(k.as_bytes())?, text(v.as_bytes())?)))
         .collect::<Option<Vec<_>>>()?;

@@ -2,10 +2,12 @@
 //!
 //! stdout and stderr pass through pipes: a thread per stream copies the bytes live to shark's
 //! own stream and captures them for a blob, in memory up to a MiB and in a temporary file
-//! past that ([`Captured`]), so a run with little or no output creates no file for it. Standard input is an input like
-//! any file: a regular file is hashed, a pipe is read to the end first (its content is what the
-//! command may read, so it must be known before a reuse is allowed), a terminal is handed over
-//! as it is.
+//! past that ([`Captured`]), so a run with little or no output creates no file for it.
+//! Standard input is an input like any file: a regular file is hashed from its current offset
+//! (what is left to read) and shared with the command, so what one command reads the next
+//! does not read again, as in a shell; a pipe is read to the end first into a file that then
+//! becomes shark's own standard input (its content is what the commands may read, so it must
+//! be known before a reuse is allowed); a terminal or another device is handed over as it is.
 //!
 //! On a terminal, commands get a pseudo-terminal, so that programs that look at `isatty`
 //! (`ls` columns and colours, `less`, `vim`, `top`, a Python REPL) behave as in any shell while
@@ -22,7 +24,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
@@ -35,25 +37,23 @@ pub enum StdinPlan {
     Null,
     /// A terminal, handed over as it is.
     Tty,
-    /// A regular file (`shark -c ... < file`): the digest of its content from the offset
-    /// shark's standard input is at (what the command can read), and that offset.
+    /// A regular file (`shark -c ... < file`, or a pipe read into one): the digest of its
+    /// content from the offset shark's standard input is at (what the command can read), and
+    /// that offset.
     File {
         /// The digest of the bytes from `offset` to the end.
         digest: Digest,
         /// Where the shared file offset stood when the command started.
         offset: u64,
     },
-    /// A pipe read to the end into a temporary file, with its digest.
-    Captured {
-        /// The file holding what was piped in.
-        file: File,
-        /// Its digest.
-        digest: Digest,
-    },
+    /// A device other than `/dev/null` (`< /dev/zero`), handed over as it is; what the
+    /// command reads from it is not known, so the run is never reused.
+    Device,
 }
 
 impl StdinPlan {
-    /// Looks at shark's own stdin and decides; a pipe is read to the end into `scratch`.
+    /// Looks at shark's own stdin and decides; a pipe is read to the end into a file in
+    /// `scratch`, which replaces it as shark's stdin ([`capture_stdin`]).
     pub fn detect(scratch: &Path, cache: &StatCache) -> io::Result<StdinPlan> {
         let stdin = io::stdin();
         if stdin.is_terminal() {
@@ -64,19 +64,23 @@ impl StdinPlan {
         };
         let ft = meta.file_type();
         if ft.is_char_device() {
-            return Ok(StdinPlan::Null);
+            let null = std::fs::metadata("/dev/null").map(|m| m.rdev()).ok();
+            return Ok(match Some(meta.rdev()) == null {
+                true => StdinPlan::Null,
+                false => StdinPlan::Device,
+            });
         }
-        if ft.is_file() {
-            let offset = stdin_offset()?;
-            let digest = match offset {
-                0 => cache
-                    .digest_file(Path::new("/proc/self/fd/0"))
-                    .map_err(io::Error::other)?,
-                _ => digest_from(offset)?,
-            };
-            return Ok(StdinPlan::File { digest, offset });
+        if !ft.is_file() {
+            capture_stdin(scratch)?;
         }
-        capture_stdin(scratch)
+        let offset = stdin_offset()?;
+        let digest = match offset {
+            0 => cache
+                .digest_file(Path::new("/proc/self/fd/0"))
+                .map_err(io::Error::other)?,
+            _ => digest_from(offset)?,
+        };
+        Ok(StdinPlan::File { digest, offset })
     }
 
     /// The name of this mode in the weak key.
@@ -85,14 +89,14 @@ impl StdinPlan {
             StdinPlan::Null => "null",
             StdinPlan::Tty => "tty",
             StdinPlan::File { .. } => "file",
-            StdinPlan::Captured { .. } => "pipe",
+            StdinPlan::Device => "device",
         }
     }
 
     /// The digest of what the command can read on stdin, if it is content.
     pub fn digest(&self) -> Option<Digest> {
         match self {
-            StdinPlan::File { digest: d, .. } | StdinPlan::Captured { digest: d, .. } => Some(*d),
+            StdinPlan::File { digest, .. } => Some(*digest),
             _ => None,
         }
     }
@@ -103,6 +107,24 @@ impl StdinPlan {
 pub fn stdin_offset() -> io::Result<u64> {
     let pos = nix::unistd::lseek(io::stdin().as_fd(), 0, nix::unistd::Whence::SeekCur)?;
     Ok(u64::try_from(pos).unwrap_or(0))
+}
+
+/// Where shark's stdin is, when it is a regular file (it is shared with the commands, which
+/// move it as they read); a pipe is first read into a file ([`capture_stdin`]). `None` for
+/// a terminal, a device or a closed stdin.
+pub fn shared_stdin_offset(scratch: &Path) -> io::Result<Option<u64>> {
+    let stdin = io::stdin();
+    let Ok(meta) = File::from(stdin.as_fd().try_clone_to_owned()?).metadata() else {
+        return Ok(None);
+    };
+    let ft = meta.file_type();
+    if stdin.is_terminal() || ft.is_char_device() {
+        return Ok(None);
+    }
+    if !ft.is_file() {
+        capture_stdin(scratch)?;
+    }
+    stdin_offset().map(Some)
 }
 
 /// Moves the offset of shark's standard input (a regular file) to `offset`: where a reused
@@ -134,27 +156,16 @@ fn digest_from(offset: u64) -> io::Result<Digest> {
     Ok(Digest::from(hasher.finalize()))
 }
 
-fn capture_stdin(scratch: &Path) -> io::Result<StdinPlan> {
+/// Reads shark's stdin (a pipe) to the end into an unnamed file in `scratch`, and makes that
+/// file shark's stdin, at its start: from then on it is a regular file shared with every
+/// command, as a file redirected to a shell is.
+pub fn capture_stdin(scratch: &Path) -> io::Result<()> {
     let mut file = tempfile::tempfile_in(scratch)?;
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut input = io::stdin().lock();
-    loop {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        file.write_all(&buf[..n])?;
-    }
+    io::copy(&mut io::stdin().lock(), &mut file)?;
     use std::io::Seek;
     file.seek(io::SeekFrom::Start(0))?;
-    Ok(StdinPlan::Captured {
-        file,
-        digest: Digest::from(hasher.finalize()),
-    })
+    nix::unistd::dup2_stdin(&file)?;
+    Ok(())
 }
 
 /// Which of shark's own streams a captured stream is copied to.
@@ -359,6 +370,41 @@ pub struct Copiers {
     out: Tee,
     err: Tee,
     relay: Option<Relay>,
+    /// The path of the command's pty, to read back what was typed and not read.
+    pty: Option<PathBuf>,
+}
+
+/// What was typed on the terminal while the last command ran and that it did not read: the
+/// interactive shell's next input, as a shell reads keys typed ahead.
+static TYPED_AHEAD: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+/// Takes what was typed ahead during the last command (see [`TYPED_AHEAD`]).
+pub fn take_typed_ahead() -> Vec<u8> {
+    TYPED_AHEAD
+        .lock()
+        .map(|mut t| std::mem::take(&mut *t))
+        .unwrap_or_default()
+}
+
+/// Reads what is waiting in the input of the pty at `path` (opened again once the command has
+/// closed it), partial line included.
+fn drain_pty(path: &Path) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let pty = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let mut termios = rustix::termios::tcgetattr(&pty)?;
+    termios.local_modes -= rustix::termios::LocalModes::ICANON;
+    rustix::termios::tcsetattr(&pty, rustix::termios::OptionalActions::Now, &termios)?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match nix::unistd::read(pty.as_fd(), &mut buf) {
+            Ok(0) | Err(_) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 impl Outputs {
@@ -379,6 +425,7 @@ impl Outputs {
                 out,
                 err,
                 relay: None,
+                pty: None,
             },
         })
     }
@@ -397,6 +444,7 @@ impl Outputs {
         let (stderr_pipe, err) = Tee::start(Live::Stderr, scratch)?;
         drop(stderr_pipe); // stderr goes to the pty: the recorded stderr is empty.
         let out = Tee::from_fd(pty.master.try_clone()?, Live::Stdout, scratch)?;
+        let path = nix::unistd::ttyname(&pty.slave).ok();
         let relay = Relay::start(pty.master, saved)?;
         Ok(Some(Outputs {
             stdin: Some(pty.slave.try_clone()?),
@@ -406,6 +454,7 @@ impl Outputs {
                 out,
                 err,
                 relay: Some(relay),
+                pty: path,
             },
         }))
     }
@@ -413,9 +462,17 @@ impl Outputs {
 
 impl Copiers {
     /// Waits for the end of both streams, stops the relay and gives the terminal back; returns
-    /// what was captured of stdout and stderr.
+    /// what was captured of stdout and stderr. What was typed and not read is kept for
+    /// [`take_typed_ahead`].
     pub fn finish(self) -> io::Result<(Captured, Captured)> {
         let out = self.out.finish();
+        // Before the relay goes: its end of the pty keeps the pty, and what waits in it, alive.
+        if let Some(path) = &self.pty {
+            let typed = drain_pty(path).unwrap_or_default();
+            if let Ok(mut t) = TYPED_AHEAD.lock() {
+                *t = typed;
+            }
+        }
         if let Some(relay) = self.relay {
             relay.stop();
         }

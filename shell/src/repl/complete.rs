@@ -97,6 +97,8 @@ pub(crate) struct Context {
     home: Option<PathBuf>,
     path: Vec<PathBuf>,
     names: Vec<String>,
+    /// Recent runs (id, command), newest first, for completing run ids.
+    pub(crate) runs: Vec<(String, String)>,
 }
 
 impl Context {
@@ -115,23 +117,19 @@ impl Context {
             cwd: state.cwd.clone(),
             home: var("HOME").map(PathBuf::from),
             path,
-            names: functions_and_aliases(&state.script),
+            names: functions_and_aliases(state),
+            runs: Vec::new(),
         }
     }
 }
 
-/// Function and alias names defined in a state script (`declare -f` and `alias -p` output).
-fn functions_and_aliases(script: &str) -> Vec<String> {
-    script
-        .lines()
-        .filter_map(|l| {
-            if let Some(f) = l.strip_suffix(" () ") {
-                return (!f.contains(' ') && !f.starts_with("__shark")).then(|| f.to_owned());
-            }
-            let rest = l.strip_prefix("alias ")?;
-            rest.split_once('=').map(|(name, _)| name.to_owned())
-        })
-        .collect()
+/// The names of the session's functions and aliases.
+fn functions_and_aliases(state: &ShellState) -> Vec<String> {
+    let functions = state
+        .functions
+        .keys()
+        .map(|f| String::from_utf8_lossy(f).into_owned());
+    functions.chain(state.alias_names()).collect()
 }
 
 /// The completer reedline calls; it reads the session's context through a shared handle.
@@ -155,18 +153,27 @@ impl Completer for ShellCompleter {
     }
 }
 
-/// Suggestions for the word that ends at `pos`.
+/// Suggestions for the word that ends at `pos`. With none, the word itself: Tab then leaves
+/// the line as it is, as bash does, rather than opening an empty menu.
 pub(crate) fn suggest(ctx: &Context, line: &str, pos: usize) -> Vec<Suggestion> {
     let before = &line[..pos.min(line.len())];
     let start = word_start(before);
     let word = &before[start..];
     let span = Span::new(start, pos);
+    let command = current_command(&before[..start]);
     let words: Vec<(String, bool)> = if command_position(&before[..start]) && !word.contains('/') {
         commands(ctx, word).into_iter().map(|c| (c, true)).collect()
+    } else if let Some(ids) = run_id_position(&command).filter(|_| !word.contains('/')) {
+        run_ids(ctx, word, ids)
+    } else if DIRECTORY_COMMANDS.contains(&command.first().map_or("", String::as_str)) {
+        paths(ctx, word)
+            .into_iter()
+            .filter(|(v, _)| v.ends_with('/'))
+            .collect()
     } else {
         paths(ctx, word)
     };
-    words
+    let mut suggestions: Vec<Suggestion> = words
         .into_iter()
         .map(|(value, space)| Suggestion {
             value,
@@ -174,7 +181,56 @@ pub(crate) fn suggest(ctx: &Context, line: &str, pos: usize) -> Vec<Suggestion> 
             append_whitespace: space,
             ..Suggestion::default()
         })
+        .collect();
+    if suggestions.is_empty() {
+        suggestions.push(Suggestion {
+            value: word.to_owned(),
+            span,
+            ..Suggestion::default()
+        });
+    }
+    suggestions
+}
+
+/// Commands whose arguments are directories.
+const DIRECTORY_COMMANDS: &[&str] = &["cd", "pushd", "rmdir"];
+
+/// The words of the command the cursor is in, before the word being completed.
+fn current_command(prefix: &str) -> Vec<String> {
+    let start = prefix
+        .rfind(['|', ';', '&', '(', '{', '`'])
+        .map_or(0, |i| i + 1);
+    prefix[start..]
+        .split_whitespace()
+        .map(str::to_owned)
         .collect()
+}
+
+/// After `shark show`, `why`, `replay` (and `restore ... --run`): run ids are completed;
+/// `Some(true)` when only ids fit there.
+fn run_id_position(command: &[String]) -> Option<bool> {
+    let words: Vec<&str> = command.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["shark", "show" | "why"] => Some(true),
+        ["shark", "replay"] => Some(false),
+        [.., "--run"] if words.first() == Some(&"shark") => Some(true),
+        _ => None,
+    }
+}
+
+/// Recent run ids starting with `word` (with their commands as descriptions), then paths
+/// unless only ids fit.
+fn run_ids(ctx: &Context, word: &str, only: bool) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = ctx
+        .runs
+        .iter()
+        .filter(|(id, _)| id.starts_with(word))
+        .map(|(id, _)| (id.clone(), true))
+        .collect();
+    if !only {
+        out.extend(paths(ctx, word));
+    }
+    out
 }
 
 /// Where the word being completed starts: after the last unescaped blank or operator.
@@ -362,9 +418,10 @@ mod tests {
     fn commands_in_command_position() {
         let state = ShellState {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            script: "greet () \n{ \n    echo hi\n}\nalias ll='ls -l'\n".into(),
+            functions: [(b"greet".to_vec(), b"greet () \n{ \n    echo hi\n}".to_vec())].into(),
+            aliases: b"alias ll='ls -l'".to_vec(),
             cwd: "/".into(),
-            exited: false,
+            ..ShellState::default()
         };
         let ctx = Context::of(&state);
         assert!(values(suggest(&ctx, "gre", 3)).contains(&"greet".to_string()));

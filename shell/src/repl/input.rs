@@ -6,10 +6,11 @@
 //! never reused), `host:` runs the line outside the sandbox, unrecorded. `fresh:` and `net:`
 //! combine (`fresh: net: curl ...`).
 
+use std::os::unix::ffi::OsStringExt;
 use std::process::Command;
 
 use crate::session::BASH;
-use crate::state::{single_quote, ShellState, STATE_VAR};
+use crate::state::{program, ShellState};
 
 /// The text of the `help` builtin.
 pub(crate) const HELP: &str = "\
@@ -101,16 +102,13 @@ fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
 /// Runs `command` with bash outside the sandbox, in the session's directory, environment,
 /// functions, aliases and options; returns its status. Nothing is recorded.
 pub(crate) fn run_host(command: &str, state: &ShellState) -> i32 {
-    let program = format!(
-        "builtin eval \"${{{STATE_VAR}}}\" 2>/dev/null\nbuiltin unset {STATE_VAR}\nbuiltin eval -- {}",
-        single_quote(command)
-    );
+    let program = program::host(state, command.as_bytes());
     let status = Command::new(BASH)
         .arg("-c")
-        .arg(program)
-        .arg("shark")
+        .arg(std::ffi::OsString::from_vec(program))
+        .arg("bash")
         .env_clear()
-        .envs(state.line_env())
+        .envs(state.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&state.cwd)
         .status();
     match status {
@@ -163,9 +161,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = ShellState {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-            script: "f() { echo \"f:$1\" > out; }\nx=7\n".into(),
+            functions: [(b"f".to_vec(), b"f() { echo \"f:$1\" > out; }".to_vec())].into(),
+            vars: [(b"x".to_vec(), b"x=7".to_vec())].into(),
             cwd: dir.path().to_path_buf(),
-            exited: false,
+            ..ShellState::default()
         };
         assert_eq!(run_host("f $x; exit 3", &state), 3);
         assert_eq!(

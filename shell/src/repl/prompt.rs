@@ -59,6 +59,13 @@ impl SharkPrompt {
     }
 }
 
+impl SharkPrompt {
+    /// The prompt as plain text (for an interactive shell without a terminal).
+    pub(crate) fn text(&self) -> String {
+        format!("{}{}", self.left, self.indicator)
+    }
+}
+
 /// `path` with a leading `home` written `~`.
 pub(crate) fn tilde(path: &Path, home: Option<&Path>) -> String {
     match home.filter(|h| !h.as_os_str().is_empty() && *h != Path::new("/")) {
@@ -113,9 +120,8 @@ mod tests {
     fn state(cwd: &str) -> ShellState {
         ShellState {
             env: vec![("HOME".into(), "/home/u".into())],
-            script: String::new(),
             cwd: cwd.into(),
-            exited: false,
+            ..ShellState::default()
         }
     }
 

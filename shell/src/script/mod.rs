@@ -22,7 +22,9 @@
 //! `((` meant as two nested subshells when the text also parses as arithmetic, backquoted
 //! substitutions holding here-documents, and `extglob` patterns being enabled or not.
 
+mod check;
 mod grammar;
+mod jobs;
 mod lex;
 
 use self::grammar::Grammar;
@@ -112,7 +114,63 @@ impl SplitError {
 /// An unterminated quote, here-document or compound command (naming the line where it
 /// started), or a syntax error that makes the split meaningless.
 pub fn split(text: &str) -> Result<Vec<Step>, SplitError> {
-    scan(&mut Lexer::new(text))
+    let mut lexer = Lexer::new(text);
+    let (spans, error) = scan(&mut lexer);
+    match error {
+        Some((e, _)) => Err(e),
+        None => Ok(spans.into_iter().map(|s| step(&lexer, s)).collect()),
+    }
+}
+
+/// A step of a script as a byte range of its text, with the line it starts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Where it starts.
+    pub start: usize,
+    /// Where it ends (exclusive).
+    pub end: usize,
+    /// The 1-based line of `start`.
+    pub line: usize,
+    /// Bash parses it; the last step may not (a syntax error), and then runs to the end of
+    /// the text.
+    pub parses: bool,
+}
+
+/// The steps of a script given as bytes (not necessarily UTF-8). It never fails: from where
+/// the text cannot be split (a syntax error, or a construct the splitter does not know), the
+/// rest is one step, which bash then runs or rejects as it would.
+pub fn spans(text: &[u8]) -> Vec<Span> {
+    jobs::merged(text, check::checked(text, unchecked_spans(text)))
+}
+
+/// Where the first complete command of `text` ends, as the splitter alone finds it.
+pub fn first_command(text: &[u8]) -> Option<usize> {
+    let spans = unchecked_spans(text);
+    spans.first().filter(|s| s.start == 0).map(|s| s.end)
+}
+
+/// [`spans`] as the splitter alone finds them.
+fn unchecked_spans(text: &[u8]) -> Vec<Span> {
+    // Bytes outside ASCII are word characters to bash: any ASCII letter stands in for them.
+    let ascii: String = text
+        .iter()
+        .map(|&b| if b.is_ascii() { b as char } else { 'a' })
+        .collect();
+    let mut lexer = Lexer::new(&ascii);
+    let (mut spans, error) = scan(&mut lexer);
+    if let Some((_, from)) = error {
+        let rest = ascii[from..].trim_end_matches(['\n', ' ', '\t']).len() + from;
+        let start = from + (ascii[from..rest].len() - ascii[from..rest].trim_start().len());
+        if start < rest {
+            spans.push(Span {
+                start,
+                end: rest,
+                line: lexer.line_of(start),
+                parses: true,
+            });
+        }
+    }
+    spans
 }
 
 /// Whether `text` is ready to run as it is: false while a quote, a `\` continuation, a
@@ -121,50 +179,73 @@ pub fn split(text: &str) -> Result<Vec<Step>, SplitError> {
 pub fn is_complete(text: &str) -> bool {
     let mut lexer = Lexer::new(text);
     match scan(&mut lexer) {
-        Ok(_) => !lexer.dangling,
-        Err(e) => !e.is_incomplete(),
+        (_, None) => !lexer.dangling,
+        (_, Some((e, _))) => !e.is_incomplete(),
     }
 }
 
-/// Runs the lexer and the top-level grammar over the whole text, collecting steps.
-fn scan(lexer: &mut Lexer<'_>) -> Result<Vec<Step>, SplitError> {
+/// Runs the lexer and the top-level grammar over the whole text, collecting steps; on an
+/// error, the steps before it, the error and where the step it is in starts.
+fn scan(lexer: &mut Lexer<'_>) -> (Vec<Span>, Option<(SplitError, usize)>) {
     let mut grammar = Grammar::new(false);
     let mut steps = Vec::new();
     // The byte range of the step being read.
     let mut span: Option<(usize, usize)> = None;
+    let mut last_end = 0;
     loop {
-        let token = lexer.next()?;
+        let token = match lexer.next() {
+            Ok(token) => token,
+            Err(e) => return (steps, Some((e, span.map_or(last_end, |s| s.0)))),
+        };
         let line = lexer.line_of(token.start);
-        match token.kind {
+        let fed = match token.kind {
             Kind::Eof => {
                 if span.is_some() {
-                    grammar.finish()?;
+                    if let Err(e) = grammar.finish() {
+                        return (steps, Some((e, span.map_or(last_end, |s| s.0))));
+                    }
                 }
-                steps.extend(span.map(|s| step(lexer, s)));
-                return Ok(steps);
+                steps.extend(span.map(|s| to_span(lexer, s)));
+                return (steps, None);
             }
             Kind::Newline { body_end } => {
                 if let (Some((_, end)), Some(body_end)) = (&mut span, body_end) {
                     *end = body_end.max(*end);
                 }
-                grammar.feed(&token, "\n", line)?;
-                if grammar.complete() {
-                    steps.extend(span.take().map(|s| step(lexer, s)));
-                }
+                grammar.feed(&token, "\n", line).map(|_| {
+                    if grammar.complete() {
+                        if let Some(s) = span.take() {
+                            last_end = s.1;
+                            steps.push(to_span(lexer, s));
+                        }
+                    }
+                })
             }
             _ => {
                 let (start, _) = span.unwrap_or((token.start, token.end));
                 span = Some((start, token.end));
-                grammar.feed(&token, lexer.text(&token), line)?;
+                grammar.feed(&token, lexer.text(&token), line).map(|_| ())
             }
+        };
+        if let Err(e) = fed {
+            return (steps, Some((e, span.map_or(last_end, |s| s.0))));
         }
     }
 }
 
-fn step(lexer: &Lexer<'_>, (start, end): (usize, usize)) -> Step {
-    Step {
-        text: lexer.slice(start, end).to_owned(),
+fn to_span(lexer: &Lexer<'_>, (start, end): (usize, usize)) -> Span {
+    Span {
+        start,
+        end,
         line: lexer.line_of(start),
+        parses: true,
+    }
+}
+
+fn step(lexer: &Lexer<'_>, span: Span) -> Step {
+    Step {
+        text: lexer.slice(span.start, span.end).to_owned(),
+        line: span.line,
     }
 }
 

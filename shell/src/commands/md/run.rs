@@ -248,11 +248,17 @@ impl<'a> Runner<'a> {
     }
 
     /// What block `index` did last time, when it may run beside others: it is unchanged
-    /// since and left the shell state as it found it.
+    /// since, left the shell state as it found it (but for `$?` and `$_`) and does not look
+    /// at `$?` or `$_`.
     fn judge(&self, index: usize, block: &Block) -> Option<BlockIo> {
         let last = self.previous.blocks.get(index)?;
         let same = last.body == Digest::of_bytes(block.body.as_bytes()).to_hex();
         if !same || last.changes_state != Some(false) {
+            return None;
+        }
+        // Beside another block it would see `$?` and `$_` as they were before that one.
+        let reach = crate::state::reach::Reach::of(&self.session.state, block.body.as_bytes());
+        if reach.whole || reach.status || reach.lastarg {
             return None;
         }
         BlockIo::of(self.session.executor().db(), last)
@@ -273,10 +279,12 @@ impl<'a> Runner<'a> {
         });
         let before = self.session.state.clone();
         let code = self.run_block(block)?;
-        let changed = self.session.state != before;
+        // What every command sets (`$?`, `$_`) is no change another block could depend on
+        // the way it depends on a variable or the directory.
+        let changed = !self.session.state.same_but_status(&before);
         // A session's first state is this process's, not one bash dumped, so a block that
         // starts there cannot be compared (bash adds its own variables and options): unknown.
-        let comparable = code.is_none() && !before.script.is_empty();
+        let comparable = code.is_none() && before.dumped;
         let last = self.record.blocks.last_mut().expect("a block is open");
         last.changes_state = comparable.then_some(changed);
         Ok(code)

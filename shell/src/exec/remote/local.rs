@@ -40,40 +40,22 @@ impl Probe for LocalProbe<'_> {
     }
 }
 
-/// The portable form of a shell state blob (`crate::exec::encode_state`'s format): its script and
-/// environment each in portable form. Format: a header, the portable script's length (8
-/// bytes, little-endian), the portable script, the portable environment.
+/// The portable form of a shell state blob (`crate::state::encode_blob`'s format): a header,
+/// then the step's dump in portable form.
 pub(super) fn portable_state(blob: &[u8], locs: &Locations) -> Option<Vec<u8>> {
-    let (script, env) = split_state(blob)?;
-    let (script, env) = (locs.encode(script), locs.encode(env));
+    let dump = crate::state::blob_dump(blob)?;
     let mut out = PORTABLE_STATE.to_vec();
-    out.extend_from_slice(&(script.len() as u64).to_le_bytes());
-    out.extend_from_slice(&script);
-    out.extend_from_slice(&env);
+    out.extend_from_slice(&locs.encode(dump));
     Some(out)
 }
 
 /// The shell state blob a portable one stands for on this machine.
 pub(super) fn local_state(portable: &[u8], locs: &Locations) -> Option<Vec<u8>> {
-    let rest = portable.strip_prefix(PORTABLE_STATE)?;
-    let (script, env) = split_len(rest)?;
-    Some(crate::exec::encode_state(
-        &locs.decode(script)?,
-        &locs.decode(env)?,
-    ))
+    let dump = portable.strip_prefix(PORTABLE_STATE)?;
+    Some(crate::state::encode_blob(&locs.decode(dump)?))
 }
 
-const PORTABLE_STATE: &[u8] = b"shark-portable-shell-state-v1\n";
-
-fn split_state(blob: &[u8]) -> Option<(&[u8], &[u8])> {
-    split_len(blob.strip_prefix(crate::exec::STATE_MAGIC)?)
-}
-
-fn split_len(rest: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (len, rest) = rest.split_first_chunk::<8>()?;
-    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-    (len <= rest.len()).then(|| rest.split_at(len))
-}
+const PORTABLE_STATE: &[u8] = b"shark-portable-shell-state-v2\n";
 
 /// Shows how a large transfer advances, on a terminal only.
 pub(super) fn progress(what: &str, size: u64) -> Box<dyn shark_remote::Progress> {
@@ -126,16 +108,16 @@ mod tests {
             None,
         );
         let there = Locations::new(Path::new("/u/bob/p"), Some(Path::new("/u/bob")), None, None);
-        let blob = crate::exec::encode_state(
-            b"declare -- X=\"/home/ann/p/x\"\n#cwd /home/ann/p\n",
-            b"HOME=/home/ann\0",
+        let blob = crate::state::encode_blob(
+            b"v\0X\0/home/ann/p/x\0e\0HOME\0/home/ann\0c\0\0/home/ann/p\0s\0\x000\0z\0\0\0",
         );
         let portable = portable_state(&blob, &here).unwrap();
         assert!(!portable.windows(9).any(|w| w == b"/home/ann"));
         let back = local_state(&portable, &there).unwrap();
-        let state = crate::exec::decode_state(&back).unwrap();
+        let state = crate::state::decode_blob(&back).unwrap();
         assert_eq!(state.cwd, Path::new("/u/bob/p"));
-        assert!(state.script.contains("X=\"/u/bob/p/x\""));
+        assert_eq!(state.vars[&b"X"[..]], b"/u/bob/p/x");
+        assert_eq!(state.env_var("HOME"), Some(std::ffi::OsStr::new("/u/bob")));
         assert_eq!(local_state(&portable, &here).unwrap(), blob);
         assert!(portable_state(b"not a state", &here).is_none());
     }

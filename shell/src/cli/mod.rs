@@ -6,6 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod texts;
+use texts::*;
+
 /// Shark: a shell that records what every command reads and writes, and reuses results whose
 /// inputs have not changed.
 #[derive(Debug, Parser)]
@@ -18,16 +21,17 @@ use clap::{Args, Parser, Subcommand};
                       shark [OPTIONS] <COMMAND>",
     after_help = "Every command runs in a sandbox; what it reads and writes is recorded, and a \
                   command whose inputs have not changed is reused instead of run again. See \
-                  shark(1) and `help` in the interactive shell."
+                  shark(1) and `help` in the interactive shell.",
+    after_long_help = EXAMPLES_SHARK
 )]
 pub struct Cli {
     /// Run one command line (bash syntax) in the sandbox, reusing a recorded run when nothing
     /// it read has changed.
     #[arg(short = 'c', value_name = "LINE")]
-    pub line: Option<String>,
+    pub line: Option<OsString>,
 
-    /// With -c: run even if a recorded run could be reused.
-    #[arg(long, requires = "line")]
+    /// With -c LINE or a SCRIPT: run every command even if a recorded run could be reused.
+    #[arg(long)]
     pub fresh: bool,
 
     /// With -c: allow network access (such runs are recorded but never reused).
@@ -79,35 +83,52 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one program with its arguments in the sandbox, or reuse a recorded run.
+    #[command(after_long_help = EXAMPLES_RUN)]
     Run(RunArgs),
     /// List recent runs, newest first.
+    #[command(after_long_help = EXAMPLES_LOG)]
     Log(LogArgs),
-    /// Show one run with its inputs and outputs.
+    /// Show one run (the latest by default) with its inputs and outputs.
+    #[command(after_long_help = EXAMPLES_SHOW)]
     Show(ShowArgs),
     /// Show which runs produced a file's current content, back to its sources.
+    #[command(after_long_help = EXAMPLES_LINEAGE)]
     Lineage(LineageArgs),
     /// Explain why a command ran instead of being reused (or what it reused).
+    #[command(after_long_help = EXAMPLES_WHY)]
     Why(WhyArgs),
+    /// Bring back the version of a file that a recorded run wrote (or read).
+    #[command(after_long_help = EXAMPLES_RESTORE)]
+    Restore(RestoreArgs),
     /// Re-execute a recorded computation from the store and compare its outputs.
+    #[command(after_long_help = EXAMPLES_REPLAY)]
     Replay(ReplayArgs),
     /// Run a Shark markdown document's blocks and write the processed document.
+    #[command(long_about = MD_ABOUT, after_long_help = EXAMPLES_MD)]
     Md(MdArgs),
     /// Revert what a run did to the files (default: the last run that changed anything).
+    #[command(after_long_help = EXAMPLES_UNDO)]
     Undo(UndoArgs),
     /// Materialise the files a run read and wrote, as they were right after it.
+    #[command(after_long_help = EXAMPLES_CHECKOUT)]
     Checkout(CheckoutArgs),
     /// List the filesystem snapshots (ZFS, btrfs) taken before runs, for undo.
+    #[command(after_long_help = EXAMPLES_SNAPSHOTS)]
     Snapshots(SnapshotsArgs),
     /// Write one document per combination of a document's frontmatter variables.
+    #[command(after_long_help = EXAMPLES_TEMPLATE)]
     Template(TemplateArgs),
     /// Write the lineage of files as an RO-Crate (Process or Workflow Run Crate).
+    #[command(after_long_help = EXAMPLES_EXPORT)]
     Export(ExportArgs),
     /// Serve a read-only web view of the runs, files, lineage and documents.
+    #[command(after_long_help = EXAMPLES_SERVE)]
     Serve(ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_long_help = EXAMPLES_COMPLETIONS)]
     Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
-    #[command(subcommand)]
+    #[command(subcommand, after_long_help = EXAMPLES_STORE)]
     Store(StoreCommand),
     /// A script to run, step by step (`shark SCRIPT [ARGS...]`).
     #[command(external_subcommand)]
@@ -118,16 +139,42 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Count blobs and bytes: logical size, stored size and the compression ratio.
+    #[command(after_long_help = EXAMPLES_STORE_STATS)]
     Stats(StatsArgs),
     /// Re-hash every blob and check every database; exit 1 and name each blob whose
     /// content does not match its digest, each blob a reusable run needs that is missing,
     /// and each damaged database (the pack and the stat cache are healed, the lineage
     /// database is copied aside and left as it is unless --repair is given).
+    #[command(after_long_help = EXAMPLES_STORE_VERIFY)]
     Verify(VerifyArgs),
     /// Remove blobs that no kept run refers to, and report what was freed.
+    #[command(long_about = GC_ABOUT, after_long_help = EXAMPLES_STORE_GC)]
     Gc(GcArgs),
+    /// Print a blob's content (a file some run read or wrote, a recorded output stream).
+    #[command(after_long_help = EXAMPLES_STORE_CAT)]
+    Cat(CatArgs),
     /// Upload a run's result to the remote cache (--remote), so other machines reuse it.
+    #[command(after_long_help = EXAMPLES_STORE_PUSH)]
     Push(PushArgs),
+}
+
+/// Options of `shark store cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// The blob's digest (as `shark show --json` lists them), or a unique prefix of it.
+    #[arg(value_name = "DIGEST")]
+    pub digest: String,
+}
+
+/// Options of `shark restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The file to bring back.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The run whose version of PATH to bring back: the one it wrote, else the one it read.
+    #[arg(long, value_name = "RUN")]
+    pub run: String,
 }
 
 /// Options of `shark store push`.
@@ -281,7 +328,8 @@ pub struct RunArgs {
         required = true,
         trailing_var_arg = true,
         allow_hyphen_values = true,
-        value_name = "PROG"
+        value_name = "PROG",
+        value_hint = clap::ValueHint::CommandWithArguments
     )]
     pub argv: Vec<std::ffi::OsString>,
 }
@@ -297,17 +345,33 @@ pub struct LogArgs {
         value_name = "N"
     )]
     pub count: usize,
+    /// Only runs that failed (a non-zero status, or killed by a signal).
+    #[arg(long)]
+    pub failed: bool,
+    /// Only runs that read or wrote PATH.
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<PathBuf>,
+    /// Only runs whose command contains TEXT.
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only runs started since WHEN: a date (2026-11-30), a date and time
+    /// (2026-11-30T14:00:00Z) or a time ago (30m, 2h, 3d, 1w).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
     /// Print JSON Lines, one run per line.
     #[arg(long)]
     pub json: bool,
+    /// Do not page the output on a terminal.
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 /// Options of `shark show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The run id (as listed by `shark log`).
+    /// The run id (as listed by `shark log`); the latest run when omitted.
     #[arg(value_name = "RUN")]
-    pub run: String,
+    pub run: Option<String>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
