@@ -167,17 +167,26 @@ impl StatCache {
     /// The digest of the regular file at `path` (symlinks followed): from the cache when its
     /// stat is unchanged, else by hashing it (and remembering it if it is not racily clean).
     pub fn digest_file(&self, path: &Path) -> Result<Digest, StoreError> {
+        let meta = fs::metadata(path).map_err(|source| StoreError::ReadSource {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.digest_with(path, &meta)
+    }
+
+    /// [`StatCache::digest_file`] for a caller that has just taken `meta`, the stat of the
+    /// file at `path` (symlinks followed): one stat fewer.
+    pub fn digest_with(&self, path: &Path, meta: &Metadata) -> Result<Digest, StoreError> {
         let read_err = |source| StoreError::ReadSource {
             path: path.to_owned(),
             source,
         };
-        let meta = fs::metadata(path).map_err(read_err)?;
         if !meta.is_file() {
             return Err(StoreError::NotAFile {
                 path: path.to_owned(),
             });
         }
-        let before = Stamp::of(&meta);
+        let before = Stamp::of(meta);
         if let Some(digest) = self.lookup(&before)? {
             return Ok(digest);
         }

@@ -395,10 +395,14 @@ impl Executor {
                 }
             }
         }
+        // What the restore has to write, found once: undo keeps what that replaces.
+        let pending = outputs::pending(&run.outputs, &self.cache);
         let prior = self
             .undo
-            .capture(&self.store, &self.cache, &self.db, &run.outputs);
-        if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache, &inv.tree) {
+            .capture(&self.store, &self.cache, &self.db, &run.outputs, &pending);
+        if let Err(e) =
+            outputs::restore_pending(&run.outputs, &pending, &self.store, &self.cache, &inv.tree)
+        {
             return Err(failed(&e));
         }
         // The command would have left a file on stdin this much further on.

@@ -131,12 +131,28 @@ pub fn restore(
     cache: &StatCache,
     tree: &Tree,
 ) -> Result<(), RestoreError> {
-    let pending: Vec<&Output> = outputs
+    restore_pending(outputs, &pending(outputs, cache), store, cache, tree)
+}
+
+/// The outputs a restore has to write: every one but the files already holding their
+/// recorded content and mode.
+pub fn pending<'a>(outputs: &'a [Output], cache: &StatCache) -> Vec<&'a Output> {
+    outputs
         .iter()
-        .filter(|o| !(o.kind == OutputKind::File && already_there(o, cache, tree)))
-        .collect();
+        .filter(|o| !(o.kind == OutputKind::File && already_there(o, cache)))
+        .collect()
+}
+
+/// [`restore`] with the outputs to write already known (see [`pending`]).
+pub fn restore_pending(
+    outputs: &[Output],
+    pending: &[&Output],
+    store: &Store,
+    cache: &StatCache,
+    tree: &Tree,
+) -> Result<(), RestoreError> {
     preflight(outputs, tree)?;
-    for o in &pending {
+    for o in pending {
         if let (OutputKind::File, Some(d)) = (&o.kind, &o.digest) {
             store.verify(d).map_err(|source| RestoreError::Blob {
                 path: o.path.clone(),
@@ -144,6 +160,8 @@ pub fn restore(
             })?;
         }
     }
+    let pending: std::collections::HashSet<*const Output> =
+        pending.iter().map(|o| *o as *const Output).collect();
     for o in outputs {
         restore_one(o, &pending, store, cache, tree)?;
     }
@@ -154,14 +172,21 @@ pub fn restore(
 /// that is a real directory now or is made by an earlier output.
 fn preflight(outputs: &[Output], tree: &Tree) -> Result<(), RestoreError> {
     let mut made: std::collections::HashSet<&Path> = std::collections::HashSet::new();
+    // A parent already found a real directory beneath the roots need not be opened again
+    // (the writes themselves open each parent anew).
+    let mut checked: std::collections::HashSet<&Path> = std::collections::HashSet::new();
     for o in outputs {
         let path = Path::new(&o.path);
         let parent_made = path.parent().is_some_and(|p| made.contains(p));
-        if !parent_made {
+        let parent_checked = path.parent().is_some_and(|p| checked.contains(p));
+        if !parent_made && !parent_checked {
             tree.parent(path).map_err(|source| RestoreError::Place {
                 path: o.path.clone(),
                 source,
             })?;
+            if let Some(parent) = path.parent() {
+                checked.insert(parent);
+            }
         }
         match o.kind {
             OutputKind::Dir => {
@@ -178,7 +203,7 @@ fn preflight(outputs: &[Output], tree: &Tree) -> Result<(), RestoreError> {
 
 fn restore_one(
     o: &Output,
-    pending: &[&Output],
+    pending: &std::collections::HashSet<*const Output>,
     store: &Store,
     cache: &StatCache,
     tree: &Tree,
@@ -198,7 +223,7 @@ fn restore_one(
             tree.make_symlink(path, Path::new(target)).map_err(place)
         }
         OutputKind::File => {
-            if !pending.iter().any(|p| std::ptr::eq(*p, o)) {
+            if !pending.contains(&(o as *const Output)) {
                 return Ok(());
             }
             let digest = o.digest.expect("file outputs carry a digest");
@@ -223,17 +248,16 @@ fn restore_one(
     }
 }
 
-/// True when `o`'s path already holds its recorded content and mode (reached without
-/// following a symlink anywhere).
-fn already_there(o: &Output, cache: &StatCache, tree: &Tree) -> bool {
+/// True when `o`'s path already holds its recorded content and mode. A path whose parent
+/// is reached through a symlink may answer true here: nothing is written for it, and the
+/// preflight refuses the whole restore anyway (its parent is not a real directory beneath
+/// the roots).
+fn already_there(o: &Output, cache: &StatCache) -> bool {
     let path = Path::new(&o.path);
-    if !matches!(tree.entry(path), Ok(shark_sandbox::Entry::File { .. })) {
-        return false;
-    }
     let Ok(meta) = fs::symlink_metadata(path) else {
         return false;
     };
     meta.is_file()
         && Some(meta.permissions().mode() & MODE_BITS) == o.mode
-        && cache.digest_file(path).ok() == o.digest
+        && cache.digest_with(path, &meta).ok() == o.digest
 }

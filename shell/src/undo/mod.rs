@@ -137,21 +137,29 @@ impl Keeper {
         record_stamps(db, run, &files);
     }
 
-    /// For a reuse about to restore `outputs`: captures what they replace.
+    /// For a reuse about to restore `outputs`: captures what they replace. `pending` are the
+    /// outputs the restore will write (files already holding their content are not among
+    /// them, see `exec::outputs::pending`).
     pub fn capture(
         &self,
         store: &Store,
         cache: &StatCache,
         db: &Db,
         outputs: &[Output],
+        pending: &[&Output],
     ) -> PriorRecord {
         if !self.config.enabled {
             return PriorRecord::default();
         }
         // Only what the reuse will change: outputs already in place stay as they are.
+        let pending: std::collections::HashSet<*const Output> =
+            pending.iter().map(|o| *o as *const Output).collect();
         let changing: Vec<Output> = outputs
             .iter()
-            .filter(|o| plan::differs(Path::new(&o.path), o, None, cache).is_some())
+            .filter(|o| match o.kind {
+                OutputKind::File => pending.contains(&(*o as *const Output)),
+                _ => plan::differs(Path::new(&o.path), o, None, cache).is_some(),
+            })
             .cloned()
             .collect();
         match self.try_capture(store, cache, db, &changing, &pending_name()) {

@@ -106,7 +106,7 @@ pub(crate) fn now(path: &Path, listing: Option<&[String]>, cache: &StatCache) ->
     };
     let mode = Some(mode_of(&meta));
     if meta.is_file() {
-        match cache.digest_file(path) {
+        match cache.digest_with(path, &meta) {
             Ok(d) => Now::Is(InputKind::File, Some(d), mode),
             Err(e) => Now::Unreadable(format!("unreadable file ({e})")),
         }
