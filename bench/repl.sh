@@ -60,14 +60,15 @@ cat > "$work/gen.sh" <<'GEN'
 GEN
 chmod +x "$work/gen.sh"
 
+# hyperfine takes one --prepare per command, in order (`true` where nothing is prepared).
 hyperfine --warmup 3 --runs "$runs" --export-json "$work/h.json" \
-    -n startup "$shark -i < /dev/null" \
-    -n reused1 "$shark -i < $work/in-reused1" \
-    -n reusedN "$shark -i < $work/in-reused" \
-    -n fresh1 "$shark -i < $work/in-fresh1" \
-    -n freshN "$shark -i < $work/in-fresh" \
-    -n sreused1 "$shark $work/steps-1.sh" \
-    -n sreusedN "$shark $work/steps-$lines.sh" \
+    --prepare true -n startup "$shark -i < /dev/null" \
+    --prepare true -n reused1 "$shark -i < $work/in-reused1" \
+    --prepare true -n reusedN "$shark -i < $work/in-reused" \
+    --prepare true -n fresh1 "$shark -i < $work/in-fresh1" \
+    --prepare true -n freshN "$shark -i < $work/in-fresh" \
+    --prepare true -n sreused1 "$shark $work/steps-1.sh" \
+    --prepare true -n sreusedN "$shark $work/steps-$lines.sh" \
     --prepare "$work/gen.sh 1 $work/new-1.sh" -n sfresh1 "$shark $work/new-1.sh" \
     --prepare "$work/gen.sh $lines $work/new-N.sh" -n sfreshN "$shark $work/new-N.sh" \
     >/dev/null

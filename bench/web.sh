@@ -50,7 +50,7 @@ set -euo pipefail
 log=\$(mktemp "$work/serve.XXXXXX")
 "$shark" serve --port 0 2> "\$log" &
 pid=\$!
-until grep -q http:// "\$log"; do sleep 0.002; done
+until grep -q "Ctrl-C to stop" "\$log"; do sleep 0.002; done
 addr=\$(grep -o '127.0.0.1:[0-9]*' "\$log")
 curl -sf "http://\$addr/" >/dev/null
 kill "\$pid"; wait "\$pid" 2>/dev/null || true

@@ -43,7 +43,9 @@ pub(crate) fn run(home: &Home, args: &ServeArgs) -> Result<i32, CliError> {
         documents: Arc::new(super::md::ShellDocuments::new(home)),
         describe_reason: Arc::new(|text| Reason::from_json(text).map(|r| r.describe())),
     };
-    eprintln!("shark: serving http://{bound}/ (Ctrl-C to stop)");
+    // One write, so that a script waiting for the address never reads half of it.
+    let line = format!("shark: serving http://{bound}/ (Ctrl-C to stop)\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     shark_web::serve(config, listener).map_err(|e| CliError::failed("the web view stopped", e))?;
     Ok(0)
 }
