@@ -321,3 +321,53 @@ fn a_directory_replaced_by_a_file_is_no_conflict() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(env.read("z/sub/f"), "in\n");
 }
+
+both_users!(an_append_through_two_names_lands_once, |env: &TestEnv| {
+    // The same file appended to under two spellings: each spelling's first append copies it
+    // again, the second time with the run's own bytes in it. Several files, so that a base
+    // taken from the wrong copy (an even chance each) is all but sure to show.
+    env.write("sub/.keep", "");
+    for n in 0..4 {
+        env.write(&format!("log{n}"), "base\n");
+        let out = env.line(&format!(
+            "echo a >> log{n}; (cd sub && echo b >> ../log{n}); echo c >> new{n}; echo d >> sub/../new{n}"
+        ));
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(env.read(&format!("log{n}")), "base\na\nb\n");
+        assert_eq!(env.read(&format!("new{n}")), "c\nd\n");
+    }
+});
+
+both_users!(
+    a_file_opened_to_append_and_truncated_is_replaced,
+    |env: &TestEnv| {
+        // A descriptor opened to append (`"a"`: O_WRONLY|O_APPEND) can still truncate the file:
+        // what the run left is no append to the old content.
+        env.write("log", "0123456789\n");
+        let out =
+            env.line("python3 -c 'f = open(\"log\", \"a\"); f.truncate(0); f.write(\"new\\n\")'");
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(env.read("log"), "new\n");
+    }
+);
+
+both_users!(
+    a_reuse_that_makes_a_folder_where_a_symlink_is_writes_its_files,
+    |env: &TestEnv| {
+        // The run made `sub` and `sub/f`. Now `sub` is a symlink to a folder holding the same
+        // `f`: the reuse makes `sub` a real folder again, so `sub/f` must be written in it, not
+        // taken for already there through the symlink.
+        let line = "mkdir sub; echo x > sub/f";
+        let out = env.line(line);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        std::fs::rename(env.path("sub"), env.path("real")).unwrap();
+        std::os::unix::fs::symlink("real", env.path("sub")).unwrap();
+        env.own(&env.path("sub"));
+        let out = env.line(line);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let meta = std::fs::symlink_metadata(env.path("sub")).unwrap();
+        assert!(meta.is_dir(), "sub is a real folder again");
+        assert_eq!(env.read("sub/f"), "x\n");
+        assert_eq!(env.read("real/f"), "x\n");
+    }
+);

@@ -315,11 +315,13 @@ impl Tracer {
         let opened_terminal = accesses
             .iter()
             .any(|a| a.kind == AccessKind::Read && is_terminal_path(&a.path));
-        let append_bases = self
-            .append_bases
-            .iter()
-            .map(|(p, size)| (normalizer.normalize(p), *size))
-            .collect();
+        // One file reached by two spellings was copied at the first: the smallest size is the
+        // one from before the run's own appends.
+        let mut append_bases: HashMap<PathBuf, u64> = HashMap::new();
+        for (p, size) in &self.append_bases {
+            let base = append_bases.entry(normalizer.normalize(p)).or_insert(*size);
+            *base = (*base).min(*size);
+        }
         Trace {
             accesses,
             processes,
@@ -333,8 +335,8 @@ impl Tracer {
 /// for appending in the process's view first, so that the sandbox's copy of it is taken now,
 /// while the process waits, and returns that copy's size. What the run appended is then
 /// exactly what lies past it, whatever another process appended to the real file meanwhile.
-/// `None` when there is nothing to copy (absent, not a regular file) or it cannot be opened
-/// (the process's own open then fails too, or copies the file itself).
+/// `Some(0)` when nothing is there yet; `None` when it is not a regular file or cannot be
+/// opened (the process's own open then fails too, or copies the file itself).
 fn copy_up_for_append(tid: u32, path: &Path) -> Option<u64> {
     use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
     let root = rustix::fs::open(
@@ -345,14 +347,18 @@ fn copy_up_for_append(tid: u32, path: &Path) -> Option<u64> {
     .ok()?;
     let rel = path.strip_prefix("/").ok()?;
     let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-    let at = openat2(
+    let at = match openat2(
         &root,
         rel,
         OFlags::PATH | OFlags::CLOEXEC,
         Mode::empty(),
         resolve,
-    )
-    .ok()?;
+    ) {
+        Ok(at) => at,
+        // Not there yet: everything the run's copy will hold is its own.
+        Err(rustix::io::Errno::NOENT) => return Some(0),
+        Err(_) => return None,
+    };
     // Only a regular file: opening a device or a fifo for writing could have effects.
     if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&at).ok()?.st_mode).is_file() {
         return None;

@@ -68,11 +68,14 @@ impl Seen {
             .filter(|(_, kinds)| kinds.iter().all(|k| *k == AccessKind::Append))
             .map(|(p, _)| p)
             .collect();
-        let append_bases = report
-            .append_bases
-            .iter()
-            .map(|(p, size)| (resolved.get(p).unwrap_or(p).clone(), *size))
-            .collect();
+        // Two names of one file: the smaller base is from before the run's own appends.
+        let mut append_bases: HashMap<PathBuf, u64> = HashMap::new();
+        for (p, size) in &report.append_bases {
+            let base = append_bases
+                .entry(resolved.get(p).unwrap_or(p).clone())
+                .or_insert(*size);
+            *base = (*base).min(*size);
+        }
         Seen {
             first,
             only_appended,
@@ -108,7 +111,11 @@ pub fn apply(
             Change::Deleted { .. } if absent => {}
             // Appended to, and not replaced meanwhile by something of this apply: an append,
             // never a replace, so that another appender's lines are neither lost nor doubled.
-            Change::File { source, mode, .. } if seen.only_appended.contains(path) && !own => {
+            Change::File { source, mode, .. }
+                if seen.only_appended.contains(path)
+                    && !own
+                    && extends(source, seen.append_bases.get(path).copied(), then) =>
+            {
                 let base = seen.append_bases.get(path).copied();
                 match append_since(tree, path, source, then, base, now, *mode)? {
                     None => {}
@@ -123,6 +130,17 @@ pub fn apply(
         }
     }
     Ok(conflicts)
+}
+
+/// Whether the run's copy of an appended file is at least as long as the file was when
+/// copied: a descriptor opened to append can still truncate (`a+` and `ftruncate`); such a
+/// run's file is no append, and is replaced (unchanged) or a conflict (changed) as any other.
+fn extends(source: &Path, base: Option<u64>, then: Option<Fingerprint>) -> bool {
+    let start = base.unwrap_or(match then {
+        Some(Fingerprint::Present { size, .. }) => size,
+        _ => 0,
+    });
+    std::fs::metadata(source).is_ok_and(|m| m.len() >= start)
 }
 
 /// Appends what the run appended to `path` (the bytes of `source` past `base`, the size of

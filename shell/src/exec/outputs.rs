@@ -137,10 +137,26 @@ pub fn restore(
 /// The outputs a restore has to write: every one but the files already holding their
 /// recorded content and mode.
 pub fn pending<'a>(outputs: &'a [Output], cache: &StatCache) -> Vec<&'a Output> {
-    outputs
-        .iter()
-        .filter(|o| !(o.kind == OutputKind::File && already_there(o, cache)))
-        .collect()
+    // Paths an earlier output of the list will remove or replace (a deletion of something
+    // there, a directory where there is none, or a symlink to one): a file beneath them is
+    // written whatever is there now.
+    let mut replaced: Vec<&Path> = Vec::new();
+    let mut pending = Vec::new();
+    for o in outputs {
+        let path = Path::new(&o.path);
+        let beneath_replaced = replaced.iter().any(|r| path.starts_with(r));
+        match o.kind {
+            OutputKind::Deleted if fs::symlink_metadata(path).is_ok() => replaced.push(path),
+            OutputKind::Dir if !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) => {
+                replaced.push(path)
+            }
+            _ => {}
+        }
+        if o.kind != OutputKind::File || beneath_replaced || !already_there(o, cache) {
+            pending.push(o);
+        }
+    }
+    pending
 }
 
 /// [`restore`] with the outputs to write already known (see [`pending`]).
