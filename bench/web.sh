@@ -43,6 +43,7 @@ echo "== 1. first page on $fill_runs runs"
 export SHARK_HOME="$work/home"
 mkdir -p "$work/w"
 "$fill" "$SHARK_HOME" "$work/w" "$fill_runs" >/dev/null
+mkdir -p "$SHARK_HOME/store" # the filler writes rows only; a home that ran commands has a store
 # One start-fetch-stop cycle of the server, on a port of its own choosing.
 cat > "$work/first-page.sh" <<SH
 #!/usr/bin/env bash

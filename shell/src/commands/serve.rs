@@ -26,6 +26,20 @@ pub(crate) fn run(home: &Home, args: &ServeArgs) -> Result<i32, CliError> {
     let folder = folder
         .canonicalize()
         .map_err(|e| CliError::usage(format!("cannot serve {}: {e}", folder.display()), None))?;
+    // Checked before the address is announced: a home with nothing recorded has no store.
+    let store_dir = home.store_dir();
+    if !store_dir.is_dir() {
+        return Err(CliError::failed(
+            format!("nothing to serve in {}", home.root().display()),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "no store at {} (no command has run with this home yet)",
+                    store_dir.display()
+                ),
+            ),
+        ));
+    }
     let addr = SocketAddr::new(ip, args.port);
     let listener = TcpListener::bind(addr).map_err(|e| {
         CliError::usage(
