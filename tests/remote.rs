@@ -52,10 +52,11 @@ const STEP: &str = "sort data/in.csv > sorted.csv; head -c 16 /dev/urandom | od 
     head -c 300000 /dev/urandom > blob.bin; mkdir -p outdir; ln -sfn ../sorted.csv outdir/link; \
     echo step done";
 
-/// Two machines with their own `data/in.csv`. Each has `outdir/link` already: a command
-/// typed on its own that creates a path it found absent (`mkdir -p`, `ln -s`) finds it there
-/// the next time, and runs again (bash's rule for single commands); here the step finds
-/// both as it leaves them, so the second machine can also reuse its result locally.
+/// Two machines with their own `data/in.csv`. Each has `outdir/link` already: a result from
+/// the remote is checked strictly (the other machine's units of work left nothing here), so a
+/// step that creates a path it found absent (`mkdir -p`, `ln -s`) would find it there the next
+/// time and run once more locally; here the step finds both as it leaves them, so the second
+/// machine can also reuse the imported result locally.
 fn two_machines(input_b: &str) -> (TestEnv, TestEnv) {
     (machine("b,2\na,1\n"), machine(input_b))
 }
