@@ -49,8 +49,8 @@ fn kind_from_text<T>(
 }
 
 impl InputKind {
-    /// The name stored in the database.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name stored in the database (and used wherever the kind is written as text).
+    pub fn as_str(self) -> &'static str {
         match self {
             InputKind::File => "file",
             InputKind::Dir => "dir",
@@ -63,7 +63,8 @@ impl InputKind {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Option<Self> {
+    /// The kind named `text` (as [`Self::as_str`] writes it), `None` for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
         [
             Self::File,
             Self::Dir,
@@ -80,8 +81,8 @@ impl InputKind {
 }
 
 impl OutputKind {
-    /// The name stored in the database.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name stored in the database (and used wherever the kind is written as text).
+    pub fn as_str(self) -> &'static str {
         match self {
             OutputKind::File => "file",
             OutputKind::Dir => "dir",
@@ -90,7 +91,8 @@ impl OutputKind {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    /// The kind named `text` (as [`Self::as_str`] writes it), `None` for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
         [Self::File, Self::Dir, Self::Symlink, Self::Deleted]
             .into_iter()
             .find(|k| k.as_str() == text)

@@ -238,7 +238,8 @@ impl BlobRef {
 pub struct SharedInput {
     /// Portable path.
     pub path: String,
-    /// `file`, `dir`, `symlink`, `absent`, `stdin`, `notdir`, `special` or `xattrs`.
+    /// The kind's name (`InputKind::as_str`: `file`, `dir`, `symlink`, `absent`, `stdin`,
+    /// `notdir`, `special` or `xattrs`).
     pub kind: String,
     /// BLAKE3, hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -323,7 +324,7 @@ impl Description {
             .map(|i| {
                 Some(Input {
                     path: local_input_path(&i.path, locs)?,
-                    kind: input_kind(&i.kind)?,
+                    kind: InputKind::parse(&i.kind)?,
                     digest: parse_opt(&i.digest)?,
                     mode: i.mode,
                     exclude: i.exclude.clone(),
@@ -339,7 +340,7 @@ impl Description {
         self.outputs
             .iter()
             .map(|o| {
-                let kind = output_kind(&o.kind)?;
+                let kind = OutputKind::parse(&o.kind)?;
                 let digest = match (kind, &o.blob, &o.target) {
                     (OutputKind::File, Some(b), _) => Some(b.local()?),
                     (OutputKind::Symlink, _, Some(t)) => Some(Digest::of_symlink(t.as_bytes())),
@@ -379,56 +380,6 @@ fn local_input_path(portable: &str, locs: &Locations) -> Option<String> {
         STDIN_PATH => Some(STDIN_PATH.into()),
         p => Some(locs.decode_path(p)?.to_str()?.to_owned()),
     }
-}
-
-/// The name of an input kind in the description.
-pub fn input_kind_name(kind: InputKind) -> &'static str {
-    match kind {
-        InputKind::File => "file",
-        InputKind::Dir => "dir",
-        InputKind::Symlink => "symlink",
-        InputKind::Absent => "absent",
-        InputKind::Stdin => "stdin",
-        InputKind::NotDir => "notdir",
-        InputKind::Special => "special",
-        InputKind::Xattrs => "xattrs",
-    }
-}
-
-fn input_kind(name: &str) -> Option<InputKind> {
-    [
-        InputKind::File,
-        InputKind::Dir,
-        InputKind::Symlink,
-        InputKind::Absent,
-        InputKind::Stdin,
-        InputKind::NotDir,
-        InputKind::Special,
-        InputKind::Xattrs,
-    ]
-    .into_iter()
-    .find(|k| input_kind_name(*k) == name)
-}
-
-/// The name of an output kind in the description.
-pub fn output_kind_name(kind: OutputKind) -> &'static str {
-    match kind {
-        OutputKind::File => "file",
-        OutputKind::Dir => "dir",
-        OutputKind::Symlink => "symlink",
-        OutputKind::Deleted => "deleted",
-    }
-}
-
-fn output_kind(name: &str) -> Option<OutputKind> {
-    [
-        OutputKind::File,
-        OutputKind::Dir,
-        OutputKind::Symlink,
-        OutputKind::Deleted,
-    ]
-    .into_iter()
-    .find(|k| output_kind_name(*k) == name)
 }
 
 #[cfg(test)]
@@ -483,7 +434,7 @@ mod tests {
         assert_ne!(other.observed(k, &excluding), base);
         // The ordered model's kinds travel too.
         for kind in [InputKind::NotDir, InputKind::Special, InputKind::Xattrs] {
-            assert_eq!(input_kind(input_kind_name(kind)), Some(kind));
+            assert_eq!(InputKind::parse(kind.as_str()), Some(kind));
         }
     }
 

@@ -9,10 +9,7 @@ use crate::cache::{batches, RemoteCache, SHARK_FILE, STREAM_FROM};
 use crate::digest::{DigestKind, RemoteDigest};
 use crate::key::WeakKey;
 use crate::portable::{Locations, Role};
-use crate::shared::{
-    input_kind_name, output_kind_name, BlobRef, Description, PathSet, PathSets, SharedInput,
-    SharedOutput,
-};
+use crate::shared::{BlobRef, Description, PathSet, PathSets, SharedInput, SharedOutput};
 use crate::RemoteError;
 
 /// Why a run was not uploaded.
@@ -138,7 +135,7 @@ impl RemoteCache {
             }
             outputs.push(SharedOutput {
                 path,
-                kind: output_kind_name(o.kind).into(),
+                kind: o.kind.as_str().into(),
                 blob,
                 mode: o.mode,
                 target: o.symlink_target.clone(),
@@ -371,7 +368,7 @@ fn shared_inputs(inputs: &[Input], locs: &Locations) -> Option<Vec<SharedInput>>
         .map(|i| {
             Some(SharedInput {
                 path: crate::shared::portable_input_path(&i.path, locs)?,
-                kind: input_kind_name(i.kind).into(),
+                kind: i.kind.as_str().into(),
                 digest: i.digest.map(|d| d.to_hex()),
                 mode: i.mode,
                 exclude: i.exclude.clone(),

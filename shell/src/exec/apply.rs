@@ -136,11 +136,16 @@ pub fn apply(
 /// copied: a descriptor opened to append can still truncate (`a+` and `ftruncate`); such a
 /// run's file is no append, and is replaced (unchanged) or a conflict (changed) as any other.
 fn extends(source: &Path, base: Option<u64>, then: Option<Fingerprint>) -> bool {
-    let start = base.unwrap_or(match then {
+    std::fs::metadata(source).is_ok_and(|m| m.len() >= append_start(base, then))
+}
+
+/// Where the run's appended bytes start in its copy: the size the sandbox copied, else the
+/// size the file had at the run's first access (nothing: 0).
+fn append_start(base: Option<u64>, then: Option<Fingerprint>) -> u64 {
+    base.unwrap_or(match then {
         Some(Fingerprint::Present { size, .. }) => size,
         _ => 0,
-    });
-    std::fs::metadata(source).is_ok_and(|m| m.len() >= start)
+    })
 }
 
 /// Appends what the run appended to `path` (the bytes of `source` past `base`, the size of
@@ -156,10 +161,7 @@ fn append_since(
     now: Option<Fingerprint>,
     mode: u32,
 ) -> Result<Option<Conflict>, TreeError> {
-    let start = base.unwrap_or(match then {
-        Some(Fingerprint::Present { size, .. }) => size,
-        _ => 0,
-    });
+    let start = append_start(base, then);
     let grew = match (then, now) {
         (_, None | Some(Fingerprint::Absent)) => true,
         (Some(Fingerprint::Present { .. }), Some(Fingerprint::Present { size, mode, .. })) => {
