@@ -184,6 +184,8 @@ pub struct BlobReader {
     digest: Digest,
     path: PathBuf,
     finished: bool,
+    /// False once the caller took the hashing over ([`BlobReader::hash_elsewhere`]).
+    hash_here: bool,
 }
 
 impl std::fmt::Debug for BlobReader {
@@ -227,6 +229,7 @@ impl BlobReader {
             digest,
             path,
             finished: false,
+            hash_here: true,
         }
     }
 
@@ -238,6 +241,23 @@ impl BlobReader {
     /// The blob's file in the store, or the pack (`pack.db`) holding it.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Leaves the hashing to the caller: reads then end with `Ok(0)` unchecked, and the caller
+    /// hands the hasher of every byte read to [`BlobReader::check`]. A restore hashes on its
+    /// writing thread that way, while this one only decodes.
+    pub(crate) fn hash_elsewhere(&mut self) {
+        self.hash_here = false;
+    }
+
+    /// After [`BlobReader::hash_elsewhere`] and a read to the end: whether `hasher`, fed every
+    /// byte read, gives the blob's digest; a mismatch moves the blob aside.
+    pub(crate) fn check(&self, hasher: &blake3::Hasher) -> io::Result<()> {
+        let actual = Digest::from(hasher.finalize());
+        match actual == self.digest {
+            true => Ok(()),
+            false => Err(self.corrupt(Corruption::Mismatch { actual })),
+        }
     }
 
     /// Turns an error from this reader into a store error: a corruption, or an I/O error.
@@ -286,8 +306,14 @@ impl Read for BlobReader {
         }
         let n = self.read_source(buf)?;
         if n > 0 {
-            hash(&mut self.hasher, &buf[..n]);
+            if self.hash_here {
+                hash(&mut self.hasher, &buf[..n]);
+            }
             return Ok(n);
+        }
+        if !self.hash_here {
+            self.finished = true;
+            return Ok(0);
         }
         let actual = Digest::from(self.hasher.finalize());
         if actual != self.digest {

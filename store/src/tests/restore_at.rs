@@ -178,8 +178,10 @@ fn a_corrupt_blob_stages_nothing_and_leaves_the_target() {
     let f = fixture();
     let d = new_dir(f.dir.path(), "d");
     let dir = open_dir(&d);
+    // The 6 MiB raw blob is copied by the kernel while another thread hashes it.
     for (content, enc) in [
         (noise(2 << 20, 8), Encoding::Raw),
+        (noise(6 << 20, 10), Encoding::Raw),
         (csv(2 << 20), Encoding::Zstd),
     ] {
         fs::write(d.join("out"), b"old\n").unwrap();
@@ -197,6 +199,58 @@ fn a_corrupt_blob_stages_nothing_and_leaves_the_target() {
         assert_eq!(fs::read(d.join("out")).unwrap(), b"old\n");
         assert_eq!(names(&d), ["out"]);
     }
+}
+
+#[test]
+fn a_zstd_blob_that_decodes_to_other_content_is_refused() {
+    // A well-formed zstd frame of other content at the blob's name: only the digest of what
+    // was decoded tells, and nothing may be linked.
+    let f = fixture();
+    let d = new_dir(f.dir.path(), "d");
+    let dir = open_dir(&d);
+    let put = f.store.put_bytes(&csv(3 << 20)).unwrap();
+    assert!(put.compressed);
+    let blob = blob_path(&f.store.root().join("blobs"), &put.digest, Encoding::Zstd);
+    let mut other = csv(3 << 20);
+    flip_middle(&mut other);
+    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(&blob, zstd::encode_all(other.as_slice(), 3).unwrap()).unwrap();
+    let err = f
+        .store
+        .restore_at(&put.digest, dir.as_fd(), OsStr::new("out"), 0o644)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt {
+                reason: crate::Corruption::Mismatch { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(names(&d), [] as [&str; 0]);
+    assert!(!blob.exists(), "the blob is moved aside");
+}
+
+#[test]
+fn a_large_raw_blob_restores_onto_another_filesystem() {
+    // The kernel does not copy from ext4 (the store) to tmpfs: the restore copies through
+    // memory instead, with the same result.
+    let Some(shm) = tempfile::tempdir_in("/dev/shm").ok() else {
+        eprintln!("skipped: no /dev/shm");
+        return;
+    };
+    let f = fixture();
+    let content = noise(6 << 20, 11);
+    let put = f.store.put_bytes(&content).unwrap();
+    assert!(!put.compressed);
+    let dir = open_dir(shm.path());
+    f.store
+        .restore_at(&put.digest, dir.as_fd(), OsStr::new("out"), 0o600)
+        .unwrap();
+    assert!(fs::read(shm.path().join("out")).unwrap() == content);
+    assert_eq!(mode(&shm.path().join("out")), 0o600);
 }
 
 #[test]
