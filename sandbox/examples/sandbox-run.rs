@@ -72,11 +72,12 @@ fn main() -> ExitCode {
         }
     }
     eprintln!(
-        "status {:?}, {} accesses, {} processes, {} changes, wall {:?}, user {:?}, sys {:?}, landlock {:?}",
+        "status {:?}, {} accesses, {} processes, {} changes, {} notifications, wall {:?}, user {:?}, sys {:?}, landlock {:?}",
         report.status,
         report.accesses.len(),
         report.processes.len(),
         report.changes.len(),
+        report.notifications,
         report.wall,
         report.rusage.user,
         report.rusage.system,

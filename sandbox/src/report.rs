@@ -297,6 +297,9 @@ pub struct Report {
     /// when the sandbox copied it: the command's appended bytes are what lies past that size
     /// in its copy, even if another process appended to the real file in the meantime.
     pub append_bases: std::collections::HashMap<PathBuf, u64>,
+    /// How many system calls the supervisor was notified of: the cost of observation, in
+    /// round trips.
+    pub notifications: u64,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.

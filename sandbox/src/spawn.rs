@@ -80,6 +80,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         services,
         terminal_input: trace.terminal_input,
         append_bases: trace.append_bases,
+        notifications: trace.notifications,
         _upper_layers: Some(scratch),
         private_shm,
     })

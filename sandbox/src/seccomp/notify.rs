@@ -30,6 +30,7 @@ pub(crate) struct Trace {
     pub(crate) processes: Vec<Process>,
     pub(crate) terminal_input: bool,
     pub(crate) append_bases: HashMap<PathBuf, u64>,
+    pub(crate) notifications: u64,
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
@@ -93,6 +94,7 @@ pub(crate) fn trace(
                 source => return Err(sys("receive a seccomp notification")(source)),
             }
         }
+        tracer.notifications += 1;
         if super::sockets::SOCKET_CALLS.contains(&(notif.data.nr as i64)) {
             sockets.serve(listener, notif);
             continue;
@@ -165,6 +167,7 @@ struct Tracer {
     /// the size the file had when the sandbox took its copy (see [`copy_up_for_append`]).
     append_bases: HashMap<PathBuf, u64>,
     append_tried: HashSet<PathBuf>,
+    notifications: u64,
 }
 
 impl Tracer {
@@ -327,6 +330,7 @@ impl Tracer {
             processes,
             terminal_input: self.terminal_input || opened_terminal,
             append_bases,
+            notifications: self.notifications,
         }
     }
 }

@@ -135,3 +135,16 @@ both_legs!(io_uring_is_refused, |env: &Env| {
         format!("-1 {}\n", libc::ENOSYS)
     );
 });
+
+both_legs!(every_notified_call_is_counted, |env: &Env| {
+    // `test -e` is a shell builtin: each one is a `stat` the supervisor is notified of.
+    let calls = |n: usize| {
+        let script = format!("for i in $(seq {n}); do test -e missing; done; true");
+        let report = run(env.spec(&["bash", "-c", &script])).unwrap();
+        assert!(report.status.success());
+        report.notifications
+    };
+    let (few, many) = (calls(1), calls(201));
+    assert!(few > 0);
+    assert_eq!(many - few, 200, "{few} then {many} notifications");
+});
