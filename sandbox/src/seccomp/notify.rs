@@ -139,6 +139,22 @@ fn hung_up(listener: &OwnedFd) -> bool {
     revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)
 }
 
+/// Whether thread `tid` (stopped in a notification, so its id cannot be reused meanwhile) is
+/// its process's main thread, whose id is the process's: `pidfd_open` without `PIDFD_THREAD`
+/// accepts only those. One system call, against an open and a read of `/proc/TID/status`
+/// (which the kernel formats field by field) for every process a command starts; any failure
+/// (an older kernel) sends the caller to `status`.
+fn leads_its_group(tid: u32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid as libc::pid_t, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the descriptor was just returned to us and is closed once.
+    unsafe { libc::close(fd as libc::c_int) };
+    true
+}
+
 /// One access as recorded on the hot path, before normalisation.
 #[derive(Debug)]
 struct Raw {
@@ -276,6 +292,9 @@ impl Tracer {
     /// The thread group (process) id of thread `tid`.
     fn tgid(&mut self, tid: u32) -> u32 {
         *self.tgids.entry(tid).or_insert_with(|| {
+            if leads_its_group(tid) {
+                return tid;
+            }
             // "Tgid:" is the fourth line, well within the first read.
             let mut head = [0u8; 512];
             let n = std::fs::File::open(format!("/proc/{tid}/status"))
