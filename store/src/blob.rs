@@ -177,7 +177,8 @@ enum Source {
 /// [`io::ErrorKind::InvalidData`] whose inner error is a [`Corruption`], instead of a clean end
 /// of file. A reader that reaches `Ok(0)` has therefore delivered exactly the blob's content;
 /// callers that act on the bytes before the end (a restore) must hold them back until then.
-/// A blob in the pack is read from memory (it is small), checked the same way.
+/// A blob in the pack is read from memory (it is small), checked the same way. The one
+/// exception: after [`BlobReader::hash_elsewhere`] the caller hashes and checks.
 pub struct BlobReader {
     source: Source,
     hasher: blake3::Hasher,

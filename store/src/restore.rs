@@ -17,19 +17,21 @@
 //! the link, so that a caller can check every file of a run before putting any in place.
 //!
 //! Each byte is read once: a large raw blob is copied by the kernel (`copy_file_range`, page
-//! cache to page cache, as `cp` does) while a second thread reads and hashes it; across
-//! filesystems, or when small, it is read, hashed and written in one pass (a second thread
-//! writes while the first reads and hashes); a zstd blob is decoded once the same way, and a
-//! packed blob (see [`crate::pack`]) decoded and checked in memory before it is written. On
-//! btrfs and xfs a raw blob is cloned instead (`FICLONE`): the file shares the blob's extents
-//! and costs no space or copying; the clone is then hashed, since a corrupt blob must never be
-//! handed out. Nothing is truncated (on ext4, truncating a fresh file to rewrite it makes the
+//! cache to page cache, as `cp` does) while a second thread hashes the copy as it grows, read
+//! back from the pages just written; across filesystems, or when small, it is read, hashed and
+//! written in one pass (a second thread writes while the first reads and hashes); a zstd blob
+//! is decoded on one thread and hashed and written on another, and a packed blob (see
+//! [`crate::pack`]) decoded and checked in memory before it is written. On btrfs and xfs a raw
+//! blob is cloned instead (`FICLONE`): the file shares the blob's extents and costs no space
+//! or copying; the clone is then hashed, since a corrupt blob must never be handed out. Nothing is truncated (on ext4, truncating a fresh file to rewrite it makes the
 //! close wait for the data to reach the disk), and replacing a file by exchange rather than by
 //! renaming over it avoids the same flush. Like `cp`, a restore does not wait for the disk.
 //!
-//! Holes stay holes: a blob's holes (a raw blob written sparse) are skipped and every block
-//! of zeros is left unwritten (see [`crate::sparse`]), so a 10 GiB file with 4 KiB of data is
-//! restored as 4 KiB of data. A blob found corrupt is moved aside (see [`crate::blob`]).
+//! Holes stay holes: a blob's holes (a raw blob written sparse) are skipped and, except in a
+//! kernel copy (which copies data extents as they are, and the store writes its raw blobs
+//! sparse), every block of zeros is left unwritten (see [`crate::sparse`]), so a 10 GiB file
+//! with 4 KiB of data is restored as 4 KiB of data. A blob found corrupt is moved aside (see
+//! [`crate::blob`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -550,15 +552,19 @@ fn copy_raw(digest: &Digest, path: &Path, blob: &File, out: &File) -> Result<(),
 /// second thread costs more than it saves.
 const KERNEL_COPY_MIN: u64 = 4 << 20;
 
+/// Bytes the kernel copies per call: the hashing thread follows the copy this far behind.
+const KERNEL_COPY_STEP: u64 = 8 << 20;
+
 /// Copies a raw blob into the empty file `out` inside the kernel (`copy_file_range`: one copy
 /// from page cache to page cache, as `cp` makes), one data extent at a time so that the blob's
-/// holes stay holes, while a second thread reads and hashes the same extents; the caller links
-/// the file only once that digest matches. Blobs are written once and never changed in place,
-/// so the bytes hashed are the bytes copied. Nothing passes through a buffer of ours twice, and
-/// no rayon workers spin for CPU the copy needs (measured: a 1 GiB restore spent most of its
-/// time in `sched_yield` on a busy 2-CPU machine). False, with nothing written, when the kernel
-/// does not copy between these two files (another filesystem, an old kernel): the caller
-/// copies through memory instead.
+/// holes stay holes, while a second thread hashes what has been copied, read back from `out`
+/// (pages just written, so no disk read): the bytes hashed are the bytes the user gets, and the
+/// caller links the file only once their digest matches. Zero blocks of a dense blob are copied
+/// as they are (raw blobs are written sparse, so the store's own have none). Returns false,
+/// with nothing written, for a small blob and when the kernel does not copy between these two
+/// files (another filesystem, an old kernel): the caller copies through memory instead.
+/// Measured on a busy 2-CPU machine: the copy through memory spent most of a 1 GiB restore
+/// in rayon's `sched_yield` and in copies to and from our buffers.
 fn copy_in_kernel(digest: &Digest, path: &Path, blob: &File, out: &File) -> Result<bool, Failure> {
     let blob_err = |e: io::Error| Failure::Blob(classify(*digest, path, e));
     let size = blob.metadata().map_err(blob_err)?.len();
@@ -568,31 +574,42 @@ fn copy_in_kernel(digest: &Digest, path: &Path, blob: &File, out: &File) -> Resu
     let extents = data_extents(blob, size).map_err(blob_err)?;
     // Ask the kernel first, with the first extent's first bytes: whether it copies between
     // these files at all is known before the hashing thread starts.
-    let mut started = 0;
+    let mut done = 0;
     if let Some(&(start, end)) = extents.first() {
-        let (mut from, mut to) = (start, start);
         let probe = (end - start).min(64 << 10) as usize;
-        match rustix::fs::copy_file_range(blob, Some(&mut from), out, Some(&mut to), probe) {
-            Ok(0) => return Err(blob_err(shrunk())),
-            Ok(n) => started = n as u64,
-            Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL) => return Ok(false),
-            Err(e) => return Err(Failure::Target(e.into())),
+        loop {
+            let (mut from, mut to) = (start, start);
+            match rustix::fs::copy_file_range(blob, Some(&mut from), out, Some(&mut to), probe) {
+                Ok(0) => return Ok(false), // the copy through memory will tell what is wrong
+                Ok(n) => done = n as u64,
+                Err(Errno::INTR) => continue,
+                Err(Errno::XDEV | Errno::NOSYS | Errno::OPNOTSUPP | Errno::INVAL) => {
+                    return Ok(false)
+                }
+                Err(e) => return Err(Failure::Target(e.into())),
+            }
+            break;
         }
     }
-    // The hashing thread reads through a descriptor of its own: one shared open file has one
-    // readahead state, which two readers at different offsets defeat (measured: with a cold
-    // page cache the copy and the hash then took turns instead of overlapping).
-    let reader = reopen(blob).map_err(blob_err)?;
+    let progress = Progress::default();
+    let written = reopen(out).map_err(Failure::Target)?;
     let (hashed, copied) = std::thread::scope(|s| {
-        let hasher = s.spawn(|| hash_extents(&reader, size, &extents));
-        let copied = copy_extents(blob, out, &extents, started, &blob_err);
+        let hasher = s.spawn(|| {
+            let hashed = hash_behind(&written, size, &extents, &progress);
+            if hashed.is_err() {
+                progress.stop();
+            }
+            hashed
+        });
+        let copied = copy_extents(blob, out, &extents, done, &progress, &blob_err);
+        progress.finish(copied.is_ok());
         let hashed = hasher
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         (hashed, copied)
     });
     copied?;
-    let hasher = hashed.map_err(blob_err)?;
+    let hasher = hashed.map_err(Failure::Target)?;
     if extents.last().is_none_or(|&(_, end)| end < size) {
         out.set_len(size).map_err(Failure::Target)?; // a trailing hole
     }
@@ -600,8 +617,54 @@ fn copy_in_kernel(digest: &Digest, path: &Path, blob: &File, out: &File) -> Resu
     Ok(true)
 }
 
+/// How far the copy has got (all data extents up to `upto` are in place), shared by the
+/// copying and the hashing thread, and whether either has stopped.
+#[derive(Default)]
+struct Progress {
+    state: std::sync::Mutex<(u64, Option<bool>)>,
+    moved: std::sync::Condvar,
+}
+
+impl Progress {
+    fn advance(&self, upto: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.0 = upto;
+        self.moved.notify_all();
+    }
+
+    /// The copy is over: complete (`true`) or failed.
+    fn finish(&self, complete: bool) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.1.get_or_insert(complete);
+        self.moved.notify_all();
+    }
+
+    /// The hashing has failed: the copy need not go on.
+    fn stop(&self) {
+        self.finish(false);
+    }
+
+    fn stopped(&self) -> bool {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).1 == Some(false)
+    }
+
+    /// Waits until the copy is past `pos`, or over; returns how far it is, or `None` if it
+    /// failed.
+    fn wait_past(&self, pos: u64) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match *state {
+                (_, Some(false)) => return None,
+                (_, Some(true)) => return Some(u64::MAX),
+                (upto, None) if upto > pos => return Some(upto),
+                _ => state = self.moved.wait(state).unwrap_or_else(|p| p.into_inner()),
+            }
+        }
+    }
+}
+
 /// The data extents of the first `size` bytes of `file`, as (start, end) offsets; the rest is
-/// holes. A filesystem that does not track holes reports one extent.
+/// holes. A filesystem that cannot tell holes reports one extent.
 fn data_extents(file: &File, size: u64) -> io::Result<Vec<(u64, u64)>> {
     use rustix::fs::SeekFrom;
     let mut extents = Vec::new();
@@ -610,6 +673,9 @@ fn data_extents(file: &File, size: u64) -> io::Result<Vec<(u64, u64)>> {
         let start = match rustix::fs::seek(file, SeekFrom::Data(pos)) {
             Ok(start) if start < size => start,
             Ok(_) | Err(Errno::NXIO) => break,
+            Err(Errno::INVAL | Errno::OPNOTSUPP | Errno::NOSYS) if pos == 0 => {
+                return Ok(vec![(0, size)]);
+            }
             Err(e) => return Err(e.into()),
         };
         let end = rustix::fs::seek(file, SeekFrom::Hole(start))?.min(size);
@@ -623,23 +689,30 @@ fn data_extents(file: &File, size: u64) -> io::Result<Vec<(u64, u64)>> {
 }
 
 /// Copies `extents` of `blob` into `out` at the same offsets, `done` bytes of the first one
-/// having been copied already.
+/// having been copied already, telling `progress` after each step. A blob that ends early
+/// (it shrank while being read: no blob is changed in place, so this is not taken for
+/// corruption) is a read error; any other error of the call is put on the target, since the
+/// kernel does not say which side failed.
 fn copy_extents(
     blob: &File,
     out: &File,
     extents: &[(u64, u64)],
     done: u64,
+    progress: &Progress,
     blob_err: &dyn Fn(io::Error) -> Failure,
 ) -> Result<(), Failure> {
     for (i, &(start, end)) in extents.iter().enumerate() {
         let mut from = if i == 0 { start + done } else { start };
         let mut to = from;
+        progress.advance(from);
         while from < end {
-            // At most 1 GiB a call, so that a kill is never kept waiting long.
-            let len = (end - from).min(1 << 30) as usize;
+            if progress.stopped() {
+                return Ok(()); // the hashing thread's error is returned instead
+            }
+            let len = (end - from).min(KERNEL_COPY_STEP) as usize;
             match rustix::fs::copy_file_range(blob, Some(&mut from), out, Some(&mut to), len) {
                 Ok(0) => return Err(blob_err(shrunk())),
-                Ok(_) => {}
+                Ok(_) => progress.advance(from),
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(Failure::Target(e.into())),
             }
@@ -648,9 +721,14 @@ fn copy_extents(
     Ok(())
 }
 
-/// The BLAKE3 hasher of the first `size` bytes of `blob`, whose data is in `extents` and the
-/// rest zeros, read in chunks on this thread alone.
-fn hash_extents(blob: &File, size: u64, extents: &[(u64, u64)]) -> io::Result<blake3::Hasher> {
+/// The BLAKE3 hasher of the `size` bytes of the file `written` whose data is in `extents` and
+/// the rest zeros, read as the copy into it (`progress`) goes on.
+fn hash_behind(
+    written: &File,
+    size: u64,
+    extents: &[(u64, u64)],
+    progress: &Progress,
+) -> io::Result<blake3::Hasher> {
     use std::os::unix::fs::FileExt;
     let zeros = |hasher: &mut blake3::Hasher, mut count: u64| {
         while count > 0 {
@@ -659,18 +737,25 @@ fn hash_extents(blob: &File, size: u64, extents: &[(u64, u64)]) -> io::Result<bl
             count -= n as u64;
         }
     };
+    let stopped = || io::Error::other("the copy stopped");
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     let mut pos = 0;
+    let mut copied = 0;
     for &(start, end) in extents {
         zeros(&mut hasher, start - pos);
         pos = start;
         while pos < end {
-            let want = (end - pos).min(CHUNK as u64) as usize;
-            let n = blob.read_at(&mut buf[..want], pos)?;
-            if n == 0 {
-                return Err(shrunk());
+            if copied <= pos {
+                copied = progress.wait_past(pos).ok_or_else(stopped)?;
             }
+            let want = (end.min(copied) - pos).min(CHUNK as u64) as usize;
+            let n = match written.read_at(&mut buf[..want], pos) {
+                Ok(0) => return Err(shrunk()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             hasher.update(&buf[..n]);
             pos += n as u64;
         }
@@ -680,7 +765,8 @@ fn hash_extents(blob: &File, size: u64, extents: &[(u64, u64)]) -> io::Result<bl
 }
 
 /// A new open file description of the file `file` is open on (the same inode, whatever its
-/// name is now); without `/proc`, a duplicate of `file`'s (correct, only slower).
+/// name is now, or none); without `/proc`, a duplicate of `file`'s (correct, only slower: the
+/// two threads then share one readahead state).
 fn reopen(file: &File) -> io::Result<File> {
     File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).or_else(|_| file.try_clone())
 }
