@@ -295,3 +295,36 @@ fn fresh_runs_every_step_of_a_script() {
         "without --fresh both are reused"
     );
 }
+
+#[test]
+fn signals_ignored_when_shark_starts_stay_ignored_in_its_commands() {
+    use std::os::unix::process::CommandExt;
+    // As under bash: `nohup shark s.sh` leaves the script's commands immune to hangups.
+    let env = TestEnv::new();
+    env.write("s.sh", "trap\nsh -c 'kill -HUP $$; echo survived'\n");
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    let with_hangup = |handler: SigHandler| {
+        let mut shark = env.shark();
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            shark.pre_exec(move || {
+                signal(Signal::SIGHUP, handler)
+                    .map(drop)
+                    .map_err(Into::into)
+            });
+        }
+        shark.arg("s.sh").output().unwrap()
+    };
+    let out = with_hangup(SigHandler::SigIgn);
+    assert_eq!(
+        stdout(&out),
+        "trap -- '' SIGHUP\nsurvived\n",
+        "{}",
+        stderr(&out)
+    );
+    // Started with the default disposition (whatever the test runner's), the commands get it
+    // too, and nothing run under nohup is reused for them: the ignored signals are in the key.
+    let out = with_hangup(SigHandler::SigDfl);
+    assert_eq!(stdout(&out), "", "{}", stderr(&out));
+    assert!(!env.log().iter().rev().take(2).any(|r| r["cached"] == true));
+}

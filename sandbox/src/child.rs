@@ -164,6 +164,11 @@ fn command_main(plan: &Plan, fds: &ChildFds) -> ! {
 
 fn prepare_command(plan: &Plan, fds: &ChildFds) -> Result<(), Fail> {
     reset_signals();
+    for &signal in &plan.ignored_signals {
+        // SAFETY: ignoring a signal is valid for every number the spec can hold but SIGKILL
+        // and SIGSTOP, for which the call fails harmlessly.
+        unsafe { libc::signal(signal, libc::SIG_IGN) };
+    }
     for (target, &fd) in fds.stdio.iter().enumerate() {
         if fd >= 0 {
             // SAFETY: duplicates a descriptor the supervisor prepared onto 0, 1 or 2.

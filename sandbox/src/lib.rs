@@ -61,5 +61,5 @@ pub use report::{
     Status,
 };
 pub use spawn::run;
-pub use spec::{MappedRoot, Spec, Stdio};
+pub use spec::{inherited_ignored_signals, MappedRoot, Spec, Stdio};
 pub use support::{check_support, Support};

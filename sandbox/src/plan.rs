@@ -132,6 +132,8 @@ pub(crate) struct Plan {
     /// Landlock rules as (path after pivot, allowed access).
     pub(crate) landlock_rules: Vec<(CString, u64)>,
     pub(crate) filter: Vec<libc::sock_filter>,
+    /// Signals the command starts with ignored.
+    pub(crate) ignored_signals: Vec<i32>,
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, SandboxError> {
@@ -379,6 +381,7 @@ impl Plan {
                 None => Vec::new(),
             },
             filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
+            ignored_signals: spec.ignored_signals.clone(),
         })
     }
 }

@@ -48,6 +48,10 @@ pub struct Spec {
     pub stdout: Stdio,
     /// Standard error.
     pub stderr: Stdio,
+    /// Signals the command starts with ignored: by default those the process calling this was
+    /// started with ignored ([`inherited_ignored_signals`]). Every other one starts with its
+    /// default disposition.
+    pub ignored_signals: Vec<i32>,
 }
 
 /// A host folder mounted at another path inside the sandbox.
@@ -87,6 +91,32 @@ impl Spec {
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
+            ignored_signals: inherited_ignored_signals().to_vec(),
         }
     }
+}
+
+/// The signals this process was started with ignored, as bash keeps them ignored for the
+/// commands it runs: `nohup shark script.sh` leaves its commands immune to hangups, and a
+/// background job of a non-interactive shell to SIGINT. Taken at the first call, so a program
+/// that changes dispositions (a shell ignoring SIGINT while a command runs) calls it first,
+/// at the start of `main`. Left out: SIGPIPE (the Rust runtime ignores it before `main`, so its
+/// inherited disposition is unknown; commands get the default, as from `std::process`),
+/// SIGCHLD (ignored, the kernel would reap children before their parent could wait for them),
+/// and SIGKILL and SIGSTOP.
+pub fn inherited_ignored_signals() -> &'static [i32] {
+    static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
+    IGNORED.get_or_init(|| {
+        let skip = [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE, libc::SIGCHLD];
+        (1..libc::SIGRTMAX())
+            .filter(|s| !skip.contains(s))
+            .filter(|&s| {
+                // SAFETY: sigaction is plain data, valid zeroed.
+                let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+                // SAFETY: with no new action, sigaction only reads the current one into `old`.
+                let ret = unsafe { libc::sigaction(s, std::ptr::null(), &mut old) };
+                ret == 0 && old.sa_sigaction == libc::SIG_IGN
+            })
+            .collect()
+    })
 }

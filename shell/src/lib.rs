@@ -30,6 +30,8 @@ use crate::error::CliError;
 
 /// Runs shark with the process's arguments and returns the exit status.
 pub fn main() -> i32 {
+    // Before anything here changes a signal's disposition.
+    shark_sandbox::inherited_ignored_signals();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return error::clap_exit(e),

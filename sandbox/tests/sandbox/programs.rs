@@ -396,3 +396,18 @@ both_legs!(only_the_terminals_on_stdio_can_be_opened, |env: &Env| {
         "nothing was written to it"
     );
 });
+
+both_legs!(
+    the_command_starts_with_the_ignored_signals_of_the_spec,
+    |env: &Env| {
+        for (ignored, shown) in [(vec![], ""), (vec![libc::SIGHUP], "trap -- '' SIGHUP\n")] {
+            let (out, stdout) = env.capture("stdout");
+            let mut spec = env.spec(&["bash", "-c", "trap"]);
+            spec.stdout = stdout;
+            spec.ignored_signals = ignored;
+            let report = run(spec).unwrap();
+            assert_eq!(report.status, Status::Exited(0));
+            assert_eq!(std::fs::read_to_string(out).unwrap(), shown);
+        }
+    }
+);

@@ -345,6 +345,7 @@ fn replay_one(
         stdin: Stdio::Fd(devnull(false)?),
         stdout: Stdio::Fd(devnull(true)?),
         stderr: Stdio::Fd(devnull(true)?),
+        ignored_signals: shark_sandbox::inherited_ignored_signals().to_vec(),
     };
     let replayed = shark_sandbox::run(spec)
         .map_err(|e| CliError::failed(format!("cannot replay run {}", run.id), e))?;

@@ -65,6 +65,9 @@ pub struct Identity {
     pub gid: u32,
     /// The umask.
     pub umask: u32,
+    /// The signals the command starts with ignored, bit `n - 1` for signal `n` (see
+    /// [`shark_sandbox::inherited_ignored_signals`]): under `nohup` a hangup does not end it.
+    pub ignored_signals: u64,
 }
 
 impl Identity {
@@ -76,8 +79,17 @@ impl Identity {
             uid: nix::unistd::geteuid().as_raw(),
             gid: nix::unistd::getegid().as_raw(),
             umask,
+            ignored_signals: signal_mask(shark_sandbox::inherited_ignored_signals()),
         }
     }
+}
+
+/// `signals` as a bit set, bit `n - 1` for signal `n` (1 to 64).
+pub fn signal_mask(signals: &[i32]) -> u64 {
+    signals
+        .iter()
+        .filter(|&&s| (1..=64).contains(&s))
+        .fold(0, |mask, &s| mask | 1 << (s - 1))
 }
 
 /// The process's umask from `/proc/self/status` (setting it to read it would race with other
@@ -119,6 +131,11 @@ pub fn weak_key(p: &KeyParts<'_>) -> Digest {
     let id = p.identity;
     for n in [id.uid, id.gid, id.umask] {
         field(&mut h, &n.to_le_bytes());
+    }
+    // Only when some are: keys recorded before signals were part of them stay the same.
+    if id.ignored_signals != 0 {
+        field(&mut h, b"ignored-signals");
+        field(&mut h, &id.ignored_signals.to_le_bytes());
     }
     Digest::from(h.finalize())
 }
@@ -215,6 +232,7 @@ mod tests {
                 uid: 1000,
                 gid: 1000,
                 umask: 0o022,
+                ignored_signals: 0,
             },
         }
     }
@@ -260,6 +278,7 @@ mod tests {
             |i: &mut Identity| i.uid = 0,
             |i: &mut Identity| i.gid = 0,
             |i: &mut Identity| i.umask = 0o077,
+            |i: &mut Identity| i.ignored_signals = 1,
         ] {
             let mut p = base.clone();
             change(&mut p.identity);

@@ -490,6 +490,7 @@ impl Executor {
             stdin,
             stdout: Stdio::Fd(streams.stdout),
             stderr: Stdio::Fd(streams.stderr),
+            ignored_signals: shark_sandbox::inherited_ignored_signals().to_vec(),
         };
         let report = shark_sandbox::run(spec).map_err(sandbox_fail);
         let (out_file, err_file) = streams.copiers.finish().map_err(io_fail)?;

@@ -395,6 +395,11 @@ fn weak_key(req: &Request, inv: &Invocation, locs: &Locations) -> Option<WeakKey
         ("layout".into(), locs.layout().join("\n")),
         ("arch".into(), std::env::consts::ARCH.into()),
     ];
+    // Only when some are, as in the local key.
+    let ignored = super::key::Identity::current().ignored_signals;
+    if ignored != 0 {
+        properties.push(("ignored-signals".into(), ignored.to_string()));
+    }
     properties.sort();
     Some(WeakKey {
         argv,
