@@ -48,9 +48,9 @@ pub struct Spec {
     pub stdout: Stdio,
     /// Standard error.
     pub stderr: Stdio,
-    /// Signals the command starts with ignored: by default those the process calling this was
-    /// started with ignored ([`inherited_ignored_signals`]). Every other one starts with its
-    /// default disposition.
+    /// Signals the command starts with ignored (none from [`Spec::new`]); every other one
+    /// starts with its default disposition. A shell passes those it was started with ignored
+    /// ([`inherited_ignored_signals`]), as bash does.
     pub ignored_signals: Vec<i32>,
 }
 
@@ -91,7 +91,7 @@ impl Spec {
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,
-            ignored_signals: inherited_ignored_signals().to_vec(),
+            ignored_signals: Vec::new(),
         }
     }
 }
