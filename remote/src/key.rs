@@ -2,7 +2,7 @@
 //!
 //! - The **weak key** names the command: its portable argv and environment and the
 //!   conditions it ran under (network, how stdin and the terminal were given, uid, gid,
-//!   umask, writable roots, how the machine's locations nest). It is the digest of an
+//!   umask, signals started ignored, writable roots, how the machine's locations nest). It is the digest of an
 //!   `Action` whose `Command` carries the arguments and environment variables and whose
 //!   `platform` properties carry the conditions, with the salt `shark-weak-v1`. Its Action Cache entry lists the
 //!   path-sets recorded for the command ([`crate::PathSets`]).

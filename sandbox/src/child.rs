@@ -199,7 +199,7 @@ fn prepare_command(plan: &Plan, fds: &ChildFds) -> Result<(), Fail> {
 /// Default dispositions and an empty mask: the supervisor (a shell) may ignore SIGINT or
 /// SIGPIPE, and ignored signals survive `execve`.
 fn reset_signals() {
-    for signal in 1..libc::SIGRTMAX() {
+    for signal in 1..=libc::SIGRTMAX() {
         if signal != libc::SIGKILL && signal != libc::SIGSTOP {
             // SAFETY: setting a default disposition is always valid.
             unsafe { libc::signal(signal, libc::SIG_DFL) };

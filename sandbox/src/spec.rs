@@ -108,7 +108,7 @@ pub fn inherited_ignored_signals() -> &'static [i32] {
     static IGNORED: std::sync::OnceLock<Vec<i32>> = std::sync::OnceLock::new();
     IGNORED.get_or_init(|| {
         let skip = [libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE, libc::SIGCHLD];
-        (1..libc::SIGRTMAX())
+        (1..=libc::SIGRTMAX())
             .filter(|s| !skip.contains(s))
             .filter(|&s| {
                 // SAFETY: sigaction is plain data, valid zeroed.

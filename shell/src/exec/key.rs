@@ -3,7 +3,7 @@
 //! BLAKE3 over a versioned, length-prefixed encoding of: the format version, the argv, the cwd,
 //! the environment digest, the sandbox policy (network, writable roots, how stdin was given,
 //! which streams are terminals), and who runs it and how files are created: the user and
-//! group ids and the umask. Two runs with the same weak key may still differ in what they read; that is the job
+//! group ids, the umask and (when any) the signals it starts with ignored. Two runs with the same weak key may still differ in what they read; that is the job
 //! of the second phase (the recorded inputs, checked against the filesystem).
 
 use std::ffi::OsString;

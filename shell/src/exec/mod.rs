@@ -1,7 +1,7 @@
 //! The executor: run a command in the sandbox, or reuse a recorded run whose inputs still hold.
 //!
 //! 1. The weak key ([`key`]) names the command: argv, cwd, environment, sandbox policy, user,
-//!    group and umask.
+//!    group, umask and the signals shark was started with ignored.
 //! 2. Earlier successful runs with that key are tried newest first; one whose every recorded
 //!    input still holds ([`inputs::check`]) is reused: its outputs restored ([`outputs`]), its
 //!    stdout/stderr replayed, its exit status returned, and the reuse recorded.
@@ -345,7 +345,12 @@ impl Executor {
             }
         }
         if what.is_empty() {
-            what.push("standard input or the writable directories differ".to_owned());
+            // The rest of the key is not recorded per run: name every part it holds.
+            what.push(
+                "standard input, the writable directories, the terminals, or who runs it \
+                 (user, group, umask, signals started ignored, as under nohup) differ"
+                    .to_owned(),
+            );
         }
         Reason::KeyChanged {
             run: prev.id.0,

@@ -10,7 +10,8 @@
 //! Signals: at the prompt the terminal is raw, so Ctrl-C is a key that clears the line. While a
 //! command runs, the terminal's Ctrl-C sends SIGINT to the whole foreground process group, which
 //! holds the sandboxed command as well as shark; shark only notes it ([`signals`]), the command
-//! (whose dispositions the sandbox resets) is interrupted.
+//! (whose dispositions the sandbox resets, but for those shark itself was started with
+//! ignored) is interrupted.
 
 mod complete;
 pub(crate) mod files;

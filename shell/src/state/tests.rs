@@ -62,7 +62,11 @@ impl Bash {
         std::fs::create_dir_all(&prog).unwrap();
         let text = program::generate(state, &step, &self.origins, setting);
         std::fs::write(prog.join("s.sh"), text).unwrap();
-        let out = Command::new("/bin/bash")
+        // Default dispositions, whatever the test runner inherited: under nohup, bash's `trap`
+        // would show an ignored SIGHUP.
+        let mut bash = Command::new("/usr/bin/env");
+        bash.args(["--default-signal=HUP,INT,QUIT,TERM", "/bin/bash"]);
+        let out = bash
             .arg("s.sh")
             .args(&state.args)
             .env_clear()
