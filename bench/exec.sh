@@ -91,25 +91,10 @@ s17	s18_lines.txt	cat s17/*.txt | wc -l > s18_lines.txt
 s05_total.txt s14_stats.json s18_lines.txt	s19_report.txt	python3 -c 'import json; s = json.load(open("s14_stats.json")); print("files", s["files"], "words", open("s05_total.txt").read().strip(), "mean_hits", round(s["mean_hits"], 3), "distinct_lines", open("s18_lines.txt").read().strip())' > s19_report.txt
 s05_total.txt s18_lines.txt s10_top.txt s19_report.txt	s20_digest.txt	cat s05_total.txt s18_lines.txt s10_top.txt s19_report.txt | sha256sum > s20_digest.txt
 EOF
+python3 "$repo/bench/pipeline_inputs.py" steps.tsv proto
 python3 - <<'PY'
-import json, random, re
-random.seed(11)
+import json, re
 steps = [line.rstrip("\n").split("\t") for line in open("steps.tsv")]
-# The inputs: 1,000 files of 20 lines of words, some capitalised, some with punctuation.
-vocab = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9)))
-         for _ in range(600)]
-import os
-os.makedirs("proto/in")
-for i in range(1000):
-    with open(f"proto/in/f{i:04d}.txt", "w") as f:
-        for _ in range(20):
-            words = [random.choice(vocab[: random.randint(50, 600)]) for _ in range(random.randint(4, 12))]
-            words = [w.capitalize() if random.random() < 0.1 else w for w in words]
-            f.write(" ".join(words) + random.choice([".", ",", "!", "", ""]) + "\n")
-with open("proto/pipeline.sh", "w") as f:
-    f.write("#!/usr/bin/env bash\n# The 20 steps: one top-level command each.\n")
-    for deps, out, cmd in steps:
-        f.write(cmd + "\n")
 dirs = {"in"} | {out for _, out, _ in steps if "." not in out}
 with open("proto/Makefile", "w") as f:
     f.write("SHELL := /bin/bash\n.DELETE_ON_ERROR:\n")

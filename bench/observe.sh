@@ -48,22 +48,7 @@ rounds() {
     for r in $(seq "$count"); do
         hyperfine --style none "$@" --export-json "$name-$r.json" >/dev/null
     done
-    python3 - "$name" "$count" <<'PY'
-import json, sys
-name, count = sys.argv[1], int(sys.argv[2])
-merged = None
-for r in range(1, count + 1):
-    results = json.load(open(f"{name}-{r}.json"))["results"]
-    if merged is None:
-        merged = results
-    else:
-        for m, x in zip(merged, results):
-            m["times"] += x["times"]
-json.dump({"results": merged}, open(f"{name}.json", "w"))
-for m in merged:
-    times = sorted(m["times"])
-    print(f"  {times[len(times) // 2] * 1000:9.1f} ms  {m['command']}")
-PY
+    python3 "$repo/bench/merge_rounds.py" "$name" "$count"
     echo "$name $(cut -d' ' -f1-3 /proc/loadavg)" >>loads.txt
 }
 
@@ -138,46 +123,28 @@ one compute compute.sh 2 1
 echo "== gcc -O2"
 one gcc gcc.sh 1 1
 
+# first_run NAME DIR CLEAN RUNS WARMUP: bash, shark and the shark before running DIR's
+# pipeline.sh from scratch (CLEAN, and shark's home, removed before each run).
+first_run() {
+    local name=$1 dir=$2 clean=$3 home="$work/home-$1"
+    local cmds=(-n "bash" --prepare "cd $dir && rm -rf $clean" "cd $dir && bash pipeline.sh"
+        -n "shark" --prepare "cd $dir && rm -rf $clean $home"
+        "cd $dir && $U SHARK_HOME=$home $shark pipeline.sh >/dev/null")
+    [ -n "$before" ] && cmds+=(-n "before" --prepare "cd $dir && rm -rf $clean $home"
+        "cd $dir && $U SHARK_HOME=$home $before pipeline.sh >/dev/null")
+    rounds "$name" "$rounds" --runs "$4" --warmup "$5" "${cmds[@]}"
+}
+
 echo "== GDAL example, first run"
 mkdir gdal && cp "$repo"/examples/gdal/{pipeline.sh,make_dem.py,dem.params,sun.params} gdal
-home_gdal="$work/home-gdal"
-gdal_cmds=(-n "bash" --prepare "cd $work/gdal && rm -rf out" "cd $work/gdal && bash pipeline.sh"
-    -n "shark" --prepare "cd $work/gdal && rm -rf out $home_gdal"
-    "cd $work/gdal && $U SHARK_HOME=$home_gdal $shark pipeline.sh >/dev/null")
-[ -n "$before" ] && gdal_cmds+=(-n "before" --prepare "cd $work/gdal && rm -rf out $home_gdal"
-    "cd $work/gdal && $U SHARK_HOME=$home_gdal $before pipeline.sh >/dev/null")
-rounds gdal "$rounds" --runs 2 --warmup 1 "${gdal_cmds[@]}"
+first_run gdal "$work/gdal" out 2 1
 (cd gdal && rm -rf out && counts gdal bash pipeline.sh)
 
 echo "== 20-step pipeline, first run"
 # The steps of bench/exec.sh, over the same kind of input.
 mkdir pipe && sed -n "/^cat >steps.tsv <<'EOF'$/,/^EOF$/p" "$repo/bench/exec.sh" | sed '1d;$d' >pipe/steps.tsv
-python3 - <<'PY'
-import os, random
-random.seed(11)
-steps = [line.rstrip("\n").split("\t") for line in open("pipe/steps.tsv")]
-vocab = ["".join(random.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(random.randint(2, 9)))
-         for _ in range(600)]
-os.makedirs("pipe/in")
-for i in range(1000):
-    with open(f"pipe/in/f{i:04d}.txt", "w") as f:
-        for _ in range(20):
-            words = [random.choice(vocab[: random.randint(50, 600)]) for _ in range(random.randint(4, 12))]
-            words = [w.capitalize() if random.random() < 0.1 else w for w in words]
-            f.write(" ".join(words) + random.choice([".", ",", "!", "", ""]) + "\n")
-with open("pipe/pipeline.sh", "w") as f:
-    f.write("#!/usr/bin/env bash\n")
-    for deps, out, cmd in steps:
-        f.write(cmd + "\n")
-PY
-home_pipe="$work/home-pipe"
-outs="s[0-9][0-9]*"
-pipe_cmds=(-n "bash" --prepare "cd $work/pipe && rm -rf $outs" "cd $work/pipe && bash pipeline.sh"
-    -n "shark" --prepare "cd $work/pipe && rm -rf $outs $home_pipe"
-    "cd $work/pipe && $U SHARK_HOME=$home_pipe $shark pipeline.sh >/dev/null")
-[ -n "$before" ] && pipe_cmds+=(-n "before" --prepare "cd $work/pipe && rm -rf $outs $home_pipe"
-    "cd $work/pipe && $U SHARK_HOME=$home_pipe $before pipeline.sh >/dev/null")
-rounds pipe "$rounds" --runs 1 --warmup 0 "${pipe_cmds[@]}"
+python3 "$repo/bench/pipeline_inputs.py" pipe/steps.tsv pipe
+first_run pipe "$work/pipe" "s[0-9][0-9]*" 1 0
 
 echo "== cost of one notified call"
 cat >loop.c <<'C'

@@ -146,22 +146,7 @@ rounds() {
     for r in $(seq "$count"); do
         hyperfine --style none -N --warmup "$warmup" --runs "$each" --export-json "$name-$r.json" "$@" >/dev/null
     done
-    python3 - "$name" "$count" <<'PY'
-import json, sys
-name, count = sys.argv[1], int(sys.argv[2])
-merged = None
-for r in range(1, count + 1):
-    results = json.load(open(f"{name}-{r}.json"))["results"]
-    if merged is None:
-        merged = results
-    else:
-        for m, x in zip(merged, results):
-            m["times"] += x["times"]
-json.dump({"results": merged}, open(f"{name}.json", "w"))
-for m in merged:
-    times = sorted(m["times"])
-    print(f"  {times[len(times) // 2] * 1000:9.1f} ms  {m['command']}")
-PY
+    python3 "$repo/bench/merge_rounds.py" "$name" "$count"
 }
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 

@@ -1,6 +1,27 @@
 //! `shark replay`: re-execute recorded runs from the store and compare their outputs.
 
+use std::path::PathBuf;
+use std::process::Output;
+
 use crate::common::{stderr, stdout, TestEnv};
+
+/// Runs `shark replay ARGS... --into DIR` (DIR next to the work directory), checks it
+/// succeeded, and returns DIR and the output.
+fn replay_into(env: &TestEnv, args: &[&str]) -> (PathBuf, Output) {
+    let into = env.work.parent().unwrap().join("replay");
+    let mut all = vec!["replay"];
+    all.extend_from_slice(args);
+    all.extend(["--into", into.to_str().unwrap()]);
+    let out = env.run(&all);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    (into, out)
+}
 
 fn chain(env: &TestEnv) {
     env.write("in.txt", "b\na\nc\n");
@@ -20,22 +41,8 @@ fn a_deterministic_chain_replays_identically_from_the_store() {
     chain(&env);
     // The sources change after the recording: the replay must use the recorded versions.
     env.write("in.txt", "zzz\n");
-    let into = env.work.parent().unwrap().join("replay");
-    let out = env.run(&[
-        "replay",
-        "final.txt",
-        "--json",
-        "--into",
-        into.to_str().unwrap(),
-    ]);
     // final.txt is still the recorded content, so its chain is found.
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let (into, out) = replay_into(&env, &["final.txt", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let runs = v["runs"].as_array().unwrap();
     let commands: Vec<&str> = runs
@@ -131,15 +138,7 @@ fn replaying_script_steps_leaves_no_shell_state_behind() {
             .collect::<Vec<_>>()
     };
     let before = stamp();
-    let into = env.work.parent().unwrap().join("replay");
-    let out = env.run(&["replay", "s.txt", "--into", into.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let (into, out) = replay_into(&env, &["s.txt"]);
     assert!(
         stdout(&out).contains("1 of 1 outputs identical"),
         "{}",
@@ -160,15 +159,7 @@ fn a_script_step_replays_from_the_state_its_key_holds() {
     );
     let out = env.run(&["steps.sh"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let into = env.work.parent().unwrap().join("replay");
-    let out = env.run(&["replay", "g.txt", "--into", into.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    let (into, _) = replay_into(&env, &["g.txt"]);
     assert_eq!(
         std::fs::read_to_string(into.join("g.txt")).unwrap(),
         "hi there\n"

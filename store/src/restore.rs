@@ -46,7 +46,9 @@ use rustix::io::Errno;
 use crate::blob::{classify, hash, quarantine, Encoding, CHUNK};
 use crate::journal::{fd_path, Journal};
 use crate::pipe;
-use crate::sparse::{hash_file, hash_zeros, Piece, Source, SparseFile, SparseWriter, ZEROS};
+use crate::sparse::{
+    hash_file, hash_zeros, hash_zeros_here, Piece, Source, SparseFile, SparseWriter,
+};
 use crate::store::Location;
 use crate::{Corruption, Digest, Store, StoreError};
 
@@ -275,12 +277,7 @@ impl<W: Write> Write for HashingSink<W> {
 
 impl<W: pipe::Sink> pipe::Sink for HashingSink<W> {
     fn zeros(&mut self, count: u64) -> io::Result<()> {
-        let mut left = count;
-        while left > 0 {
-            let n = left.min(ZEROS.len() as u64) as usize;
-            self.hasher.update(&ZEROS[..n]);
-            left -= n as u64;
-        }
+        hash_zeros_here(&mut self.hasher, count);
         self.sink.zeros(count)
     }
 }
@@ -730,20 +727,13 @@ fn hash_behind(
     progress: &Progress,
 ) -> io::Result<blake3::Hasher> {
     use std::os::unix::fs::FileExt;
-    let zeros = |hasher: &mut blake3::Hasher, mut count: u64| {
-        while count > 0 {
-            let n = count.min(ZEROS.len() as u64) as usize;
-            hasher.update(&ZEROS[..n]);
-            count -= n as u64;
-        }
-    };
     let stopped = || io::Error::other("the copy stopped");
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; CHUNK];
     let mut pos = 0;
     let mut copied = 0;
     for &(start, end) in extents {
-        zeros(&mut hasher, start - pos);
+        hash_zeros_here(&mut hasher, start - pos);
         pos = start;
         while pos < end {
             if copied <= pos {
@@ -760,7 +750,7 @@ fn hash_behind(
             pos += n as u64;
         }
     }
-    zeros(&mut hasher, size - pos);
+    hash_zeros_here(&mut hasher, size - pos);
     Ok(hasher)
 }
 

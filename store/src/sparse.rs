@@ -168,10 +168,22 @@ pub(crate) fn extend_zeros(buf: &mut Vec<u8>, mut count: usize) {
 }
 
 /// Feeds `count` zero bytes to `hasher`.
-pub(crate) fn hash_zeros(hasher: &mut blake3::Hasher, mut count: u64) {
+pub(crate) fn hash_zeros(hasher: &mut blake3::Hasher, count: u64) {
+    feed_zeros(count, |zeros| hash(hasher, zeros));
+}
+
+/// Feeds `count` zero bytes to `hasher` on this thread alone, for a hashing thread that already
+/// runs beside other work (rayon's workers would compete with it for the CPUs).
+pub(crate) fn hash_zeros_here(hasher: &mut blake3::Hasher, count: u64) {
+    feed_zeros(count, |zeros| {
+        hasher.update(zeros);
+    });
+}
+
+fn feed_zeros(mut count: u64, mut feed: impl FnMut(&[u8])) {
     while count > 0 {
         let n = count.min(CHUNK as u64) as usize;
-        hash(hasher, &ZEROS[..n]);
+        feed(&ZEROS[..n]);
         count -= n as u64;
     }
 }
