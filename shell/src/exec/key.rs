@@ -3,8 +3,9 @@
 //! BLAKE3 over a versioned, length-prefixed encoding of: the format version, the argv, the cwd,
 //! the environment digest, the sandbox policy (network, writable roots, how stdin was given,
 //! which streams are terminals), and who runs it and how files are created: the user and
-//! group ids, the umask and (when any) the signals it starts with ignored. Two runs with the same weak key may still differ in what they read; that is the job
-//! of the second phase (the recorded inputs, checked against the filesystem).
+//! group ids, the umask and (when any) the signals it starts with ignored. Two runs with the
+//! same weak key may still differ in what they read; that is the job of the second phase (the
+//! recorded inputs, checked against the filesystem).
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -85,7 +86,7 @@ impl Identity {
 }
 
 /// `signals` as a bit set, bit `n - 1` for signal `n` (1 to 64).
-pub fn signal_mask(signals: &[i32]) -> u64 {
+fn signal_mask(signals: &[i32]) -> u64 {
     signals
         .iter()
         .filter(|&&s| (1..=64).contains(&s))
