@@ -135,8 +135,10 @@ fn reap(command: libc::pid_t, fds: &ChildFds) -> ! {
     }
 }
 
-/// The command process: stdio, signals, Landlock, seccomp, listener hand-over, exec.
+/// The command process: the fast path's files, stdio, signals, Landlock, seccomp, listener
+/// hand-over, exec.
 fn command_main(plan: &Plan, fds: &ChildFds) -> ! {
+    let fast = plan.fast.as_ref().filter(|f| f.install());
     if let Err(f) = prepare_command(plan, fds) {
         fail(fds, f);
     }
@@ -149,9 +151,14 @@ fn command_main(plan: &Plan, fds: &ChildFds) -> ! {
         )
     };
     let mut errno = libc::ENOENT;
-    for program in &plan.programs {
+    for (i, program) in plan.programs.iter().enumerate() {
+        // A dynamically linked program gets the fast path's library.
+        let envp = match fast {
+            Some(fast) if fast.dynamic[i] => fast.envp.as_ptr(),
+            _ => plan.envp.as_ptr(),
+        };
         // SAFETY: program, argv and envp are NUL-terminated and outlive the call.
-        unsafe { libc::execve(program.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        unsafe { libc::execve(program.as_ptr(), plan.argv.as_ptr(), envp) };
         match nix::errno::Errno::last_raw() {
             libc::ENOENT | libc::ENOTDIR => {}
             e => errno = e,

@@ -33,7 +33,7 @@ pub(crate) struct CStringArray {
 }
 
 impl CStringArray {
-    fn new(strings: Vec<CString>) -> CStringArray {
+    pub(crate) fn new(strings: Vec<CString>) -> CStringArray {
         let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         CStringArray {
@@ -129,6 +129,8 @@ pub(crate) struct Plan {
     /// Landlock rules as (path after pivot, allowed access).
     pub(crate) landlock_rules: Vec<(CString, u64)>,
     pub(crate) filter: Vec<libc::sock_filter>,
+    /// The observation fast path, unless the spec turned it off.
+    pub(crate) fast: Option<crate::seccomp::fast::FastPlan>,
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, SandboxError> {
@@ -352,6 +354,11 @@ impl Plan {
                 .map(|p| under(&root, Path::new(p)))
                 .collect::<Result<_, _>>()?,
         };
+        let programs = program_candidates(spec)?;
+        let fast = match spec.fast_path {
+            true => crate::seccomp::fast::FastPlan::build(&spec.env, &programs),
+            false => None,
+        };
         Ok(Plan {
             new_root: cpath(&root)?,
             proc_dir: under(&root, Path::new("/proc"))?,
@@ -361,14 +368,18 @@ impl Plan {
             masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
-            programs: program_candidates(spec)?,
+            programs,
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
                 Some(abi) => landlock::rules(roots, abi, cpath)?,
                 None => Vec::new(),
             },
-            filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
+            filter: crate::seccomp::filter::program(
+                stdio_on_terminal(spec),
+                fast.as_ref().map(|f| f.cookie),
+            ),
+            fast,
         })
     }
 }

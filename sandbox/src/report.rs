@@ -262,6 +262,16 @@ pub enum LandlockGap {
     Failed(i32),
 }
 
+/// How the accesses of a run were observed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceStats {
+    /// System calls the supervisor was notified of (each a round trip through the kernel).
+    pub notifications: u64,
+    /// Accesses the fast path's preloaded library recorded without a notification (at most
+    /// one per path and kind and process; the calls it let through are not counted).
+    pub fast_path: u64,
+}
+
 /// The outcome of one sandboxed command. It owns the overlay upper layers that `Change::File`
 /// sources point into; dropping the report deletes them.
 #[derive(Debug)]
@@ -293,6 +303,8 @@ pub struct Report {
     /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
     /// reading. Its result then depends on what someone typed, which no input records.
     pub terminal_input: bool,
+    /// How the accesses were observed.
+    pub stats: TraceStats,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.

@@ -44,9 +44,14 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
     // The command process sends the listener once init has built and entered the new root.
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
+    // The fast path's shared memory, which the command process created before sending it.
+    let shared = match (&plan.fast, &private_shm) {
+        (Some(_), Some(shm)) => crate::seccomp::fast::open_shared(shm),
+        _ => None,
+    };
     nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
     let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
-    let trace = notify::trace(&listener, sync_wake_up, &sockets)?;
+    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -76,6 +81,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         roots,
         services,
         terminal_input: trace.terminal_input,
+        stats: trace.stats,
         _upper_layers: Some(scratch),
         private_shm,
     })
