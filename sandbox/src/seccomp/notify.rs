@@ -117,7 +117,11 @@ pub(crate) fn trace(
         };
         // SAFETY: SEND reads the response.
         if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) } < 0 {
-            tracer.rollback(mark); // ENOENT: the tracee died meanwhile
+            // ENOENT: the tracee died meanwhile, or a signal interrupted its call (which may
+            // be restarted, and then is notified again).
+            tracer.rollback(mark);
+        } else {
+            tracer.publish();
         }
     }
     Ok(tracer.finish())
@@ -172,6 +176,8 @@ struct Tracer {
     chrooted: bool,
     /// The memory shared with the fast path's library, if it is on.
     shared: Option<Shared>,
+    /// Paths (by components) this notification fingerprinted, for [`Tracer::publish`].
+    unpublished: Vec<Vec<u8>>,
     /// What the library recorded, as read from its ring.
     fast: Vec<Entry>,
     /// (sequence number, pid in the sandbox, host pid): who a sandbox pid was from then on.
@@ -187,10 +193,25 @@ impl Tracer {
         (self.raw.len(), self.processes.len())
     }
 
-    /// Forgets what was recorded since `mark`.
+    /// Forgets what was recorded since `mark`, and that its paths were fingerprinted: the
+    /// call did not happen (yet).
     fn rollback(&mut self, (raw, processes): (usize, usize)) {
-        self.raw.truncate(raw);
+        for dropped in self.raw.drain(raw..) {
+            if dropped.fingerprint.is_some() {
+                self.fingerprinted.remove(&dropped.path);
+            }
+        }
         self.processes.truncate(processes);
+        self.unpublished.clear();
+    }
+
+    /// Tells the library which paths the call just let go was the first to fingerprint.
+    fn publish(&mut self) {
+        if let Some(shared) = &mut self.shared {
+            for path in self.unpublished.drain(..) {
+                shared.insert(&path);
+            }
+        }
     }
 
     /// The next number of the global sequence.
@@ -280,8 +301,8 @@ impl Tracer {
         } else {
             self.fingerprinted.insert(path.clone());
             let fingerprint = Fingerprint::of(&path);
-            if let Some(shared) = &mut self.shared {
-                shared.insert(&canonical(&path));
+            if self.shared.is_some() {
+                self.unpublished.push(canonical(&path));
             }
             Some(fingerprint)
         };

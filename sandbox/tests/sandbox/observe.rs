@@ -135,3 +135,50 @@ both_legs!(io_uring_is_refused, |env: &Env| {
         format!("-1 {}\n", libc::ENOSYS)
     );
 });
+
+/// Stats 400 missing files while a timer interrupts it every 50 µs.
+const INTERRUPTED_C: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+static void tick(int sig) { (void)sig; }
+int main(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = tick;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, 0);
+    struct itimerval every = {{0, 50}, {0, 50}};
+    setitimer(ITIMER_REAL, &every, 0);
+    char name[32];
+    struct stat st;
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof name, "missing-%d", i);
+        stat(name, &st);
+    }
+    return 0;
+}
+"#;
+
+both_legs!(
+    a_call_interrupted_by_a_signal_keeps_its_fingerprint,
+    |env: &Env| {
+        // A signal withdraws the notification of the call it interrupts; the restarted call is
+        // notified again, and is then the path's first access.
+        let bin = compile(&env.root, "interrupted", INTERRUPTED_C, &["-O2"]);
+        let mut spec = env.spec(&[bin.to_str().unwrap()]);
+        spec.fast_path = false;
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        for i in 0..400 {
+            let path = env.work.join(format!("missing-{i}"));
+            let fingerprints: Vec<_> = report
+                .accesses
+                .iter()
+                .filter(|a| a.path == path)
+                .map(|a| a.fingerprint)
+                .collect();
+            assert_eq!(fingerprints, [Some(Fingerprint::Absent)], "missing-{i}");
+        }
+    }
+);
