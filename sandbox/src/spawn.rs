@@ -41,7 +41,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         let (wait_status, _) = init.wait()?;
         return Err(setup_error(&init.records()?, wait_status, &spec, &roots));
     };
-    // The command process sends the listener once init has built and entered the new root.
+    // The command process sends the listener once init has built and entered the new root, and
+    // then execs: its execve waits in the listener for `trace`.
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
     // The fast path's shared memory, which the command process created before sending it.
@@ -49,7 +50,6 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         (Some(_), Some(shm)) => crate::seccomp::fast::open_shared(shm),
         _ => None,
     };
-    nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
     let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
     let trace = notify::trace(&listener, sync_wake_up, &sockets, shared)?;
     drop(listener);
