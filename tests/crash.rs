@@ -78,7 +78,7 @@ fn sigkill_at_any_moment_leaves_everything_consistent() {
     assert!(recycled.len() <= 4, "{recycled:?}");
     let pooled = recycled.iter().filter(|n| n.starts_with(".shark-pool-"));
     for dir in pooled {
-        for layer in std::fs::read_dir(env.home.join("tmp").join(&dir)).unwrap() {
+        for layer in std::fs::read_dir(env.home.join("tmp").join(dir)).unwrap() {
             let layer = layer.unwrap().path();
             let inside = std::fs::read_dir(&layer).unwrap().count();
             assert_eq!(inside, 0, "{} is not empty", layer.display());
