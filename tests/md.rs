@@ -7,13 +7,13 @@ use std::process::{Child, Command, Stdio};
 use crate::common::{exists, stderr, stdout, TestEnv};
 
 /// A static file server on 127.0.0.1 (python's `http.server`), stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
 }
 
 impl Server {
-    fn serve(dir: &std::path::Path) -> Server {
+    pub(crate) fn serve(dir: &std::path::Path) -> Server {
         let mut child = Command::new("python3")
             .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d"])
             .arg(dir)
@@ -35,7 +35,7 @@ impl Server {
         Server { child, port }
     }
 
-    fn url(&self, name: &str) -> String {
+    pub(crate) fn url(&self, name: &str) -> String {
         format!("http://127.0.0.1:{}/{name}", self.port)
     }
 }

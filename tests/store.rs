@@ -60,12 +60,18 @@ fn damage(path: &Path, truncate: bool) {
 #[test]
 fn stats_of_an_empty_then_a_filled_store() {
     let env = TestEnv::new();
-    let out = env.run(&["store", "stats"]);
+    let out = env
+        .shark()
+        .env("SHARK_UNDO_BYTES", "1G")
+        .args(["store", "stats"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
         "blobs:        0 (0 compressed)\nlogical size: 0 B (0 bytes)\n\
-         stored size:  0 B (0 bytes)\nratio:        1.00x\n"
+         stored size:  0 B (0 bytes)\nratio:        1.00x\n\
+         undo:         0 runs, 0 B kept only for undo (budget 1.0 GiB), 0 dropped, 0 snapshots\n"
     );
     let store = Store::open(&env.home.join("store")).unwrap();
     // The CSV is large enough for a file of its own; the 10 kB are a row of the pack.

@@ -41,6 +41,24 @@ pub enum LineageError {
         /// The newest version this build knows.
         supported: u32,
     },
+    /// A damaged database could not be emptied to be rebuilt; it is left as it was.
+    #[error("cannot empty the damaged lineage database {} to rebuild it", path.display())]
+    Reset {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Rebuilding a damaged database from its copy failed midway; the copy is intact.
+    #[error("cannot rebuild the lineage database {}", path.display())]
+    Rebuild {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
     /// No run has that id.
     #[error("no run {id} in the lineage database")]
     NoSuchRun {

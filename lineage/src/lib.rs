@@ -13,6 +13,11 @@
 //!   inputs the executor must check against the filesystem.
 //! - **History**: [`Db::recent`], [`Db::run`], [`Db::last_run_of`], [`Db::previous_run_of`],
 //!   [`Db::stats`], and [`Db::referenced_digests`] for the store's garbage collection.
+//! - **Undo**: [`Db::record_undo`] keeps what a run's changed paths held before it (in the
+//!   store or a snapshot), [`Db::undo_data`] reads it back, within a budget
+//!   ([`Db::drop_undo_over`]).
+//! - **Browsing**: [`Db::runs_where`] (a filtered page of the log), [`Db::versions_of`]
+//!   (what each run left at a path), [`Db::reuses_of`].
 //! - **Lineage**: [`Db::producer_of`] and [`Db::producers_of`] find the runs that wrote some
 //!   content; [`Db::lineage`] follows producers upstream into a [`LineageNode`] tree.
 //!
@@ -42,6 +47,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod browse;
 mod error;
 mod graph;
 mod load;
@@ -49,22 +55,29 @@ mod model;
 mod query;
 mod record;
 mod refs;
+mod salvage;
 mod schema;
 mod serial;
 mod sql;
+mod stamps;
 mod time;
+mod undo;
 
 use std::path::Path;
 
 use rusqlite::Connection;
 
+pub use browse::{RunFilter, RunOutcome};
 pub use error::LineageError;
 pub use graph::{LineageNode, LineageOptions};
 pub use model::{
     Access, AsLeft, Input, InputKind, NewRun, Output, OutputKind, PathState, ProcessRecord, Run,
     RunId, RunIdParseError, Stats, UnitState,
 };
+pub use salvage::Rebuilt;
+pub use stamps::FileStamp;
 pub use time::rfc3339;
+pub use undo::{Prior, PriorKind, SnapshotRecord, UndoData, UndoRecord, UndoTotals};
 
 /// The newest schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = schema::CURRENT;

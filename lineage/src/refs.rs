@@ -8,10 +8,11 @@ use shark_store::Digest;
 use crate::error::query;
 use crate::sql::DigestCol;
 use crate::time::to_nanos;
-use crate::{Db, LineageError};
+use crate::{Db, LineageError, RunId};
 
-/// Every digest a kept run refers to. A run is kept when it started at or after `?1`, or
-/// when a kept reuse row reused it (restoring the reuse needs the original's outputs).
+/// Every digest a kept run refers to, and the prior content kept for undo (within its budget,
+/// whatever the cutoff). A run is kept when it started at or after `?1`, or when a kept reuse
+/// row reused it (restoring the reuse needs the original's outputs).
 const REFERENCED: &str = "
 WITH kept (id) AS (
     SELECT id FROM runs WHERE started_ns >= ?1
@@ -25,7 +26,8 @@ UNION SELECT digest FROM inputs
 UNION SELECT stdout FROM runs WHERE id IN kept AND stdout IS NOT NULL
 UNION SELECT stderr FROM runs WHERE id IN kept AND stderr IS NOT NULL
 UNION SELECT shell_state FROM runs WHERE id IN kept AND shell_state IS NOT NULL
-UNION SELECT env_digest FROM runs WHERE id IN kept";
+UNION SELECT env_digest FROM runs WHERE id IN kept
+UNION SELECT digest FROM undo_prior WHERE digest IS NOT NULL";
 
 impl Db {
     /// The digests of every blob that runs started at or after `since` (all runs when
@@ -44,6 +46,33 @@ impl Db {
             rows.map(|r| r.map(|c| c.0)).collect()
         };
         collect().map_err(query("list the blobs runs refer to"))
+    }
+}
+
+/// The blobs a reuse of each reusable run restores or replays: its file outputs, its
+/// non-empty streams (the empty digest `?1` is never stored for a stream) and its shell state.
+const NEEDED: &str = "
+SELECT o.digest, o.run_id FROM outputs o JOIN runs r ON r.id = o.run_id
+    WHERE r.reusable = 1 AND o.kind = 'file' AND o.digest IS NOT NULL
+UNION SELECT stdout, id FROM runs WHERE reusable = 1 AND stdout IS NOT NULL AND stdout != ?1
+UNION SELECT stderr, id FROM runs WHERE reusable = 1 AND stderr IS NOT NULL AND stderr != ?1
+UNION SELECT shell_state, id FROM runs WHERE reusable = 1 AND shell_state IS NOT NULL
+ORDER BY 2, 1";
+
+impl Db {
+    /// Every blob that reusing a reusable run needs, with that run, by run: what must be in
+    /// the store for the run to be reused rather than run again (`shark store verify` checks
+    /// it).
+    pub fn needed_blobs(&self) -> Result<Vec<(Digest, RunId)>, LineageError> {
+        let empty = Digest::of_bytes(b"");
+        let collect = || -> rusqlite::Result<Vec<(Digest, RunId)>> {
+            let mut stmt = self.conn.prepare_cached(NEEDED)?;
+            let rows = stmt.query_map([empty.as_bytes().as_slice()], |row| {
+                Ok((row.get::<_, DigestCol>(0)?.0, RunId(row.get(1)?)))
+            })?;
+            rows.collect()
+        };
+        collect().map_err(query("list the blobs reusable runs need"))
     }
 }
 

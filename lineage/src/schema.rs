@@ -25,7 +25,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::LineageError;
 
 /// Every migration step, oldest first.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub(crate) const CURRENT: u32 = MIGRATIONS.len() as u32;
@@ -190,6 +190,57 @@ CREATE TABLE unit_states (
 ) WITHOUT ROWID;
 "
 );
+
+/// Version 6: undo data. `undo_runs` has a row for every run whose prior state was kept (the
+/// run it undoes, if it is an undo; the store bytes kept only for undo; whether the data was
+/// dropped to stay within the budget; how many paths it changed). `undo_prior` lists what each
+/// changed path held before the run, in the order to restore it: content in the store
+/// (`digest`) or in a filesystem snapshot (`snapshot`). `undo_snapshots` lists the snapshots
+/// taken before runs, by backend, the filesystem's path and the snapshot's name. `undo_after`
+/// holds the stat of each file a run left, taken just after it reached the user's tree, so
+/// that undo sees an unchanged file without hashing it.
+const V6: &str = "
+CREATE TABLE undo_runs (
+    run_id     INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    undoes     INTEGER REFERENCES runs (id),
+    entries    INTEGER NOT NULL,
+    kept_bytes INTEGER NOT NULL,
+    dropped    INTEGER NOT NULL DEFAULT 0 CHECK (dropped IN (0, 1))
+);
+CREATE TABLE undo_prior (
+    run_id         INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    seq            INTEGER NOT NULL,
+    path           TEXT    NOT NULL,
+    kind           TEXT    NOT NULL CHECK (kind IN ('file', 'dir', 'symlink', 'absent')),
+    digest         BLOB CHECK (length(digest) = 32),
+    mode           INTEGER,
+    symlink_target TEXT,
+    snapshot       TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX undo_prior_by_digest ON undo_prior (digest) WHERE digest IS NOT NULL;
+CREATE TABLE undo_after (
+    run_id   INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    path     TEXT    NOT NULL,
+    dev      INTEGER NOT NULL,
+    ino      INTEGER NOT NULL,
+    size     INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+CREATE INDEX undo_after_by_path ON undo_after (path, run_id);
+CREATE TABLE undo_snapshots (
+    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    name       TEXT    NOT NULL,
+    backend    TEXT    NOT NULL CHECK (backend IN ('zfs', 'btrfs')),
+    filesystem TEXT    NOT NULL,
+    mountpoint TEXT    NOT NULL,
+    created_ns INTEGER NOT NULL,
+    pruned     INTEGER NOT NULL DEFAULT 0 CHECK (pruned IN (0, 1)),
+    PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+";
 
 /// Sets the connection's pragmas. WAL lets readers and one writer work at once; the busy
 /// timeout makes concurrent writers wait for each other instead of failing.

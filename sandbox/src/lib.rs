@@ -42,6 +42,7 @@ mod changes;
 mod child;
 mod error;
 mod landlock;
+mod mapped;
 mod mountinfo;
 mod mounts;
 mod plan;
@@ -60,5 +61,5 @@ pub use report::{
     Status, TraceStats,
 };
 pub use spawn::run;
-pub use spec::{Spec, Stdio, FAST_PATH_VAR};
+pub use spec::{MappedRoot, Spec, Stdio, FAST_PATH_VAR};
 pub use support::{check_support, Support};

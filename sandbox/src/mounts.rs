@@ -128,17 +128,20 @@ pub(crate) fn setup(plan: &Plan) -> Result<(), Fail> {
         check(fd, Stage::MountOverlay, i as u32)?;
         overlay.mount_fd.set(fd);
     }
-    check(
-        mount(
-            c"/".as_ptr(),
-            root,
-            NONE,
-            libc::MS_BIND | libc::MS_REC,
-            NONE,
-        ),
-        Stage::BindRoot,
-        0,
-    )?;
+    match &plan.synthetic_root {
+        Some(synthetic) => synthetic_root(root, &synthetic.entries, &synthetic.points)?,
+        None => check(
+            mount(
+                c"/".as_ptr(),
+                root,
+                NONE,
+                libc::MS_BIND | libc::MS_REC,
+                NONE,
+            ),
+            Stage::BindRoot,
+            0,
+        )?,
+    }
     check(set_read_only(root, true), Stage::ReadOnlyRoot, 0)?;
     let proc_flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     check(
@@ -226,6 +229,71 @@ fn masks(plan: &Plan) -> Result<(), Fail> {
         }
         check(ret, Stage::Mask, index)?;
         check(set_read_only(target, true), Stage::Mask, index)?;
+    }
+    Ok(())
+}
+
+/// The new root as a tmpfs holding the host's top-level entries (directories and files bound
+/// recursively, symlinks re-created) and the mount points of mapped roots that the host lacks
+/// (see [`crate::mapped`]): the host's `/` is never written. Made read-only with the rest.
+fn synthetic_root(
+    root: &CStr,
+    entries: &[crate::mapped::TopEntry],
+    points: &[std::ffi::CString],
+) -> Result<(), Fail> {
+    use crate::mapped::TopEntry;
+    let stage = Stage::BindRoot;
+    check(
+        mount(
+            c"tmpfs".as_ptr(),
+            root,
+            c"tmpfs".as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            c"mode=0755".as_ptr(),
+        ),
+        stage,
+        0,
+    )?;
+    for (i, entry) in entries.iter().enumerate() {
+        let i = 1 + i as u32;
+        let (host, target, rec) = match entry {
+            TopEntry::Symlink { link, target } => {
+                // SAFETY: valid C strings.
+                let ret = unsafe { libc::symlink(link.as_ptr(), target.as_ptr()) };
+                check(ret, stage, i)?;
+                continue;
+            }
+            TopEntry::Dir { host, target } => {
+                // SAFETY: a valid C string.
+                check(unsafe { libc::mkdir(target.as_ptr(), 0o755) }, stage, i)?;
+                (host, target, libc::MS_REC)
+            }
+            TopEntry::File { host, target } => {
+                let flags = libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC;
+                // SAFETY: a valid C string; the descriptor is closed right away.
+                let fd = unsafe { libc::open(target.as_ptr(), flags, 0o644) };
+                check(fd, stage, i)?;
+                // SAFETY: closing the descriptor just opened.
+                unsafe { libc::close(fd) };
+                (host, target, 0)
+            }
+        };
+        let ret = mount(host.as_ptr(), target, NONE, libc::MS_BIND | rec, NONE);
+        // An entry that vanished, or that this user may not bind (a root-only mount), stays
+        // an empty placeholder, as it would be unreadable anyway.
+        let errno = nix::errno::Errno::last();
+        if ret < 0
+            && !matches!(
+                errno,
+                nix::errno::Errno::ENOENT | nix::errno::Errno::EPERM | nix::errno::Errno::EACCES
+            )
+        {
+            check(ret, stage, i)?;
+        }
+    }
+    for point in points {
+        // SAFETY: a valid C string.
+        check(unsafe { libc::mkdir(point.as_ptr(), 0o755) }, stage, 0)?;
     }
     Ok(())
 }

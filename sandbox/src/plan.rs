@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::InvalidSpec;
 use crate::landlock;
@@ -118,6 +118,9 @@ pub(crate) struct Plan {
     pub(crate) overlays: Vec<OverlayPlan>,
     /// (host path, mount point under the new root)
     pub(crate) read_only: Vec<(CString, CString)>,
+    /// When a mapped root's mount point is missing on the host: the host's top-level entries
+    /// to re-create on a tmpfs root, and the mount points to make there.
+    pub(crate) synthetic_root: Option<crate::mapped::SyntheticRoot>,
     /// Paths under the new root to hide, then kernel interfaces to make read-only.
     pub(crate) masks: Masks,
     pub(crate) cwd: CString,
@@ -306,10 +309,12 @@ fn env_array(env: &[(OsString, OsString)]) -> Result<CStringArray, SandboxError>
 }
 
 impl Plan {
-    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]).
+    /// Builds the plan for `spec`, whose writable roots are `roots` (see [`writable_roots`]),
+    /// the last `mapped.len()` of them the hosts of `mapped`, mounted at their inside paths.
     pub(crate) fn build(
         spec: &Spec,
         roots: &[PathBuf],
+        mapped: &[crate::MappedRoot],
         scratch: &Scratch,
         landlock_abi: Option<u32>,
     ) -> Result<Plan, SandboxError> {
@@ -320,14 +325,18 @@ impl Plan {
         }
         require_absolute(&spec.cwd)?;
         let root = scratch.root();
+        // Where each root is seen inside: its own path, or a mapped root's inside path.
+        let normal = roots.len() - mapped.len();
+        let targets: Vec<PathBuf> = roots[..normal]
+            .iter()
+            .cloned()
+            .chain(mapped.iter().map(|m| m.inside.clone()))
+            .collect();
         let mut overlays = Vec::new();
         for (i, lower) in roots.iter().enumerate() {
-            overlays.push(overlay_plan(
-                &root,
-                lower,
-                &scratch.upper(i),
-                &scratch.work(i),
-            )?);
+            let mut overlay = overlay_plan(&root, lower, &scratch.upper(i), &scratch.work(i))?;
+            overlay.target = under(&root, &targets[i])?;
+            overlays.push(overlay);
         }
         let mut read_only = Vec::new();
         for path in &spec.read_only {
@@ -355,7 +364,8 @@ impl Plan {
                 .collect::<Result<_, _>>()?,
         };
         let programs = program_candidates(spec)?;
-        let fast = match spec.fast_path {
+        let synthetic_root = crate::mapped::top_level(&root, mapped, under)?;
+        let fast = match spec.fast_path && fast_path_fits(mapped, synthetic_root.is_some()) {
             true => crate::seccomp::fast::FastPlan::build(&spec.env, &programs),
             false => None,
         };
@@ -365,6 +375,7 @@ impl Plan {
             dev: dev_plan(&root, spec)?,
             overlays,
             read_only,
+            synthetic_root,
             masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
@@ -372,7 +383,7 @@ impl Plan {
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
-                Some(abi) => landlock::rules(roots, abi, cpath)?,
+                Some(abi) => landlock::rules(&targets, abi, cpath)?,
                 None => Vec::new(),
             },
             filter: crate::seccomp::filter::program(
@@ -382,6 +393,24 @@ impl Plan {
             fast,
         })
     }
+}
+
+/// Whether the fast path's library can record accesses exactly as the supervisor would with
+/// these mapped roots. It fingerprints a path itself only when its lookup stays on the root
+/// mount, which must then be the host's root filesystem: a synthetic root (a tmpfs) is not.
+/// It takes paths under `/dev`, `/sys` and `/proc` as needing no fingerprint, which a mapped
+/// root there would make untrue. (Paths under a mapped root's mount point leave the root
+/// mount, so the library leaves them to the supervisor, which names them by host path.)
+fn fast_path_fits(mapped: &[crate::MappedRoot], synthetic_root: bool) -> bool {
+    let pseudo = |p: &Path| ["/dev", "/sys", "/proc"].iter().any(|d| p.starts_with(d));
+    let plain = |p: &Path| {
+        p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+    };
+    !synthetic_root
+        && mapped
+            .iter()
+            .all(|m| plain(&m.inside) && !pseudo(&m.inside) && m.inside != Path::new("/"))
 }
 
 /// The pseudo-terminals (`/dev/pts/N`) on the command's standard streams.

@@ -305,6 +305,10 @@ pub struct Report {
     pub terminal_input: bool,
     /// How the accesses were observed.
     pub stats: TraceStats,
+    /// Files the command appended to (host paths, as in `accesses`) with the size each had
+    /// when the sandbox copied it: the command's appended bytes are what lies past that size
+    /// in its copy, even if another process appended to the real file in the meantime.
+    pub append_bases: std::collections::HashMap<PathBuf, u64>,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.

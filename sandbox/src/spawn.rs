@@ -15,7 +15,7 @@ use crate::child::{self, ChildFds, Record, RECORD_EXEC_FAILED, RECORD_EXITED, RE
 use crate::plan::{self, Plan};
 use crate::scratch::Scratch;
 use crate::seccomp::notify;
-use crate::{changes, landlock, Report, Rusage, SandboxError, Spec, Stage, Status, Stdio};
+use crate::{changes, landlock, mapped, Report, Rusage, SandboxError, Spec, Stage, Status, Stdio};
 
 fn sys(op: &'static str) -> impl FnOnce(Errno) -> SandboxError {
     move |source| SandboxError::Sys { op, source }
@@ -24,10 +24,13 @@ fn sys(op: &'static str) -> impl FnOnce(Errno) -> SandboxError {
 /// Runs `spec` in the sandbox and reports what it did. Blocks until the command and everything
 /// it started are gone. Safe to call from a multi-threaded program.
 pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
-    let roots = plan::writable_roots(&spec)?;
+    let mut roots = plan::writable_roots(&spec)?;
+    let mapped = mapped::resolve(&spec)?;
+    roots.extend(mapped.iter().map(|m| m.host.clone()));
     let scratch = Scratch::create(&spec.scratch_dir, &roots)?;
     let (ruleset, landlock) = landlock::prepare();
-    let plan = Plan::build(&spec, &roots, &scratch, ruleset.as_ref().map(|r| r.1))?;
+    let abi = ruleset.as_ref().map(|r| r.1);
+    let plan = Plan::build(&spec, &roots, &mapped, &scratch, abi)?;
     let take = std::mem::take;
     let stdio = [
         stdio_fd(take(&mut spec.stdin))?,
@@ -51,7 +54,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         _ => None,
     };
     let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
-    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared)?;
+    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared, &mapped)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -82,6 +85,7 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         services,
         terminal_input: trace.terminal_input,
         stats: trace.stats,
+        append_bases: trace.append_bases,
         _upper_layers: Some(scratch),
         private_shm,
     })

@@ -34,6 +34,9 @@ pub struct Spec {
     pub scratch_dir: PathBuf,
     /// Paths that stay read-only even inside writable roots.
     pub read_only: Vec<PathBuf>,
+    /// Folders the command sees at another path, writable like a writable root (e.g. a
+    /// document's data folder at `/data`); the report names what happens there by host path.
+    pub mapped_roots: Vec<MappedRoot>,
     /// Paths the command must not see at all: each is replaced by an empty read-only
     /// directory (missing ones are skipped).
     pub hidden: Vec<PathBuf>,
@@ -50,6 +53,20 @@ pub struct Spec {
     pub stdout: Stdio,
     /// Standard error.
     pub stderr: Stdio,
+}
+
+/// A host folder mounted at another path inside the sandbox.
+///
+/// `inside` must be an existing directory of the host, or a directory directly under `/`
+/// (then the sandbox's `/` is a read-only tmpfs holding binds of the host's top-level
+/// entries, so that the mount point can exist without touching the host). Like a writable
+/// root, `host` gets an overlay, so the command's changes there are recorded, not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedRoot {
+    /// Where the command sees it (absolute).
+    pub inside: PathBuf,
+    /// The folder on the host (absolute, existing).
+    pub host: PathBuf,
 }
 
 /// The environment variable that turns the fast path off when set to `0` (see
@@ -79,6 +96,7 @@ impl Spec {
             writable_roots,
             scratch_dir: std::env::temp_dir(),
             read_only: Vec::new(),
+            mapped_roots: Vec::new(),
             hidden: Vec::new(),
             network: false,
             fast_path: Spec::fast_path_default(),

@@ -43,6 +43,25 @@ pub struct Cli {
     #[arg(long, global = true, env = "SHARK_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
+    /// Share results through a remote cache (a REAPI server): grpc://HOST:PORT[/INSTANCE], or
+    /// grpcs:// for TLS; an empty value turns a configured remote off [default: the config
+    /// file's remote.url]
+    #[arg(long, global = true, env = "SHARK_REMOTE", value_name = "URL")]
+    pub remote: Option<String>,
+
+    /// Write results to the remote cache (false: use it as a read-only mirror) [default: true]
+    #[arg(long, global = true, env = "SHARK_REMOTE_UPLOAD", value_name = "BOOL")]
+    pub remote_upload: Option<bool>,
+
+    /// Read results from the remote cache [default: true]
+    #[arg(
+        long,
+        global = true,
+        env = "SHARK_REMOTE_DOWNLOAD",
+        value_name = "BOOL"
+    )]
+    pub remote_download: Option<bool>,
+
     /// Act as a login shell: read the profile (~/.config/shark/profile) first.
     #[arg(short = 'l', long)]
     pub login: bool,
@@ -73,6 +92,18 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run a Shark markdown document's blocks and write the processed document.
     Md(MdArgs),
+    /// Revert what a run did to the files (default: the last run that changed anything).
+    Undo(UndoArgs),
+    /// Materialise the files a run read and wrote, as they were right after it.
+    Checkout(CheckoutArgs),
+    /// List the filesystem snapshots (ZFS, btrfs) taken before runs, for undo.
+    Snapshots(SnapshotsArgs),
+    /// Write one document per combination of a document's frontmatter variables.
+    Template(TemplateArgs),
+    /// Write the lineage of files as an RO-Crate (Process or Workflow Run Crate).
+    Export(ExportArgs),
+    /// Serve a read-only web view of the runs, files, lineage and documents.
+    Serve(ServeArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
     Completions(CompletionsArgs),
     /// Inspect and check the content-addressed store.
@@ -88,10 +119,33 @@ pub enum Command {
 pub enum StoreCommand {
     /// Count blobs and bytes: logical size, stored size and the compression ratio.
     Stats(StatsArgs),
-    /// Re-hash every blob; exit 1 and name each blob whose content does not match its digest.
-    Verify,
+    /// Re-hash every blob and check every database; exit 1 and name each blob whose
+    /// content does not match its digest, each blob a reusable run needs that is missing,
+    /// and each damaged database (the pack and the stat cache are healed, the lineage
+    /// database is copied aside and left as it is unless --repair is given).
+    Verify(VerifyArgs),
     /// Remove blobs that no kept run refers to, and report what was freed.
     Gc(GcArgs),
+    /// Upload a run's result to the remote cache (--remote), so other machines reuse it.
+    Push(PushArgs),
+}
+
+/// Options of `shark store push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// A run id, or a file whose producing run to upload.
+    #[arg(value_name = "RUN|PATH")]
+    pub target: String,
+}
+
+/// Options of `shark store verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Rebuild a damaged lineage database from what can still be read of it (a copy of the
+    /// damaged file is kept): runs recovered whole are kept for lineage but no longer
+    /// reused, runs that cannot be read whole are dropped.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 /// Options of `shark store gc`.
@@ -104,6 +158,47 @@ pub struct GcArgs {
     /// Only report what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Options of `shark undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The run to undo, as listed by `shark log` [default: the last run that changed
+    /// anything; after an undo, that is the undo itself, so a second `shark undo` redoes].
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Undo even if some of the run's paths changed since (those changes are lost).
+    #[arg(long)]
+    pub force: bool,
+    /// Only list what undo would do, and what changed since the run.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark checkout`.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// The run whose files to materialise.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The new directory to write them into, each at its absolute path below it [default:
+    /// ./shark-checkout-RUN].
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `shark snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Print JSON Lines, one snapshot per line.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `shark replay`.
@@ -135,6 +230,30 @@ pub struct MdArgs {
     /// Run every block even if a recorded run could be reused.
     #[arg(long)]
     pub fresh: bool,
+    /// Set KEY to VALUE where the document sets it: an `export KEY=...` line of a block, or a
+    /// frontmatter variable (also in `%{KEY}`). Repeatable.
+    #[arg(short = 'e', value_name = "KEY=VALUE", value_parser = key_value)]
+    pub env: Vec<(String, String)>,
+    /// Give the frontmatter input NAME (of an `inputs:` mapping) the file at PATH: it is
+    /// copied to the input's path before the first block. Repeatable.
+    #[arg(short = 'i', value_name = "NAME=PATH", value_parser = key_value)]
+    pub input: Vec<(String, String)>,
+    /// Run up to N blocks at once where the recorded lineage shows they do not feed each
+    /// other [default: the number of CPUs].
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The folder bound at /data inside the sandbox for the document's commands
+    /// [default: DOC's name with `.data`, beside it].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+/// Parses `KEY=VALUE`.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {text:?}")),
+    }
 }
 
 /// Options of `shark store stats`.
@@ -201,11 +320,15 @@ pub struct LineageArgs {
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
     /// Print nested JSON.
-    #[arg(long, conflicts_with = "dot")]
+    #[arg(long, conflicts_with_all = ["dot", "prov"])]
     pub json: bool,
     /// Print a Graphviz graph.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prov")]
     pub dot: bool,
+    /// Print W3C PROV-JSON (entities with digests, activities with times, used,
+    /// wasGeneratedBy, wasDerivedFrom, wasAssociatedWith).
+    #[arg(long)]
+    pub prov: bool,
     /// Also list system files (interpreters, libraries) among the sources.
     #[arg(long)]
     pub system: bool,
@@ -228,4 +351,49 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_name = "SHELL")]
     pub shell: clap_complete::Shell,
+}
+
+/// Options of `shark export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write an RO-Crate into DIR (created; it must be empty): the files, copied from the
+    /// store, and the runs that made them, following the Process Run Crate profile, or the
+    /// Workflow Run Crate profile when every run came from one script or document.
+    #[arg(long = "ro-crate", value_name = "DIR", required = true)]
+    pub ro_crate: PathBuf,
+    /// The files whose lineage to export.
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The crate's license: a URL (e.g. an SPDX license's) or a text.
+    #[arg(long, value_name = "LICENSE", default_value = "not specified")]
+    pub license: String,
+    /// Also include system files (interpreters, libraries) among the inputs.
+    #[arg(long)]
+    pub system: bool,
+}
+
+/// Options of `shark serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The TCP port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080, value_name = "N")]
+    pub port: u16,
+    /// The address to listen on [default: 127.0.0.1, this machine only]. Any other address
+    /// lets others on the network read your runs and files.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<std::net::IpAddr>,
+    /// The folder whose files the view browses [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Options of `shark template`.
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// The Shark markdown document whose `%{NAME}` variables to fill in.
+    #[arg(value_name = "DOC")]
+    pub doc: PathBuf,
+    /// Where to write the documents (created if missing).
+    #[arg(long = "output-dir", value_name = "DIR")]
+    pub output_dir: PathBuf,
 }

@@ -35,6 +35,14 @@ pub enum CliError {
         /// How to put it right.
         hint: Option<String>,
     },
+    /// The operation would lose data and was not done.
+    #[error("{message}")]
+    Refused {
+        /// What was refused and why, naming the paths.
+        message: String,
+        /// How to go ahead anyway.
+        hint: String,
+    },
     /// An operation failed.
     #[error("{message}")]
     Failed {
@@ -70,13 +78,21 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage { .. } => EXIT_USAGE,
-            CliError::Home { .. } | CliError::Failed { .. } => EXIT_FAILURE,
+            CliError::Home { .. } | CliError::Failed { .. } | CliError::Refused { .. } => {
+                EXIT_FAILURE
+            }
         }
     }
 
     fn hint(&self) -> Option<&str> {
         match self {
             CliError::Usage { hint, .. } | CliError::Home { hint, .. } => hint.as_deref(),
+            // The pack and the stat cache heal themselves: damage that reaches the user is
+            // the lineage database's.
+            CliError::Failed { .. } if shark_store::heal::is_damage_chain(self) => {
+                Some(LINEAGE_DAMAGE_HINT)
+            }
+            CliError::Refused { hint, .. } => Some(hint),
             CliError::Failed { .. } => None,
         }
     }
@@ -92,6 +108,11 @@ impl CliError {
         self.exit_code()
     }
 }
+
+/// What to do about a damaged lineage database.
+pub const LINEAGE_DAMAGE_HINT: &str = "the lineage database (the history of your runs) is \
+    damaged; `shark store verify` checks it and keeps a copy, and `shark store verify --repair` \
+    rebuilds it from what can still be read";
 
 /// Prints a clap error (or `--help`/`--version`) and returns its exit status: 0 for help and
 /// version, 2 for usage errors. A closed stdout (`shark --help | head -1`) is not an error.

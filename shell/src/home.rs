@@ -13,6 +13,7 @@ use crate::error::CliError;
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
+    remote: Option<shark_remote::Settings>,
 }
 
 impl Home {
@@ -55,12 +56,22 @@ impl Home {
         // The home's real place: it is bound read-only into the sandbox and kept out of every
         // restore by path, so a home reached through a symlink must be named where it is.
         let root = fs::canonicalize(&root).map_err(home_err)?;
-        Ok(Home { root })
+        Ok(Home { root, remote: None })
     }
 
     /// The home directory itself.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// This home with the remote cache `remote` (see `shark_remote::Settings`).
+    pub fn with_remote(self, remote: Option<shark_remote::Settings>) -> Home {
+        Home { remote, ..self }
+    }
+
+    /// The remote cache commands run against, if one is configured.
+    pub fn remote(&self) -> Option<&shark_remote::Settings> {
+        self.remote.as_ref()
     }
 
     /// The content-addressed store.

@@ -21,6 +21,7 @@ mod repl;
 pub mod script;
 pub mod session;
 pub mod state;
+pub mod undo;
 
 use clap::Parser;
 
@@ -43,7 +44,7 @@ fn run(cli: Cli) -> Result<i32, CliError> {
     if let Some(Command::Completions(args)) = &cli.command {
         return man::completions(args.shell);
     }
-    let home = home::Home::resolve(cli.home.as_deref())?;
+    let home = home::Home::resolve(cli.home.as_deref())?.with_remote(exec::remote::settings(&cli)?);
     if let Some(line) = cli.line {
         // `shark -c LINE [$0 [ARGS...]]`, as bash.
         let args = match cli.command {
@@ -67,6 +68,12 @@ fn run(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Why(args)) => commands::query::why(&home, &args),
         Some(Command::Replay(args)) => commands::replay::run(&home, &args),
         Some(Command::Md(args)) => commands::md::command(&home, &args),
+        Some(Command::Undo(args)) => commands::undo::undo(&home, &args),
+        Some(Command::Checkout(args)) => commands::undo::checkout(&home, &args),
+        Some(Command::Snapshots(args)) => commands::undo::snapshots(&home, &args),
+        Some(Command::Template(args)) => commands::md::template(&args),
+        Some(Command::Export(args)) => commands::export::export(&home, &args),
+        Some(Command::Serve(args)) => commands::serve::run(&home, &args),
         Some(Command::Completions(_)) => unreachable!("handled before the home is resolved"),
         Some(Command::Script(mut args)) => {
             let path = std::path::PathBuf::from(args.remove(0));

@@ -48,6 +48,8 @@ pub struct Session {
     pub state: ShellState,
     /// `$0` and the initial positional parameters.
     pub args: Vec<OsString>,
+    /// Host folders every line sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Session {
@@ -60,6 +62,7 @@ impl Session {
             exec: Executor::open(home)?,
             state,
             args,
+            mapped: Vec::new(),
         })
     }
 
@@ -92,6 +95,7 @@ impl Session {
             cwd: self.state.cwd.clone(),
             env: self.state.line_env(),
             stateful: true,
+            mapped: self.mapped.clone(),
         };
         let outcome: Outcome = self.exec.execute(&req)?;
         let exited = match outcome.state {

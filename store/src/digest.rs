@@ -112,9 +112,11 @@ impl Digest {
         Digest(*blake3::hash(bytes).as_bytes())
     }
 
-    /// The digest of the file at `path`, streamed (memory-mapped and hashed on every core for
-    /// large files, as `b3sum` does). Anything but a regular file (after following symlinks) is
-    /// an error of kind [`std::io::ErrorKind::InvalidInput`]; a FIFO is refused, not waited on.
+    /// The digest of the file at `path`, streamed: read a chunk at a time and hashed on every
+    /// core, its holes hashed as zeros without being read (see `SEEK_DATA`), so memory stays
+    /// a few MiB whatever its size. Anything but a regular file (after following symlinks) is
+    /// an error of kind [`std::io::ErrorKind::InvalidInput`]; a FIFO is refused, not waited
+    /// on.
     pub fn of_file(path: &std::path::Path) -> std::io::Result<Self> {
         let file = crate::put::open_nonblocking(path)?;
         if !file.metadata()?.is_file() {
@@ -123,10 +125,8 @@ impl Digest {
                 "not a regular file",
             ));
         }
-        drop(file);
-        let mut h = blake3::Hasher::new();
-        h.update_mmap_rayon(path)?;
-        Ok(Digest(*h.finalize().as_bytes()))
+        let (hash, _) = crate::sparse::hash_file(&file)?;
+        Ok(Digest(*hash.as_bytes()))
     }
 
     /// The digest of a symlink whose target is `target` (raw bytes of the path).

@@ -129,6 +129,16 @@ pub enum StoreError {
         /// The version this shark reads and writes.
         supported: i32,
     },
+    /// A database was found damaged and could not be set aside to be healed (a copy of it
+    /// could not be kept); it is left as it was.
+    #[error("{} is damaged and cannot be set aside", path.display())]
+    Heal {
+        /// The database file.
+        path: PathBuf,
+        /// Why no copy could be kept.
+        #[source]
+        source: io::Error,
+    },
     /// The stat cache database failed.
     #[error("stat cache {} failed", path.display())]
     StatCache {

@@ -11,8 +11,13 @@
 //!   from memory and large ones streaming ([`Store::put_file`]); a [`Store::batched`] handle
 //!   makes them durable together at [`Store::sync`] instead of one by one ([`durable`]);
 //!   reads and restores check the content against the digest, so a corrupt blob is never
-//!   handed out ([`BlobReader`], [`Store::restore`]); restores of raw blob files are reflinks
-//!   on btrfs and xfs.
+//!   handed out ([`BlobReader`], [`Store::restore`]).
+//! - Restores ([`Store::restore_at`]) write into an open directory under one name, never
+//!   through a symbolic link, in one pass, into an anonymous file linked into place only once
+//!   checked, keeping holes; restores of raw blob files are reflinks on btrfs and xfs. What a
+//!   killed restore can leave is journaled and removed by [`Store::sweep`]
+//!   ([`journal`]). Sparse files are hashed and stored without reading their holes, and
+//!   nothing is memory-mapped: memory stays a few MiB whatever a file's size.
 //! - [`StatCache`], a persistent `(dev, ino, size, mtime, ctime) -> digest` map so that an
 //!   unchanged file is hashed once ([`statcache`]).
 //! - [`StoreError`], the one error type, naming the path or digest concerned.
@@ -45,11 +50,14 @@ pub mod compress;
 pub mod digest;
 pub mod durable;
 mod error;
+pub mod heal;
+pub mod journal;
 mod list;
 pub mod pack;
 mod pipe;
 mod put;
 mod restore;
+mod sparse;
 pub mod statcache;
 mod stats;
 mod store;
@@ -61,9 +69,11 @@ mod wal;
 pub use blob::{BlobReader, Encoding};
 pub use digest::{Digest, DigestParseError, EntryKind};
 pub use error::{Corruption, StoreError};
+pub use heal::Healed;
+pub use journal::Swept;
 pub use pack::PACK_MAX;
 pub use put::PutOutcome;
-pub use restore::RestoreMethod;
+pub use restore::{RestoreMethod, Staged};
 pub use statcache::StatCache;
 pub use stats::StoreStats;
 pub use store::Store;

@@ -40,6 +40,12 @@
 //! small and in memory) and moves a damaged row aside the same way before storing a good
 //! one, so a damaged row, unlike a damaged blob file, does not outlive a put of its content.
 //!
+//! A pack damaged as a file (SQLite reports `SQLITE_CORRUPT` or `SQLITE_NOTADB` in use, or
+//! its integrity check fails in [`crate::Store::verify_all`]) is healed where it is met: a
+//! copy is kept beside it, it is emptied, the rows that can still be read from the copy and
+//! match their digests are put back, and the store's `on_heal` callback hears what was lost
+//! (see [`crate::heal`] and `pack/heal.rs`); the operation then runs again.
+//!
 //! Which content is where: this version packs content under [`PACK_MAX`] bytes. A store of
 //! format version 1 holds small blobs as files; they are found and used (a put of their
 //! content finds the file and stores nothing). A lookup that knows only a digest looks for a
@@ -74,7 +80,13 @@ use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::blob::{Encoding, ZSTD_SUFFIX};
+
+mod deferred;
+mod heal;
+
+use crate::heal::{Damage, Healed, Notify};
 use crate::{Corruption, Digest, StoreError};
+use deferred::{Deferred, DeferredRow};
 
 /// Content of fewer than this many bytes is stored in the pack; larger content as a file.
 ///
@@ -124,42 +136,10 @@ struct Shared {
     /// Rows put through a batched handle and not inserted yet: they go in together, in one
     /// transaction, at the next [`Pack::flush`] (a sync), instead of one transaction each.
     deferred: Deferred,
-}
-
-/// Rows waiting for a flush, by digest, with the count of their stored bytes.
-#[derive(Default)]
-struct Deferred {
-    rows: HashMap<Digest, DeferredRow>,
-    bytes: usize,
-}
-
-/// One deferred row: encoding, content size, stored bytes.
-type DeferredRow = (Encoding, u64, Vec<u8>);
-
-impl Deferred {
-    fn contains(&self, digest: &Digest) -> bool {
-        self.rows.contains_key(digest)
-    }
-
-    fn insert(&mut self, digest: Digest, row: DeferredRow) {
-        self.bytes += row.2.len();
-        if let Some(old) = self.rows.insert(digest, row) {
-            self.bytes -= old.2.len();
-        }
-    }
-
-    fn remove(&mut self, digest: &Digest) -> bool {
-        let Some(old) = self.rows.remove(digest) else {
-            return false;
-        };
-        self.bytes -= old.2.len();
-        true
-    }
-
-    fn take(&mut self) -> HashMap<Digest, DeferredRow> {
-        self.bytes = 0;
-        std::mem::take(&mut self.rows)
-    }
+    /// Who to tell when the pack is found damaged and healed.
+    notify: Notify,
+    /// Every heal this handle made, oldest first.
+    healed: Vec<Arc<Healed>>,
 }
 
 /// Deferred rows are inserted as soon as they hold this many bytes, so that memory stays
@@ -234,6 +214,8 @@ impl Pack {
             conn: None,
             named: None,
             deferred: Deferred::default(),
+            notify: Notify::default(),
+            healed: Vec::new(),
         };
         Pack {
             path,
@@ -258,23 +240,14 @@ impl Pack {
     }
 
     /// Runs `f` on the connection, opening it first if need be. Without `create`, a store that
-    /// has no pack yet answers `None` rather than getting an empty one.
+    /// has no pack yet answers `None` rather than getting an empty one. A pack found damaged
+    /// is healed (see [`Pack::heal`]) and `f` run once more.
     fn with<T>(
         &self,
         create: bool,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&Connection) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        let mut shared = self.lock();
-        let conn = match &mut shared.conn {
-            Some(conn) => conn,
-            none => {
-                if !create && fs::symlink_metadata(&self.path).is_err() {
-                    return Ok(None);
-                }
-                none.insert(connect(&self.path)?)
-            }
-        };
-        f(conn).map(Some).map_err(|e| self.err(e))
+        self.with_deferred(create, |conn, _| f(conn))
     }
 
     /// `digest`'s row, if the pack holds it.
@@ -357,6 +330,7 @@ impl Pack {
         data: Vec<u8>,
     ) -> Result<bool, StoreError> {
         let mut full = false;
+        let mut data = Some(data);
         let added = self.with_deferred(true, |conn, deferred| {
             if deferred.contains(digest) {
                 return Ok(false);
@@ -367,6 +341,9 @@ impl Pack {
             if stored {
                 return Ok(false);
             }
+            let data = data
+                .take()
+                .expect("inserted once: the closure returns right after");
             deferred.insert(*digest, (encoding, size, data));
             full = deferred.bytes >= DEFERRED_MAX;
             Ok(true)
@@ -381,18 +358,16 @@ impl Pack {
     fn with_deferred<T>(
         &self,
         create: bool,
-        f: impl FnOnce(&Connection, &mut Deferred) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&Connection, &mut Deferred) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
         let mut shared = self.lock();
-        if shared.conn.is_none() {
-            if !create && fs::symlink_metadata(&self.path).is_err() {
-                return Ok(None);
+        match attempt(&mut shared, create, &mut f) {
+            Err(StoreError::Pack { source, .. }) if crate::heal::is_damage(&source) => {
+                self.heal(&mut shared, Damage::Sqlite(source))?;
+                attempt(&mut shared, create, &mut f)
             }
-            shared.conn = Some(connect(&self.path)?);
+            other => other,
         }
-        let Shared { conn, deferred, .. } = &mut *shared;
-        let conn = conn.as_ref().expect("opened above");
-        f(conn, deferred).map(Some).map_err(|e| self.err(e))
     }
 
     /// Inserts the deferred rows, in one transaction.
@@ -537,6 +512,33 @@ impl Pack {
         self.lock().named = Some(id);
         Ok(())
     }
+}
+
+/// One try of [`Pack::with_deferred`]'s `f`.
+fn attempt<T>(
+    shared: &mut Shared,
+    create: bool,
+    f: &mut impl FnMut(&Connection, &mut Deferred) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    if shared.conn.is_none() {
+        if !create && fs::symlink_metadata(&shared.path).is_err() {
+            return Ok(None);
+        }
+        shared.conn = Some(connect(&shared.path)?);
+    }
+    let Shared {
+        conn,
+        deferred,
+        path,
+        ..
+    } = shared;
+    let conn = conn.as_ref().expect("opened above");
+    f(conn, deferred)
+        .map(Some)
+        .map_err(|source| StoreError::Pack {
+            path: path.clone(),
+            source,
+        })
 }
 
 fn encoding_code(encoding: Encoding) -> i64 {

@@ -38,6 +38,7 @@ use crate::blob::{blob_path, hash, zstd_content_size, Encoding, CHUNK};
 use crate::compress::{self, LEVEL, MULTITHREAD_MIN, SAMPLE_SIZE};
 use crate::pack::PACK_MAX;
 use crate::pipe::{self, Feeder};
+use crate::sparse::{self, hash_zeros, Dense, Piece, Source, SparseFile, SparseWriter};
 use crate::{Digest, Store, StoreError};
 
 /// Content under this many bytes is put from memory, without a writer thread.
@@ -70,23 +71,43 @@ pub(crate) enum Failure {
 }
 
 /// Hashes and hands on `buf` and then the rest of `src`, which must come to `size` bytes.
+/// Runs of zeros (holes) are hashed from a static buffer and handed on as counts.
 fn stream(
-    src: &mut impl Read,
-    mut buf: Vec<u8>,
+    src: &mut impl Source,
+    buf: Vec<u8>,
     size: u64,
     feeder: &Feeder,
 ) -> Result<blake3::Hasher, Failure> {
     let mut hasher = blake3::Hasher::new();
-    let mut total = 0u64;
-    while !buf.is_empty() {
-        total += buf.len() as u64;
+    let mut total = buf.len() as u64;
+    if total > size {
+        return Err(Failure::Changed { actual: total });
+    }
+    hash(&mut hasher, &buf);
+    feeder.send(buf).map_err(|_| Failure::WriterGone)?;
+    loop {
+        let mut buf = feeder.buffer();
+        let piece = src.next_piece(&mut buf, CHUNK).map_err(Failure::Source)?;
+        total += match piece {
+            Piece::Data(n) => n as u64,
+            Piece::Zeros(n) => n,
+            Piece::End => break,
+        };
+        // Checked before anything is handed on: the encoder was promised `size` bytes.
         if total > size {
             return Err(Failure::Changed { actual: total });
         }
-        hash(&mut hasher, &buf);
-        feeder.send(buf).map_err(|_| Failure::WriterGone)?;
-        buf = feeder.buffer();
-        fill(src, &mut buf, CHUNK).map_err(Failure::Source)?;
+        let sent = match piece {
+            Piece::Zeros(n) => {
+                hash_zeros(&mut hasher, n);
+                feeder.zeros(n)
+            }
+            _ => {
+                hash(&mut hasher, &buf);
+                feeder.send(buf)
+            }
+        };
+        sent.map_err(|_| Failure::WriterGone)?;
     }
     if total != size {
         return Err(Failure::Changed { actual: total });
@@ -111,7 +132,7 @@ impl Store {
         let size = meta.len();
         let put = match size < SMALL_MAX {
             true => read_whole(file, size).and_then(|b| self.put_small(&b).map_err(Failure::Store)),
-            false => self.put_stream(file, size),
+            false => self.put_stream(SparseFile::new(&file, size), size),
         };
         put.map_err(|f| match f {
             Failure::Source(source) => read_err(source),
@@ -130,7 +151,7 @@ impl Store {
         if (bytes.len() as u64) < SMALL_MAX {
             return self.put_small(bytes);
         }
-        self.put_stream(bytes, bytes.len() as u64)
+        self.put_stream(Dense(bytes), bytes.len() as u64)
             .map_err(|f| match f {
                 Failure::Store(e) => e,
                 Failure::Source(_) | Failure::Changed { .. } | Failure::WriterGone => {
@@ -165,7 +186,7 @@ impl Store {
                 size
             }
             Encoding::Zstd => {
-                let mut sink = Sink::new(Vec::new(), encoding, size).map_err(temp_err)?;
+                let mut sink = Encoder::new(Vec::new(), encoding, size).map_err(temp_err)?;
                 sink.write_all(bytes).map_err(temp_err)?;
                 let packed = sink.finish().map_err(temp_err)?;
                 temp.as_file().write_all(&packed).map_err(temp_err)?;
@@ -215,7 +236,7 @@ impl Store {
             Encoding::Raw => Cow::Borrowed(bytes),
             Encoding::Zstd => {
                 let pack_err = |e| write_err(self.pack.path(), e);
-                let mut sink = Sink::new(Vec::new(), encoding, size).map_err(pack_err)?;
+                let mut sink = Encoder::new(Vec::new(), encoding, size).map_err(pack_err)?;
                 sink.write_all(bytes).map_err(pack_err)?;
                 Cow::Owned(sink.finish().map_err(pack_err)?)
             }
@@ -234,23 +255,31 @@ impl Store {
         Ok(outcome(encoding, stored, !added))
     }
 
-    /// Streams `size` bytes from `src` into a blob.
-    pub(crate) fn put_stream(&self, mut src: impl Read, size: u64) -> Result<PutOutcome, Failure> {
+    /// Streams `size` bytes from `src` into a blob. A raw blob keeps the content's holes
+    /// (and gets holes for its zero blocks); a zstd blob encodes zeros to next to nothing.
+    pub(crate) fn put_stream(
+        &self,
+        mut src: impl Source,
+        size: u64,
+    ) -> Result<PutOutcome, Failure> {
         let mut first = Vec::with_capacity(CHUNK);
-        fill(&mut src, &mut first, SAMPLE_SIZE).map_err(Failure::Source)?;
+        sparse::fill(&mut src, &mut first, SAMPLE_SIZE).map_err(Failure::Source)?;
         let encoding = compress::choose(&first);
         let temp = self
             .temp_file()
             .map_err(|e| Failure::Store(write_err(&self.tmp, e)))?;
         let temp_err = |e| Failure::Store(write_err(temp.path(), e));
-        let sink = Sink::new(temp.as_file(), encoding, size).map_err(temp_err)?;
-        let (hashed, written) = pipe::with_writer(sink, temp.as_file(), |feeder| {
+        let out = SparseWriter::new(temp.as_file());
+        let sink = Encoder::new(out, encoding, size).map_err(temp_err)?;
+        let (hashed, written) = pipe::with_writer(sink, Some(temp.as_file()), |feeder| {
             stream(&mut src, first, size, feeder)
         });
         // A write error first: it is why the reading side stopped, if it did.
         let sink = written.map_err(temp_err)?;
         let hasher = hashed?;
-        sink.finish().map_err(temp_err)?;
+        sink.finish()
+            .and_then(SparseWriter::finish)
+            .map_err(temp_err)?;
         let stored = temp.as_file().metadata().map_err(temp_err)?.len();
         let digest = Digest::from(hasher.finalize());
         // The digest is known only now: a blob already stored makes the temp file garbage.
@@ -269,8 +298,9 @@ impl Store {
     }
 
     fn temp_file(&self) -> io::Result<NamedTempFile> {
+        // The process id lets a sweep tell a dead process's temp file from a live one's.
         tempfile::Builder::new()
-            .prefix("put-")
+            .prefix(&format!("put-{}-", std::process::id()))
             .tempfile_in(&self.tmp)
     }
 
@@ -375,15 +405,15 @@ fn write_err(path: &Path, source: io::Error) -> StoreError {
 
 /// Where a put's bytes go: the blob's file (or a buffer) itself, or a zstd encoder in front
 /// of it.
-enum Sink<W: Write> {
+enum Encoder<W: Write> {
     Raw(W),
     Zstd(Box<zstd::stream::write::Encoder<'static, W>>),
 }
 
-impl<W: Write> Sink<W> {
+impl<W: Write> Encoder<W> {
     fn new(out: W, encoding: Encoding, size: u64) -> io::Result<Self> {
         if encoding == Encoding::Raw {
-            return Ok(Sink::Raw(out));
+            return Ok(Encoder::Raw(out));
         }
         let mut enc = zstd::stream::write::Encoder::new(out, LEVEL)?;
         enc.include_checksum(false)?; // the BLAKE3 digest checks the content
@@ -392,35 +422,38 @@ impl<W: Write> Sink<W> {
         if size >= MULTITHREAD_MIN {
             enc.multithread(2)?;
         }
-        Ok(Sink::Zstd(Box::new(enc)))
+        Ok(Encoder::Zstd(Box::new(enc)))
     }
 
     fn finish(self) -> io::Result<W> {
         match self {
-            Sink::Raw(out) => Ok(out),
-            Sink::Zstd(enc) => enc.finish(),
+            Encoder::Raw(out) => Ok(out),
+            Encoder::Zstd(enc) => enc.finish(),
         }
     }
 }
 
-impl<W: Write> Write for Sink<W> {
+impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         match self {
-            Sink::Raw(out) => out.write(bytes),
-            Sink::Zstd(enc) => enc.write(bytes),
+            Encoder::Raw(out) => out.write(bytes),
+            Encoder::Zstd(enc) => enc.write(bytes),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Sink::Raw(out) => out.flush(),
-            Sink::Zstd(enc) => enc.flush(),
+            Encoder::Raw(out) => out.flush(),
+            Encoder::Zstd(enc) => enc.flush(),
         }
     }
 }
 
-/// Reads from `src` until `buf` holds `limit` bytes or the source ends.
-fn fill(src: &mut impl Read, buf: &mut Vec<u8>, limit: usize) -> io::Result<()> {
-    let want = limit.saturating_sub(buf.len()) as u64;
-    src.by_ref().take(want).read_to_end(buf).map(drop)
+impl<W: pipe::Sink> pipe::Sink for Encoder<W> {
+    fn zeros(&mut self, count: u64) -> io::Result<()> {
+        match self {
+            Encoder::Raw(out) => out.zeros(count),
+            Encoder::Zstd(enc) => pipe::write_zeros(enc, count),
+        }
+    }
 }

@@ -40,6 +40,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::heal::{self, Damage, Healed, Notify, OnHeal};
 use crate::{Digest, StoreError};
 
 /// Files modified less than this long before they were hashed are not cached.
@@ -64,6 +65,7 @@ pub struct StatCache {
     conn: Mutex<Connection>,
     window: Duration,
     hashed: AtomicU64,
+    notify: Notify,
 }
 
 /// The stat fields a cache entry must match.
@@ -107,24 +109,47 @@ fn now_ns() -> i64 {
 }
 
 impl StatCache {
-    /// Opens (creating if needed) the cache database at `path`.
+    /// Opens (creating if needed) the cache database at `path`. A damaged database is
+    /// rebuilt empty (see [`StatCache::open_with`]).
     pub fn open(path: &Path) -> Result<StatCache, StoreError> {
-        let db_err = |source| StoreError::StatCache {
-            path: path.to_owned(),
-            source,
+        StatCache::open_with(path, None)
+    }
+
+    /// Like [`StatCache::open`], and calls `on_heal` whenever the database is found damaged
+    /// (when opened, or later in use): it is only a cache, so a copy of it is kept beside it
+    /// (see [`crate::heal`]), it is emptied, and work goes on with every file hashed afresh.
+    pub fn open_with(path: &Path, on_heal: Option<OnHeal>) -> Result<StatCache, StoreError> {
+        let notify = Notify(on_heal);
+        let conn = match connect(path) {
+            Ok(conn) => conn,
+            Err(e) if heal::is_damage(&e) => rebuild(path, Damage::Sqlite(e), &notify)?,
+            Err(source) => {
+                return Err(StoreError::StatCache {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
         };
-        let conn = Connection::open(path).map_err(db_err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(db_err)?;
-        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
-            .map_err(db_err)?;
-        crate::wal::enable(&conn).map_err(db_err)?;
-        conn.execute_batch(SCHEMA).map_err(db_err)?;
         Ok(StatCache {
             path: path.to_owned(),
             conn: Mutex::new(conn),
             window: RACY_WINDOW,
             hashed: AtomicU64::new(0),
+            notify,
         })
+    }
+
+    /// Runs SQLite's integrity check on the cache, and rebuilds it if it is damaged; what
+    /// was rebuilt, if anything.
+    pub fn check(&self) -> Result<Option<Healed>, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(damage) = heal::check(&conn).map_err(|e| self.db_err(e))? else {
+            return Ok(None);
+        };
+        let (fresh, healed) = reset_and_open(&self.path, damage)?;
+        *conn = fresh;
+        self.notify.send(&healed);
+        Ok(Some(healed))
     }
 
     /// The same cache with another racy window. Shorter windows are safe only on filesystems
@@ -178,33 +203,32 @@ impl StatCache {
     }
 
     fn lookup(&self, s: &Stamp) -> Result<Option<Digest>, StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        // Prepared once per connection: a run looks up every file it read.
-        let row: Option<Vec<u8>> = conn
-            .prepare_cached(
+        // A damaged cache is rebuilt, empty: the answer is a miss.
+        let row = self.query(|conn| {
+            // Prepared once per connection: a run looks up every file it read.
+            conn.prepare_cached(
                 "SELECT digest FROM stat_v1 WHERE dev = ?1 AND ino = ?2 AND size = ?3
                  AND mtime_ns = ?4 AND ctime_ns = ?5",
+            )?
+            .query_row(
+                params![s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns],
+                |row| row.get::<_, Vec<u8>>(0),
             )
-            .and_then(|mut stmt| {
-                stmt.query_row(
-                    params![s.dev, s.ino, s.size, s.mtime_ns, s.ctime_ns],
-                    |row| row.get(0),
-                )
-                .optional()
-            })
-            .map_err(|e| self.db_err(e))?;
+            .optional()
+        })?;
         // A row of the wrong length cannot come from us; treat it as a miss.
-        Ok(row.and_then(|b| <[u8; 32]>::try_from(b).ok().map(Digest::from_bytes)))
+        Ok(row
+            .flatten()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok().map(Digest::from_bytes)))
     }
 
     fn store(&self, path: &Path, s: &Stamp, digest: &Digest) -> Result<(), StoreError> {
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO stat_v1 (dev, ino, size, mtime_ns, ctime_ns, digest, path)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .and_then(|mut stmt| {
-            stmt.execute(params![
+        self.query(|conn| {
+            conn.prepare_cached(
+                "INSERT OR REPLACE INTO stat_v1 (dev, ino, size, mtime_ns, ctime_ns, digest, path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
                 s.dev,
                 s.ino,
                 s.size,
@@ -213,9 +237,25 @@ impl StatCache {
                 digest.as_bytes().as_slice(),
                 path.as_os_str().as_bytes()
             ])
-        })
-        .map_err(|e| self.db_err(e))?;
+        })?;
         Ok(())
+    }
+
+    /// Runs `f` on the connection; if the database turns out damaged, rebuilds it and
+    /// answers `None` (the empty cache knows nothing).
+    fn query<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        match f(&conn) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if heal::is_damage(&e) => {
+                *conn = rebuild(&self.path, Damage::Sqlite(e), &self.notify)?;
+                Ok(None)
+            }
+            Err(e) => Err(self.db_err(e)),
+        }
     }
 
     fn db_err(&self, source: rusqlite::Error) -> StoreError {
@@ -224,6 +264,45 @@ impl StatCache {
             source,
         }
     }
+}
+
+/// Opens the cache database at `path`, creating its table if need be.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    crate::wal::enable(&conn)?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// Keeps a copy of the damaged cache at `path` (best effort: it is only a cache), empties it
+/// and opens it afresh, and tells `notify`.
+fn rebuild(path: &Path, damage: Damage, notify: &Notify) -> Result<Connection, StoreError> {
+    let (conn, healed) = reset_and_open(path, damage)?;
+    notify.send(&healed);
+    Ok(conn)
+}
+
+/// [`rebuild`], returning the report instead of sending it.
+fn reset_and_open(path: &Path, damage: Damage) -> Result<(Connection, Healed), StoreError> {
+    let err = |source| StoreError::StatCache {
+        path: path.to_owned(),
+        source,
+    };
+    let copy = heal::keep_copy(path);
+    heal::start_afresh(path, heal::RESET_WAIT).map_err(|source| StoreError::Heal {
+        path: path.to_owned(),
+        source,
+    })?;
+    let conn = connect(path).map_err(err)?;
+    let healed = Healed {
+        path: path.to_owned(),
+        damage,
+        copy,
+        salvage: None,
+    };
+    Ok((conn, healed))
 }
 
 impl Drop for StatCache {

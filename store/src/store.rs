@@ -3,14 +3,16 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rustix::fs::Access;
 
 use crate::blob::{blob_path, BlobReader, Encoding};
 use crate::durable::Durability;
+use crate::journal::{Journal, Swept};
 use crate::pack::{Pack, Row};
-use crate::{Digest, StoreError};
+use crate::{Digest, Healed, StoreError};
 
 /// Where a blob is stored.
 #[derive(Debug)]
@@ -36,6 +38,8 @@ pub struct Store {
     pub(crate) tmp: PathBuf,
     pub(crate) pack: Pack,
     pub(crate) durability: Durability,
+    /// Temporary names restores create in users' directories (see [`crate::journal`]).
+    pub(crate) journal: Arc<Journal>,
 }
 
 impl Store {
@@ -52,6 +56,7 @@ impl Store {
             tmp: root.join("tmp"),
             pack: Pack::new(root.join("pack.db")),
             durability: Durability::Immediate,
+            journal: Arc::new(Journal::new(root.join("restores"))),
         };
         for dir in [&store.root, &store.blobs, &store.tmp] {
             let root_err = |source| StoreError::Root {
@@ -64,6 +69,36 @@ impl Store {
         }
         store.sweep_stale_temps();
         Ok(store)
+    }
+
+    /// Calls `f` whenever this handle (or a clone) finds the pack of small blobs damaged and
+    /// heals it (see [`crate::heal`]), so that the user hears of it once.
+    pub fn on_heal(&self, f: impl Fn(&Healed) + Send + Sync + 'static) {
+        self.pack.on_heal(Arc::new(f));
+    }
+
+    /// Opens an existing store for reading only: nothing is created, and no leftover temp
+    /// file is swept (a viewer such as `shark serve` changes nothing). Fails with
+    /// [`StoreError::Root`] when `root` is not a readable directory. Puts through this handle
+    /// fail as the directory's permissions say.
+    pub fn open_read_only(root: &Path) -> Result<Store, StoreError> {
+        let root_err = |source| StoreError::Root {
+            path: root.to_owned(),
+            source,
+        };
+        rustix::fs::access(root, Access::READ_OK | Access::EXEC_OK)
+            .map_err(|e| root_err(e.into()))?;
+        if !root.is_dir() {
+            return Err(root_err(io::ErrorKind::NotADirectory.into()));
+        }
+        Ok(Store {
+            root: root.to_owned(),
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+            pack: Pack::new(root.join("pack.db")),
+            durability: Durability::Immediate,
+            journal: Arc::new(Journal::new(root.join("restores"))),
+        })
     }
 
     /// The store's directory.
@@ -162,6 +197,37 @@ impl Store {
     /// not checked.
     pub fn blobs(&self) -> impl Iterator<Item = Result<Digest, StoreError>> {
         self.entries().map(|e| e.map(|e| e.digest))
+    }
+
+    /// Removes what killed shark processes left behind: the temporary names of their restores
+    /// in users' directories (see [`crate::journal`] for exactly what is removed, and why
+    /// that is safe), and the temp files of their puts in `tmp/` (named `put-PID-...`; those
+    /// whose process no longer exists). Shark runs it when it starts. Best effort: what
+    /// cannot be removed is left for next time, and only a journal directory that cannot be
+    /// listed is an error.
+    pub fn sweep(&self) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        let dir = self.journal.dir();
+        crate::journal::sweep(dir, &mut swept).map_err(|source| StoreError::List {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let Ok(entries) = fs::read_dir(&self.tmp) else {
+            return Ok(swept);
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("put-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            let dead = pid.is_some_and(|pid| !Path::new("/proc").join(pid.to_string()).exists());
+            if dead && fs::remove_file(entry.path()).is_ok() {
+                swept.temps += 1;
+            }
+        }
+        Ok(swept)
     }
 
     /// Best effort: a temp file that a crash left behind is garbage, but failing to remove it

@@ -12,7 +12,10 @@ use crate::{Corruption, Digest, RestoreMethod, StatCache, Store, StoreError, PAC
 
 mod bad_input;
 mod durable;
+mod heal;
 mod packed;
+mod restore_at;
+mod sparse;
 
 pub(crate) struct Fixture {
     pub(crate) dir: tempfile::TempDir,
@@ -79,6 +82,18 @@ impl Fixture {
 }
 
 /// Flips one byte in the middle of a packed blob's stored bytes.
+/// Waits until the child process `child` has created `marker` (the point it reached that the
+/// test needs), failing if the child stops first; then removes the marker.
+pub(crate) fn wait_for_marker(child: &mut std::process::Child, marker: &Path) {
+    while !marker.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the child stopped before {}: {status}", marker.display());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    fs::remove_file(marker).unwrap();
+}
+
 pub(crate) fn flip_middle(data: &mut [u8]) {
     let mid = data.len() / 2;
     data[mid] ^= 0x01;
@@ -799,4 +814,31 @@ fn stat_cache_errors_name_the_path() {
         err.to_string(),
         format!("stat cache {} failed", bad.display())
     );
+}
+
+#[test]
+fn a_read_only_handle_reads_blobs_and_creates_nothing() {
+    let f = fixture();
+    let small = f.store.put_bytes(b"small").unwrap().digest;
+    let big_bytes = vec![7u8; 64 * 1024];
+    let big = f.store.put_bytes(&big_bytes).unwrap().digest;
+    let stale = f.store.root().join("tmp").join("leftover");
+    fs::write(&stale, b"x").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let ro = Store::open_read_only(f.store.root()).unwrap();
+    assert_eq!(ro.read_to_vec(&small).unwrap(), b"small");
+    assert_eq!(ro.read_to_vec(&big).unwrap(), big_bytes);
+    assert!(stale.exists(), "a read-only handle sweeps nothing");
+    let missing = f.dir.path().join("no-store");
+    assert!(matches!(
+        Store::open_read_only(&missing),
+        Err(StoreError::Root { path, .. }) if path == missing
+    ));
+    assert!(!missing.exists());
 }

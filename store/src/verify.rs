@@ -3,7 +3,9 @@
 use std::io::{self, Read};
 
 use crate::blob::CHUNK;
-use crate::{Corruption, Digest, Store, StoreError};
+use std::sync::Arc;
+
+use crate::{Corruption, Digest, Healed, Store, StoreError};
 
 /// The result of checking every blob.
 #[derive(Debug, Default)]
@@ -12,12 +14,15 @@ pub struct VerifyReport {
     pub checked: u64,
     /// The blobs that are damaged or unreadable, in digest order, with the reason.
     pub corrupt: Vec<(Digest, Corruption)>,
+    /// The pack of small blobs, if it was found damaged (by SQLite's integrity check or in
+    /// use) and healed meanwhile: what was recovered and lost.
+    pub healed: Vec<Arc<Healed>>,
 }
 
 impl VerifyReport {
-    /// Whether every checked blob is intact.
+    /// Whether every checked blob is intact and the pack was sound.
     pub fn is_clean(&self) -> bool {
-        self.corrupt.is_empty()
+        self.corrupt.is_empty() && self.healed.is_empty()
     }
 }
 
@@ -36,10 +41,13 @@ impl Store {
         }
     }
 
-    /// Re-hashes every blob. A damaged or unreadable blob is listed in the report and checking
+    /// Runs SQLite's integrity check on the pack (healing it if it is damaged), then
+    /// re-hashes every blob. A damaged or unreadable blob is listed in the report and checking
     /// goes on; only a store that cannot be listed is an error.
     pub fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         let mut report = VerifyReport::default();
+        let heals = self.pack.heals();
+        self.pack.check()?;
         for digest in self.blobs() {
             let digest = digest?;
             let reason = match self.verify(&digest) {
@@ -55,6 +63,7 @@ impl Store {
                 report.corrupt.push((digest, reason));
             }
         }
+        report.healed = self.pack.heals_since(heals);
         Ok(report)
     }
 }

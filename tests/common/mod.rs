@@ -10,7 +10,12 @@ pub struct TestEnv {
     pub home: PathBuf,
     /// A scratch working directory.
     pub work: PathBuf,
+    /// Commands run as uid/gid 65534 (through `setpriv`), which owns the tree.
+    pub unprivileged: bool,
 }
+
+/// The user an unprivileged [`TestEnv`] runs shark as.
+pub const NOBODY: u32 = 65534;
 
 impl TestEnv {
     pub fn new() -> Self {
@@ -23,13 +28,41 @@ impl TestEnv {
             _dir: dir,
             home,
             work,
+            unprivileged: false,
         }
+    }
+
+    /// An environment whose commands run as uid/gid 65534, which owns its tree; `None` when
+    /// the tests do not run as root (they then already run unprivileged).
+    #[allow(dead_code)]
+    pub fn unprivileged() -> Option<Self> {
+        use std::os::unix::fs::PermissionsExt;
+        if !nix::unistd::geteuid().is_root() {
+            return None;
+        }
+        let mut env = TestEnv::new();
+        let top = env.work.parent().unwrap().to_path_buf();
+        std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for d in [&env.work, &top.join("user")] {
+            nix::unistd::chown(d, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+        }
+        std::fs::create_dir_all(&env.home).unwrap();
+        nix::unistd::chown(&env.home, Some(NOBODY.into()), Some(NOBODY.into())).unwrap();
+        env.unprivileged = true;
+        Some(env)
     }
 
     /// A `shark` command with this environment's home, run in the work directory, with a
     /// fixed, minimal environment so that two invocations key alike.
     pub fn shark(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_shark"));
+        let mut c = if self.unprivileged {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(reachable_shark());
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_shark"))
+        };
         c.env_clear()
             .env("SHARK_HOME", &self.home)
             .env("HOME", self.work.parent().unwrap().join("user"))
@@ -45,14 +78,33 @@ impl TestEnv {
         self.run(&["-c", line])
     }
 
-    /// Writes a file in the work directory.
+    /// Writes a file in the work directory (owned by the environment's user).
     #[allow(dead_code)]
     pub fn write(&self, rel: &str, content: &str) {
         let p = self.work.join(rel);
         if let Some(dir) = p.parent() {
             std::fs::create_dir_all(dir).unwrap();
         }
-        std::fs::write(p, content).unwrap();
+        std::fs::write(&p, content).unwrap();
+        self.own(&p);
+    }
+
+    /// Makes `path` (and the directories between it and the tree) the environment user's.
+    #[allow(dead_code)]
+    pub fn own(&self, path: &Path) {
+        if !self.unprivileged {
+            return;
+        }
+        let top = self.work.parent().unwrap();
+        for p in path.ancestors().take_while(|p| *p != top) {
+            let _ = nix::unistd::fchownat(
+                nix::fcntl::AT_FDCWD,
+                p,
+                Some(NOBODY.into()),
+                Some(NOBODY.into()),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            );
+        }
     }
 
     /// Reads a file in the work directory.

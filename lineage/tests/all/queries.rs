@@ -270,3 +270,67 @@ fn referenced_digests_cover_kept_runs_and_what_they_reused() {
     assert_eq!(all.len(), want.len() + 1);
     assert!(all.contains(&d("gone")));
 }
+
+#[test]
+fn unit_states_are_found_through_the_units_that_ran_or_reused_a_run() {
+    use shark_lineage::{InputKind, PathState, UnitState};
+    let (_dir, _path, mut db) = fresh();
+    // Unit A: runs 1 (its first) and 2. Unit B: run 3, then a reuse of run 2 (run 4).
+    let r1 = db.record(&ok_run("step one", "k1", 1)).unwrap();
+    let r2 = db
+        .record(&NewRun {
+            unit: Some(r1),
+            ..ok_run("step two", "k2", 2)
+        })
+        .unwrap();
+    let r3 = db.record(&ok_run("other", "k3", 3)).unwrap();
+    db.record(&NewRun {
+        unit: Some(r3),
+        reused_from: Some(r2),
+        reusable: false,
+        ..ok_run("step two", "k2", 4)
+    })
+    .unwrap();
+    let listing = |s: &str| PathState::Listing { digest: d(s) };
+    let state = |p: &str, s| UnitState {
+        path: p.into(),
+        state: s,
+    };
+    db.record_unit_states(r1, &[state("/w", listing("a"))])
+        .unwrap();
+    db.record_unit_states(r1, &[state("/w", listing("a2"))])
+        .unwrap(); // replaced
+    db.record_unit_states(r3, &[state("/w", listing("b"))])
+        .unwrap();
+    let file = PathState::Entry {
+        kind: InputKind::File,
+        digest: Some(d("f")),
+    };
+    db.record_unit_states(r3, &[state("/w/f", file)]).unwrap();
+    let mut states = db.unit_states_for(r2, "/w").unwrap();
+    states.sort_by_key(|s| format!("{s:?}"));
+    let mut want = vec![listing("a2"), listing("b")];
+    want.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(states, want);
+    assert_eq!(db.unit_states_for(r2, "/w/f").unwrap(), [file]);
+    // Run 1's own unit only.
+    assert_eq!(db.unit_states_for(r1, "/w").unwrap(), [listing("a2")]);
+    assert_eq!(db.unit_states_for(r3, "/nowhere").unwrap(), []);
+    // A run whose id is a unit's but that is no longer there: nothing.
+    assert_eq!(db.run(r2).unwrap().unit, r1);
+    assert_eq!(db.run(r3).unwrap().unit, r3);
+}
+
+#[test]
+fn a_run_marked_unreusable_is_no_candidate_and_says_why() {
+    let (_dir, _path, mut db) = fresh();
+    let id = db.record(&ok_run("edit", "k", 1)).unwrap();
+    assert_eq!(db.candidates(&d("k"), 5).unwrap().len(), 1);
+    db.mark_unreusable(id, "its change of /w/f was not applied")
+        .unwrap();
+    assert!(db.candidates(&d("k"), 5).unwrap().is_empty());
+    assert_eq!(
+        db.run(id).unwrap().unreusable.as_deref(),
+        Some("its change of /w/f was not applied")
+    );
+}

@@ -37,6 +37,10 @@ fn a_new_database_gets_the_current_schema_in_wal_mode() {
             "processes",
             "runs",
             "sqlite_sequence",
+            "undo_after",
+            "undo_prior",
+            "undo_runs",
+            "undo_snapshots",
             "unit_states"
         ]
     );

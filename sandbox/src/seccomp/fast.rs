@@ -23,7 +23,12 @@
 //! supervisor already fingerprinted the path (the shared set), or the library recorded it in
 //! this process before, or it is under `/dev` or `/sys`. Otherwise the call takes the slow path.
 //! Paths through `/proc` and `/dev/fd` always do, and the library stands down once a process
-//! changes its root. A forked process makes itself known with one trapping call before it
+//! changes its root. An open that may append (`O_APPEND`) always takes the slow path, and the
+//! filter notifies one even from the stub: before it, the supervisor has the sandbox copy the
+//! file and notes the copy's size (the append base). The library stands down entirely with a
+//! synthetic root (a mapped root's missing mount point) or a mapped root under `/dev`, `/sys`
+//! or `/proc`; paths under other mapped roots leave the root mount, so they take the slow path
+//! and are named by host path. A forked process makes itself known with one trapping call before it
 //! records, so accesses name host pids as before. The equivalence tests
 //! (`sandbox/tests/sandbox/fastpath.rs`) run a corpus of real programs with and without the
 //! library and require the same accesses, order and fingerprints.

@@ -53,6 +53,8 @@ enum Label {
     StdFdArg0,
     /// A traced call: allowed if it carries the cookie from the stub, else notified.
     Cookie,
+    /// The cookie and the stub's address, tested.
+    CookieCheck,
     CookieFail,
 }
 
@@ -175,6 +177,13 @@ fn source(watch_reads: bool, cookie: Option<Cookie>) -> Vec<Op> {
     if let Some(cookie) = cookie {
         // The cookie in the sixth argument, and the stub's address as the instruction pointer.
         ops.push(Mark(Cookie));
+        // An `openat` that may append always notifies: the supervisor has the sandbox copy
+        // the file before it is opened (see `notify::copy_up_for_append`).
+        ops.push(Stmt(LD_W_ABS, OFFSET_NR));
+        ops.push(Jump(JEQ, libc::SYS_openat as u32, Next, CookieCheck));
+        ops.push(Stmt(LD_W_ABS, offset_arg(2)));
+        ops.push(Jump(JSET, libc::O_APPEND as u32, CookieFail, Next));
+        ops.push(Mark(CookieCheck));
         for (offset, value) in [
             (offset_arg(5), cookie.value),
             (offset_arg(5) + 4, cookie.value >> 32),
@@ -318,6 +327,18 @@ mod tests {
             assert_eq!(v(nr, wrong, COOKIE.ip), notify, "no cookie: {nr}");
             assert_eq!(verdict(&without, nr, args, COOKIE.ip), notify, "off: {nr}");
         }
+        // An open that may append notifies even from the stub, with the cookie.
+        for flags in [
+            libc::O_WRONLY | libc::O_APPEND,
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            libc::O_RDWR | libc::O_APPEND,
+            libc::O_RDONLY | libc::O_APPEND,
+        ] {
+            let args = carrying([libc::AT_FDCWD as u64, 0x1000, flags as u64, 0o666, 0]);
+            assert_eq!(v(libc::SYS_openat, args, COOKIE.ip), notify, "{flags:#o}");
+        }
+        let read = carrying([libc::AT_FDCWD as u64, 0x1000, libc::O_RDONLY as u64, 0, 0]);
+        assert_eq!(v(libc::SYS_openat, read, COOKIE.ip), allow);
         let empty_path = [3, 0x1000, 0x2000, libc::AT_EMPTY_PATH as u64, 0, 0];
         assert_eq!(v(libc::SYS_newfstatat, empty_path, 0), allow);
         let any = carrying([1, 2, 3, 4, 5]);

@@ -38,6 +38,7 @@ pub(crate) struct Trace {
     pub(crate) processes: Vec<Process>,
     pub(crate) terminal_input: bool,
     pub(crate) stats: TraceStats,
+    pub(crate) append_bases: HashMap<PathBuf, u64>,
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
@@ -66,9 +67,11 @@ pub(crate) fn trace(
     blocking_recv: bool,
     sockets: &super::sockets::SocketGuard,
     shared: Option<Shared>,
+    mapped: &[crate::MappedRoot],
 ) -> Result<Trace, SandboxError> {
     let mut tracer = Tracer {
         shared,
+        mapped: mapped.to_vec(),
         ..Tracer::default()
     };
     let fd = listener.as_raw_fd();
@@ -185,6 +188,13 @@ struct Tracer {
     /// The sequence when there is no shared memory.
     local_seq: u64,
     notifications: u64,
+    /// Folders seen at another path inside: paths under them are recorded (and
+    /// fingerprinted) by host path.
+    mapped: Vec<crate::MappedRoot>,
+    /// Paths (host) of regular files a process opened to append to, tried once each, with
+    /// the size the file had when the sandbox took its copy (see [`copy_up_for_append`]).
+    append_bases: HashMap<PathBuf, u64>,
+    append_tried: HashSet<PathBuf>,
 }
 
 impl Tracer {
@@ -301,7 +311,9 @@ impl Tracer {
         } else {
             self.fingerprinted.insert(path.clone());
             let fingerprint = Fingerprint::of(&path);
-            if self.shared.is_some() {
+            // A path the command would name under a mapped root is not its host path there:
+            // the library, which sees names as the command does, must not take it as known.
+            if self.shared.is_some() && !self.under_mapped(&path) {
                 self.unpublished.push(canonical(&path));
             }
             Some(fingerprint)
@@ -315,13 +327,27 @@ impl Tracer {
         });
     }
 
+    /// Whether `path`, as the command names it, lies under a mapped root's inside path.
+    fn under_mapped(&self, path: &Path) -> bool {
+        self.mapped.iter().any(|m| path.starts_with(&m.inside))
+    }
+
     fn path(&mut self, tid: u32, arg: PathArg) -> Option<(AccessKind, PathBuf)> {
         self.buf.clear();
         if arg.addr != 0 && !read_cstr(tid, arg.addr, PATH_MAX, &mut self.buf) {
             return None;
         }
         let path = absolute(tid, arg.dirfd, &self.buf, self.chrooted)?;
-        Some((arg.kind, path))
+        let host = crate::mapped::to_host(&path, &self.mapped);
+        if arg.kind == AccessKind::Append
+            && !self.chrooted
+            && self.append_tried.insert(host.clone())
+        {
+            if let Some(size) = copy_up_for_append(tid, &path) {
+                self.append_bases.insert(host.clone(), size);
+            }
+        }
+        Some((arg.kind, host))
     }
 
     /// Records a process if the exec target is an executable file in its view, and the
@@ -375,7 +401,9 @@ impl Tracer {
                 seq: entry.seq,
                 pid,
                 kind: entry.kind,
-                path: entry.path,
+                // The library records no path under a mapped root (see `FastPlan::build`
+                // and `push`); were it to, the host path is the one to record.
+                path: crate::mapped::to_host(&entry.path, &self.mapped),
                 fingerprint: entry.fingerprint,
             });
         }
@@ -417,6 +445,11 @@ impl Tracer {
         let opened_terminal = accesses
             .iter()
             .any(|a| a.kind == AccessKind::Read && is_terminal_path(&a.path));
+        let append_bases = self
+            .append_bases
+            .iter()
+            .map(|(p, size)| (normalizer.normalize(p), *size))
+            .collect();
         Trace {
             accesses,
             processes,
@@ -425,6 +458,7 @@ impl Tracer {
                 notifications: self.notifications,
                 fast_path,
             },
+            append_bases,
         }
     }
 }
@@ -445,6 +479,48 @@ fn status(tid: u32) -> Option<(u32, u32)> {
     };
     let tgid = field("Tgid:")?;
     Some((tgid, field("NStgid:").unwrap_or(tgid)))
+}
+
+/// Before a process opens the regular file `path` (as it sees it) to append to it: opens it
+/// for appending in the process's view first, so that the sandbox's copy of it is taken now,
+/// while the process waits, and returns that copy's size. What the run appended is then
+/// exactly what lies past it, whatever another process appended to the real file meanwhile.
+/// `None` when there is nothing to copy (absent, not a regular file) or it cannot be opened
+/// (the process's own open then fails too, or copies the file itself).
+fn copy_up_for_append(tid: u32, path: &Path) -> Option<u64> {
+    use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+    let root = rustix::fs::open(
+        format!("/proc/{tid}/root").as_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let rel = path.strip_prefix("/").ok()?;
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    let at = openat2(
+        &root,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        resolve,
+    )
+    .ok()?;
+    // Only a regular file: opening a device or a fifo for writing could have effects.
+    if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&at).ok()?.st_mode).is_file() {
+        return None;
+    }
+    let flags =
+        OFlags::WRONLY | OFlags::APPEND | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(
+        format!("/proc/self/fd/{}", at.as_raw_fd()).as_str(),
+        flags,
+        Mode::empty(),
+    )
+    .ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    rustix::fs::FileType::from_raw_mode(st.st_mode)
+        .is_file()
+        .then(|| u64::try_from(st.st_size).unwrap_or(0))
 }
 
 /// Paths whose state is not the user's data: kernel interfaces and devices.

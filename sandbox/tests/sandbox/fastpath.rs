@@ -123,6 +123,7 @@ fn assert_same(env: &Env, slow: &Report, fast: &Report) {
         |r: &Report| -> Vec<String> { env.changes(r).iter().map(|c| mask_temporary(c)).collect() };
     assert_eq!(changes(slow), changes(fast));
     assert_eq!(slow.terminal_input, fast.terminal_input);
+    assert_eq!(slow.append_bases, fast.append_bases);
 }
 
 fn sh(env: &Env, script: &str) -> Spec {
@@ -268,5 +269,120 @@ both_legs!(
             .find(|a| a.path == env.work.join("in.txt"))
             .unwrap();
         assert_eq!(read.pid, cat, "cat's read, by the slow path, is cat's");
+    }
+);
+
+/// Appends by a C program: `fopen(..., "a")` and `open(..., O_WRONLY | O_APPEND)`.
+const APPENDS: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) {
+    FILE *f = fopen("c.log", "a");
+    if (!f || fputs("c\n", f) < 0 || fclose(f) != 0)
+        return 1;
+    int fd = open("d.log", O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0 || write(fd, "d\n", 2) != 2)
+        return 2;
+    return close(fd);
+}
+"#;
+
+both_legs!(
+    an_append_by_a_dynamic_program_gets_its_base_with_the_fast_path,
+    |env: &Env| {
+        let program = compile(&env.root, "appends", APPENDS, &["-O2"]);
+        let program = program.to_str().unwrap().to_string();
+        let logs = ["a.log", "b.log", "c.log", "d.log"];
+        for (i, log) in logs.iter().enumerate() {
+            env.write(&format!("work/{log}"), &"x".repeat(10 + i));
+        }
+        // cat's reads make the supervisor fingerprint every log first, so each is known to
+        // the library when bash, python and the C program open it to append.
+        let script = format!(
+            "cat {} >/dev/null; echo a >> a.log; \
+             /usr/bin/python3 -S -c \"open('b.log', 'a').write('b')\"; {program}",
+            logs.join(" ")
+        );
+        let spec = || {
+            let mut spec = env.spec(&["/bin/bash", "-c", &script]);
+            spec.env
+                .push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+            spec
+        };
+        let (slow, fast) = equivalent(env, spec, Some(true));
+        assert!(fast.status.success(), "{:?}", fast.status);
+        for report in [&slow, &fast] {
+            for (i, log) in logs.iter().enumerate() {
+                let path = env.work.join(log);
+                assert_eq!(
+                    report.append_bases.get(&path),
+                    Some(&(10 + i as u64)),
+                    "{log}: {:?}",
+                    report.append_bases
+                );
+                assert!(
+                    report
+                        .accesses
+                        .iter()
+                        .any(|a| a.path == path && a.kind == AccessKind::Append),
+                    "{log}"
+                );
+            }
+        }
+    }
+);
+
+both_legs!(a_mapped_root_is_observed_alike, |env: &Env| {
+    // A mount point that exists on the host: no synthetic root, the fast path stays on.
+    let inside = env.root.join("view");
+    fs::create_dir_all(&inside).unwrap();
+    fs::create_dir_all(env.root.join("data/sub")).unwrap();
+    env.write("data/x.txt", "x\n");
+    env.write("data/sub/y.txt", "y\n");
+    let v = inside.display().to_string();
+    let script = format!(
+        "cat {v}/x.txt; ls {v} {v}/sub; cat {v}/x.txt {v}/sub/y.txt; stat {v}/x.txt; \
+         test -e {v}/missing || echo no; cat {v}/sub/y.txt; echo z > {v}/z.txt"
+    );
+    let spec = || {
+        let mut spec = sh(env, &script);
+        spec.mapped_roots = vec![shark_sandbox::MappedRoot {
+            inside: inside.clone(),
+            host: env.root.join("data"),
+        }];
+        spec
+    };
+    let (_, fast) = equivalent(env, spec, None);
+    assert!(fast.status.success(), "{:?}", fast.status);
+    assert!(fast.stats.fast_path > 0, "the fast path stood down");
+    let host = env.root.join("data/sub/y.txt");
+    let first = fast.accesses.iter().find(|a| a.path == host);
+    assert!(first.is_some_and(|a| a.fingerprint.is_some()), "{first:?}");
+    assert!(!fast.accesses.iter().any(|a| a.path.starts_with(&inside)));
+});
+
+both_legs!(
+    a_synthetic_root_is_observed_alike_without_the_library,
+    |env: &Env| {
+        // `/data` does not exist on the host: the sandbox's `/` is a tmpfs, whose root the
+        // library would fingerprint in place of the host's, so the fast path stands down.
+        assert!(
+            !Path::new("/data").exists(),
+            "the test needs a host without /data"
+        );
+        fs::create_dir(env.work.join("data")).unwrap();
+        env.write("work/data/in.txt", "3\n1\n2\n");
+        let script = "ls / >/dev/null; sort /data/in.txt; cat /data/in.txt; stat / /data";
+        let spec = || {
+            let mut spec = sh(env, script);
+            spec.mapped_roots = vec![shark_sandbox::MappedRoot {
+                inside: "/data".into(),
+                host: env.work.join("data"),
+            }];
+            spec
+        };
+        let (_, fast) = equivalent(env, spec, Some(false));
+        assert!(fast.status.success(), "{:?}", fast.status);
     }
 );

@@ -275,3 +275,46 @@ both_legs!(applying_never_follows_a_symlinked_parent, |env: &Env| {
     );
     assert_eq!(fs::read_to_string(victim.join("old")).unwrap(), "keep");
 });
+both_legs!(
+    a_mapped_root_is_seen_inside_and_recorded_by_host_path,
+    |env: &Env| {
+        use shark_sandbox::MappedRoot;
+        // `/data` does not exist on the host: the sandbox makes its mount point on a synthetic
+        // root without touching the host's `/`.
+        assert!(
+            !std::path::Path::new("/data").exists(),
+            "the test needs a host without /data"
+        );
+        fs::create_dir(env.work.join("data")).unwrap();
+        env.write("work/data/in.txt", "3\n1\n2\n");
+        let mut spec = env.spec(&[
+        "sh",
+        "-c",
+        "sort /data/in.txt > /data/out.txt && cd /data && cat out.txt >/dev/null && ls /usr/bin/sh /etc/passwd >/dev/null",
+    ]);
+        spec.mapped_roots = vec![MappedRoot {
+            inside: "/data".into(),
+            host: env.work.join("data"),
+        }];
+        let report = run(spec).unwrap();
+        assert!(report.status.success(), "{:?}", report.status);
+        assert_eq!(
+            env.changes(&report),
+            ["file work/data/out.txt 644 \"1\\n2\\n3\\n\""]
+        );
+        let read = set(&[("work/data/in.txt", Read)]);
+        assert!(
+            env.accesses(&report).is_superset(&read),
+            "{:?}",
+            env.accesses(&report)
+        );
+        assert!(!report.accesses.iter().any(|a| a.path.starts_with("/data")));
+        assert!(!std::path::Path::new("/data").exists());
+        assert!(
+            !env.work.join("data/out.txt").exists(),
+            "changes wait for apply"
+        );
+        report.apply().unwrap();
+        assert_eq!(env.read("work/data/out.txt"), "1\n2\n3\n");
+    }
+);

@@ -22,7 +22,7 @@ fn db_fail(e: shark_lineage::LineageError) -> CliError {
 }
 
 /// Writes `text` to stdout; a reader that went away is not an error.
-fn emit(text: &str) -> Result<(), CliError> {
+pub(crate) fn emit(text: &str) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
@@ -30,7 +30,7 @@ fn emit(text: &str) -> Result<(), CliError> {
     }
 }
 
-fn parse_run(text: &str) -> Result<RunId, CliError> {
+pub(crate) fn parse_run(text: &str) -> Result<RunId, CliError> {
     text.trim_start_matches('#')
         .parse::<i64>()
         .map(RunId)
@@ -42,7 +42,7 @@ fn parse_run(text: &str) -> Result<RunId, CliError> {
         })
 }
 
-fn load_run(db: &Db, id: RunId) -> Result<Run, CliError> {
+pub(crate) fn load_run(db: &Db, id: RunId) -> Result<Run, CliError> {
     db.run(id).map_err(|e| match e {
         shark_lineage::LineageError::NoSuchRun { .. } => CliError::usage(
             format!("no run {id} in this shark home"),
@@ -71,7 +71,17 @@ fn run_summary_json(r: &Run) -> Value {
         "reused_from": r.reused_from.map(|id| id.0),
         "started": shark_lineage::rfc3339(r.started),
         "duration_ms": ms(r.duration),
+        "remote": remote_of(r).map(|(server, host, run)| json!({"server": server, "host": host, "run": run})),
     })
+}
+
+/// For a run whose result came from a remote cache: the server, the machine that ran it and
+/// its run id there.
+fn remote_of(r: &Run) -> Option<(String, String, i64)> {
+    match r.reason.as_deref().and_then(Reason::from_json)? {
+        Reason::Remote { server, host, run } => Some((server, host, run)),
+        _ => None,
+    }
 }
 
 /// `shark log`.
@@ -83,9 +93,10 @@ pub(crate) fn log(home: &Home, args: &LogArgs) -> Result<i32, CliError> {
         if args.json {
             text.push_str(&run_summary_json(r).to_string());
         } else {
-            let how = match r.reused_from {
-                Some(from) => format!("reused {from}"),
-                None => format!("ran {}", human_duration(r.duration)),
+            let how = match (r.reused_from, remote_of(r)) {
+                (Some(from), _) => format!("reused {from}"),
+                (None, Some(_)) => format!("remote {}", human_duration(r.duration)),
+                (None, None) => format!("ran {}", human_duration(r.duration)),
             };
             let status = status_words(r);
             text.push_str(&format!(
@@ -209,6 +220,10 @@ fn current_file(path: &Path) -> Result<(String, Digest, std::path::PathBuf), Cli
 
 /// `shark lineage PATH`.
 pub(crate) fn lineage(home: &Home, args: &LineageArgs) -> Result<i32, CliError> {
+    if args.prov {
+        emit(&super::export::prov(home, &args.path, args.system)?)?;
+        return Ok(0);
+    }
     let db = open_db(home)?;
     let (path, digest, _) = current_file(&args.path)?;
     let opts = LineageOptions {
@@ -311,10 +326,18 @@ fn dot_node(n: &LineageNode, s: &mut String, seen: &mut std::collections::HashSe
 /// `shark why PATH|RUN`.
 pub(crate) fn why(home: &Home, args: &WhyArgs) -> Result<i32, CliError> {
     let db = open_db(home)?;
-    let run = if looks_like_run(&args.target) {
-        load_run(&db, parse_run(&args.target)?)?
+    let run = target_run(&db, &args.target)?;
+    emit(&why_text(&db, &run))?;
+    Ok(0)
+}
+
+/// The run a `RUN|PATH` argument names: a run id, or the newest run of the command that
+/// produced a file's current content.
+pub(crate) fn target_run(db: &Db, target: &str) -> Result<Run, CliError> {
+    Ok(if looks_like_run(target) {
+        load_run(db, parse_run(target)?)?
     } else {
-        let (path, digest, _) = current_file(Path::new(&args.target))?;
+        let (path, digest, _) = current_file(Path::new(target))?;
         match db.producer_of(&path, &digest).map_err(db_fail)? {
             Some(r) => {
                 // Explain the newest run of that command, which may be a later reuse.
@@ -327,9 +350,7 @@ pub(crate) fn why(home: &Home, args: &WhyArgs) -> Result<i32, CliError> {
                 ))
             }
         }
-    };
-    emit(&why_text(&db, &run))?;
-    Ok(0)
+    })
 }
 
 fn looks_like_run(t: &str) -> bool {
@@ -340,11 +361,25 @@ fn looks_like_run(t: &str) -> bool {
 fn why_text(db: &Db, run: &Run) -> String {
     let head = format!("run {} `{}`", run.id, one_line(&run.command));
     if let Some(from) = run.reused_from {
-        let saved = db
-            .run(from)
+        let orig = db.run(from).ok();
+        let saved = orig
+            .as_ref()
             .map(|orig| format!(", saving {}", human_duration(orig.duration)))
             .unwrap_or_default();
-        return format!("{head} was reused: it reused run {from} instead of running{saved}\n");
+        let remote = match orig.as_ref().and_then(remote_of) {
+            Some((server, host, _)) => {
+                format!(" (a result computed on {host}, from the remote cache {server})")
+            }
+            None => String::new(),
+        };
+        return format!(
+            "{head} was reused: it reused run {from}{remote} instead of running{saved}\n"
+        );
+    }
+    if let Some((server, host, id)) = remote_of(run) {
+        return format!(
+            "{head} came from the remote cache {server}: it ran on {host} (run {id} there) and its inputs hold here\n"
+        );
     }
     let why = run
         .reason

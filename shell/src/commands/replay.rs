@@ -301,6 +301,7 @@ fn replay_one(
         writable_roots: vec![map.dir.clone(), PathBuf::from("/tmp")],
         scratch_dir: scratch.to_path_buf(),
         read_only: Vec::new(),
+        mapped_roots: Vec::new(),
         hidden: vec![scratch.to_path_buf()],
         network: false,
         fast_path: Spec::fast_path_default(),

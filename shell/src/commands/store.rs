@@ -1,20 +1,27 @@
-//! `shark store stats|verify`.
+//! `shark store stats|verify|gc|push` (verify in [`super::verify`]).
 
 use std::io::{self, Write};
 
-use shark_store::{Store, StoreError, StoreStats, VerifyReport};
+use shark_store::{Store, StoreError, StoreStats};
 
 use crate::cli::{StatsArgs, StoreCommand};
-use crate::error::{is_broken_pipe, CliError, EXIT_FAILURE};
+use crate::error::{is_broken_pipe, CliError};
 use crate::home::Home;
 
 pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
     let store = Store::open(&home.store_dir()).map_err(store_err)?;
     let mut out = io::stdout().lock();
     let written = match cmd {
-        StoreCommand::Stats(args) => stats(&store, &args, &mut out),
-        StoreCommand::Verify => verify(&store, &mut out),
+        StoreCommand::Stats(args) => {
+            let undo = undo_stats(home)?;
+            stats(&store, &undo, &args, &mut out)
+        }
+        StoreCommand::Verify(args) => {
+            return super::verify::verify(home, &store, args.repair, &mut out)
+                .or_else(super::verify::cli_error)
+        }
         StoreCommand::Gc(args) => return gc(home, &store, &args),
+        StoreCommand::Push(args) => return push(home, &args.target),
     };
     match written {
         Ok(code) => Ok(code),
@@ -26,7 +33,7 @@ pub(crate) fn run(home: &Home, cmd: StoreCommand) -> Result<i32, CliError> {
 
 /// A store error as the command line reports it (the message is the error's own; the cause
 /// chain follows).
-fn store_err(e: StoreError) -> CliError {
+pub(crate) fn store_err(e: StoreError) -> CliError {
     let message = match &e {
         StoreError::Root { .. } => "cannot open the store",
         StoreError::Corrupt { .. } => "the store holds a corrupt blob",
@@ -46,14 +53,64 @@ impl From<io::Error> for Failure {
     }
 }
 
-fn stats(store: &Store, args: &StatsArgs, out: &mut impl Write) -> Result<i32, Failure> {
+fn stats(
+    store: &Store,
+    undo: &UndoStats,
+    args: &StatsArgs,
+    out: &mut impl Write,
+) -> Result<i32, Failure> {
     let s = store.stats().map_err(Failure::Store)?;
     if args.json {
-        writeln!(out, "{}", stats_json(&s))?;
+        let mut v = stats_json(&s);
+        v["undo"] = undo_json(undo);
+        writeln!(out, "{v}")?;
     } else {
         write_stats(&s, out)?;
+        write_undo(undo, out)?;
     }
     Ok(0)
+}
+
+/// What undo holds: totals from the lineage database and the budget in force.
+struct UndoStats {
+    totals: shark_lineage::UndoTotals,
+    budget: u64,
+}
+
+fn undo_stats(home: &Home) -> Result<UndoStats, CliError> {
+    let config = crate::undo::config::Config::load()?;
+    let totals = match home.db_path().exists() {
+        true => shark_lineage::Db::open(&home.db_path())
+            .and_then(|db| db.undo_totals())
+            .map_err(|e| CliError::failed("cannot read the lineage database", e))?,
+        false => shark_lineage::UndoTotals::default(),
+    };
+    Ok(UndoStats {
+        totals,
+        budget: config.budget.bytes(&home.store_dir()),
+    })
+}
+
+fn undo_json(u: &UndoStats) -> serde_json::Value {
+    serde_json::json!({
+        "runs": u.totals.runs,
+        "kept_bytes": u.totals.kept_bytes,
+        "budget_bytes": u.budget,
+        "dropped_runs": u.totals.dropped_runs,
+        "snapshots": u.totals.snapshots,
+    })
+}
+
+fn write_undo(u: &UndoStats, out: &mut impl Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "undo:         {} runs, {} kept only for undo (budget {}), {} dropped, {} snapshots",
+        u.totals.runs,
+        human(u.totals.kept_bytes),
+        human(u.budget),
+        u.totals.dropped_runs,
+        u.totals.snapshots
+    )
 }
 
 fn stats_json(s: &StoreStats) -> serde_json::Value {
@@ -85,25 +142,6 @@ fn write_stats(s: &StoreStats, out: &mut impl Write) -> io::Result<()> {
         s.stored_bytes
     )?;
     writeln!(out, "ratio:        {:.2}x", s.ratio())
-}
-
-fn verify(store: &Store, out: &mut impl Write) -> Result<i32, Failure> {
-    let report: VerifyReport = store.verify_all().map_err(Failure::Store)?;
-    for (digest, reason) in &report.corrupt {
-        writeln!(out, "corrupt {digest}: {}", reason.summary())?;
-    }
-    if report.is_clean() {
-        writeln!(out, "{} blobs verified, all intact", report.checked)?;
-        Ok(0)
-    } else {
-        writeln!(
-            out,
-            "{} blobs verified, {} corrupt",
-            report.checked,
-            report.corrupt.len()
-        )?;
-        Ok(EXIT_FAILURE)
-    }
 }
 
 /// `bytes` in binary units with one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.0 GiB`.
@@ -176,6 +214,18 @@ fn gc(home: &Home, store: &Store, args: &crate::cli::GcArgs) -> Result<i32, CliE
         after.blobs
     );
     Ok(0)
+}
+
+/// `shark store push RUN|PATH`.
+fn push(home: &Home, target: &str) -> Result<i32, CliError> {
+    let mut exec = crate::exec::Executor::open(home)?;
+    let run = super::query::target_run(exec.db(), target)?;
+    let text = crate::exec::remote::push(&mut exec, run.id)?;
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()) {
+        Err(e) if !is_broken_pipe(&e) => Err(CliError::failed("cannot write to stdout", e)),
+        _ => Ok(0),
+    }
 }
 
 #[cfg(test)]

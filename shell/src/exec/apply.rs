@@ -6,8 +6,10 @@
 //! the run's first access to it:
 //!
 //! - unchanged: the change is applied (a rename into place, through [`Tree`]);
-//! - changed, and the run only appended to the file (`>>`, `O_APPEND`): the run's appended
-//!   bytes are appended to the file as it is now, so concurrent appenders all keep their lines;
+//! - the run only appended to the file (`>>`, `O_APPEND`): the run's appended bytes (what its
+//!   copy holds past the size the file had when the sandbox copied it) are appended to the file
+//!   as it is now, whether or not it changed, so concurrent appenders all keep their lines,
+//!   each once;
 //! - changed otherwise: the change is not applied, the newer content is kept, and the
 //!   conflict is reported (the caller marks the run as never to be reused).
 //!
@@ -40,10 +42,12 @@ impl std::fmt::Display for Conflict {
     }
 }
 
-/// What the run did at each real path: its first fingerprint and whether it only appended.
+/// What the run did at each real path: its first fingerprint and whether it only appended
+/// (with the size its copy started from, when the sandbox knows it).
 struct Seen {
     first: HashMap<PathBuf, Fingerprint>,
     only_appended: HashSet<PathBuf>,
+    append_bases: HashMap<PathBuf, u64>,
 }
 
 impl Seen {
@@ -64,9 +68,15 @@ impl Seen {
             .filter(|(_, kinds)| kinds.iter().all(|k| *k == AccessKind::Append))
             .map(|(p, _)| p)
             .collect();
+        let append_bases = report
+            .append_bases
+            .iter()
+            .map(|(p, size)| (resolved.get(p).unwrap_or(p).clone(), *size))
+            .collect();
         Seen {
             first,
             only_appended,
+            append_bases,
         }
     }
 }
@@ -80,24 +90,32 @@ pub fn apply(
 ) -> Result<Vec<Conflict>, TreeError> {
     let seen = Seen::of(report, resolved);
     let mut conflicts = Vec::new();
+    // Paths this apply already changed: what is there now is the run's own doing (a directory
+    // deleted, then a file made in its place), not someone else's.
+    let mut ours: HashSet<&Path> = HashSet::new();
     for change in &report.changes {
         let path = change.path();
         let then = seen.first.get(path).copied();
         let now = fingerprint(tree, path)?;
-        let unchanged = then.is_none_or(|then| same(then, now));
+        let own = path.ancestors().any(|a| ours.contains(a));
+        ours.insert(path);
+        let unchanged = own || then.is_none_or(|then| same(then, now));
         let absent = now == Some(Fingerprint::Absent);
         match change {
             // Made (or re-moded) whatever happened meanwhile, unless something else is there.
             Change::Dir { .. } if absent || is_dir(now) => shark_sandbox::apply_one(tree, change)?,
             // Already gone: nothing to delete, nothing lost.
             Change::Deleted { .. } if absent => {}
-            _ if unchanged => shark_sandbox::apply_one(tree, change)?,
-            Change::File { source, mode, .. } if seen.only_appended.contains(path) => {
-                match append_since(tree, path, source, then, now, *mode)? {
+            // Appended to, and not replaced meanwhile by something of this apply: an append,
+            // never a replace, so that another appender's lines are neither lost nor doubled.
+            Change::File { source, mode, .. } if seen.only_appended.contains(path) && !own => {
+                let base = seen.append_bases.get(path).copied();
+                match append_since(tree, path, source, then, base, now, *mode)? {
                     None => {}
                     Some(conflict) => conflicts.push(conflict),
                 }
             }
+            _ if unchanged => shark_sandbox::apply_one(tree, change)?,
             _ => conflicts.push(Conflict {
                 path: path.to_path_buf(),
                 what: format!("{} then, {} now", describe(then), describe(now)),
@@ -107,27 +125,28 @@ pub fn apply(
     Ok(conflicts)
 }
 
-/// Appends what the run appended to `path` (the bytes of `source` past the size the file had
-/// when the run first touched it) to the file as it is now. A conflict when the file is no
-/// longer a file that could have had those bytes appended (it shrank, or is something else).
+/// Appends what the run appended to `path` (the bytes of `source` past `base`, the size of
+/// the file when the sandbox copied it, else the size it had when the run first touched it)
+/// to the file as it is now. A conflict when the file is no longer a file that could have had
+/// those bytes appended (it shrank, or is something else).
 fn append_since(
     tree: &Tree,
     path: &Path,
     source: &Path,
     then: Option<Fingerprint>,
+    base: Option<u64>,
     now: Option<Fingerprint>,
     mode: u32,
 ) -> Result<Option<Conflict>, TreeError> {
-    let start = match then {
+    let start = base.unwrap_or(match then {
         Some(Fingerprint::Present { size, .. }) => size,
         _ => 0,
-    };
+    });
     let grew = match (then, now) {
         (_, None | Some(Fingerprint::Absent)) => true,
-        (
-            Some(Fingerprint::Present { size: a, .. }),
-            Some(Fingerprint::Present { size: b, mode, .. }),
-        ) => b >= a && mode & libc::S_IFMT == libc::S_IFREG,
+        (Some(Fingerprint::Present { .. }), Some(Fingerprint::Present { size, mode, .. })) => {
+            size >= start && mode & libc::S_IFMT == libc::S_IFREG
+        }
         (_, Some(Fingerprint::Present { mode, .. })) => mode & libc::S_IFMT == libc::S_IFREG,
     };
     if !grew {

@@ -17,7 +17,19 @@ const KEY_FORMAT: &[u8] = b"shark-weak-key-v2";
 
 /// Environment variables that change between otherwise identical invocations without
 /// changing what a command computes; they are passed to the command but not keyed.
-const VOLATILE_ENV: &[&str] = &["_", "SHLVL", "OLDPWD", "SHARK_HOME"];
+const VOLATILE_ENV: &[&str] = &[
+    "_",
+    "SHLVL",
+    "OLDPWD",
+    "SHARK_HOME",
+    "SHARK_UNDO",
+    "SHARK_UNDO_BYTES",
+    "SHARK_SNAPSHOTS",
+    // Where results are shared changes nothing a command computes.
+    "SHARK_REMOTE",
+    "SHARK_REMOTE_UPLOAD",
+    "SHARK_REMOTE_DOWNLOAD",
+];
 
 /// Everything that identifies a command before its inputs are looked at.
 #[derive(Debug, Clone)]

@@ -19,6 +19,7 @@ pub mod key;
 pub mod outputs;
 pub mod reason;
 mod record;
+pub mod remote;
 pub mod stdio;
 mod unit;
 
@@ -62,6 +63,8 @@ pub struct Request {
     /// sandbox's private `/dev/shm`); it is recorded with the run and returned in the
     /// [`Outcome`].
     pub stateful: bool,
+    /// Host folders the command sees at other paths (a document's data folder at `/data`).
+    pub mapped: Vec<shark_sandbox::MappedRoot>,
 }
 
 impl Request {
@@ -76,6 +79,7 @@ impl Request {
             cwd: std::env::current_dir()?,
             env: std::env::vars_os().collect(),
             stateful: false,
+            mapped: Vec::new(),
         })
     }
 }
@@ -113,6 +117,8 @@ pub struct Executor {
     db: Db,
     scratch: PathBuf,
     unit: unit::Unit,
+    undo: crate::undo::Keeper,
+    remote: remote::Remote,
 }
 
 /// The facts about one invocation that both lookup and running need.
@@ -137,14 +143,22 @@ impl Executor {
         let store = Store::open(&home.store_dir())
             .map_err(|e| CliError::failed("cannot open the store", e))?
             .batched();
-        let cache = StatCache::open(&home.root().join("statcache.db"))
-            .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
+        // Damaged databases heal themselves; the user hears of it once, here.
+        store.on_heal(report_heal);
+        // What killed sharks left in users' folders and the store; best effort.
+        let _ = store.sweep();
+        let cache = StatCache::open_with(
+            &home.root().join("statcache.db"),
+            Some(std::sync::Arc::new(report_heal)),
+        )
+        .map_err(|e| CliError::failed("cannot open the stat cache", e))?;
         let db = Db::open(&home.db_path())
             .map_err(|e| CliError::failed("cannot open the lineage database", e))?;
         let scratch = home.root().join("tmp");
         std::fs::create_dir_all(&scratch)
             .map_err(|e| CliError::failed(format!("cannot create {}", scratch.display()), e))?;
         sweep_scratch(&scratch);
+        let undo = crate::undo::Keeper::open(home)?;
         Ok(Executor {
             _lock: lock,
             home: home.clone(),
@@ -153,6 +167,8 @@ impl Executor {
             db,
             scratch,
             unit: unit::Unit::default(),
+            undo,
+            remote: remote::Remote::new(home.remote()),
         })
     }
 
@@ -176,7 +192,12 @@ impl Executor {
         } else if req.network && !req.reuse_network {
             Reason::Network
         } else {
-            match self.lookup(req, &inv)? {
+            // On a local miss, a run from the remote cache whose inputs hold here.
+            let found = match self.lookup(req, &inv)? {
+                Err(reason) => self.remote_lookup(req, &inv).unwrap_or(Err(reason)),
+                found => found,
+            };
+            match found {
                 Ok(run) => match self.reuse(req, &inv, &run) {
                     Ok(outcome) => return Ok(outcome),
                     Err(reason) => reason,
@@ -194,6 +215,15 @@ impl Executor {
         let roots = writable_roots(&cwd);
         let stdin = StdinPlan::detect(&self.scratch, &self.cache)
             .map_err(|e| CliError::failed("cannot read standard input", e))?;
+        // Mapped folders are part of the command's world: they enter the key as `INSIDE=HOST`
+        // entries after the writable roots (no entry, and the same key as before, without).
+        let mut key_roots = roots.clone();
+        key_roots.extend(req.mapped.iter().map(|m| {
+            let mut entry = m.inside.clone().into_os_string();
+            entry.push("=");
+            entry.push(&m.host);
+            PathBuf::from(entry)
+        }));
         let stdin_offset = match &stdin {
             StdinPlan::File { offset, .. } => Some(*offset),
             _ => None,
@@ -203,7 +233,7 @@ impl Executor {
             cwd: &cwd,
             env: env_digest,
             network: req.network,
-            writable_roots: &roots,
+            writable_roots: &key_roots,
             stdin_mode: stdin.mode(),
             stdout_tty: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             stderr_tty: std::io::IsTerminal::is_terminal(&std::io::stderr()),
@@ -332,6 +362,22 @@ impl Executor {
             },
             _ => None,
         };
+        // The streams too: a reuse that cannot replay what the command printed (its blob
+        // lost with a damaged pack, say) runs the command instead.
+        let empty = Digest::of_bytes(b"");
+        let mut streams = Vec::new();
+        for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
+            // Most streams are empty: nothing to read or replay.
+            if let Some(d) = digest.filter(|d| *d != empty) {
+                match self.store.read_to_vec(&d) {
+                    Ok(bytes) => streams.push((live, bytes)),
+                    Err(e) => return Err(failed(&e)),
+                }
+            }
+        }
+        let prior = self
+            .undo
+            .capture(&self.store, &self.cache, &self.db, &run.outputs);
         if let Err(e) = outputs::restore(&run.outputs, &self.store, &self.cache, &inv.tree) {
             return Err(failed(&e));
         }
@@ -339,15 +385,8 @@ impl Executor {
         if let (Some(offset), Some(consumed)) = (inv.stdin_offset, run.stdin_consumed) {
             let _ = stdio::seek_stdin(offset + consumed);
         }
-        let empty = Digest::of_bytes(b"");
-        for (digest, live) in [(run.stdout, Live::Stdout), (run.stderr, Live::Stderr)] {
-            // Most streams are empty: nothing to read or replay.
-            if let Some(d) = digest.filter(|d| *d != empty) {
-                // The blobs were stored by the original run; a missing one only loses replay.
-                if let Ok(bytes) = self.store.read_to_vec(&d) {
-                    let _ = stdio::write_live(live, &bytes);
-                }
-            }
+        for (live, bytes) in streams {
+            let _ = stdio::write_live(live, &bytes);
         }
         let code = run.exit_code.unwrap_or(1);
         let record = NewRun {
@@ -369,6 +408,7 @@ impl Executor {
             run: run.id.0,
             detail: e.to_string(),
         })?;
+        prior.attach(&self.undo, &self.store, &mut self.db, id);
         self.unit
             .settle(id, &run.inputs, &run.outputs, &mut self.db, &self.cache);
         Ok(Outcome {
@@ -428,6 +468,7 @@ impl Executor {
             writable_roots: inv.roots.clone(),
             scratch_dir: self.scratch.clone(),
             read_only: vec![self.home.root().to_path_buf()],
+            mapped_roots: req.mapped.clone(),
             // The scratch directories hold the sandbox's own root mount: through them the
             // whole host tree would be readable under another name, unobserved.
             hidden: vec![self.scratch.clone()],
@@ -468,6 +509,13 @@ impl Executor {
         drop((out_file, err_file)); // removes capture files, if there were any
         let recorded = record?;
         let run = recorded.id;
+        self.undo.keep(
+            &self.store,
+            &self.cache,
+            &mut self.db,
+            run,
+            &recorded.outputs,
+        );
         let conflicts = match apply::apply(&report, &recorded.resolved, &inv.tree) {
             Ok(conflicts) => conflicts,
             Err(e) => {
@@ -479,6 +527,7 @@ impl Executor {
                 return Err(CliError::failed("cannot apply the command's changes", e));
             }
         };
+        self.undo.applied(&mut self.db, run);
         for c in &conflicts {
             eprintln!("shark: conflict: {c}");
         }
@@ -497,6 +546,9 @@ impl Executor {
             &mut self.db,
             &self.cache,
         );
+        if conflicts.is_empty() {
+            self.remote_upload(req, &inv, run);
+        }
         // The command succeeded, but not all of its result is in place: say so by the status.
         let code = match report.status.code() {
             0 if !conflicts.is_empty() => crate::error::EXIT_FAILURE,
@@ -510,6 +562,11 @@ impl Executor {
             state,
         })
     }
+}
+
+/// Tells the user that a damaged database was set aside and what became of it.
+fn report_heal(healed: &shark_store::Healed) {
+    eprintln!("shark: warning: {healed}");
 }
 
 /// Removes what killed shark processes left in the scratch directory: sandbox upper layers

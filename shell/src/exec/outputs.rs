@@ -7,6 +7,7 @@
 //! "run the command instead" with nothing touched.
 
 use std::fs;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -201,14 +202,19 @@ fn restore_one(
                 return Ok(());
             }
             let digest = o.digest.expect("file outputs carry a digest");
-            let mut blob = store
-                .open_blob(&digest)
+            // Written by the store straight into the parent directory, opened beneath the
+            // roots: never through a symlink, sparse where the content is, no debris.
+            let (dir, name) = tree.parent(path).map_err(place)?;
+            if matches!(tree.entry(path), Ok(shark_sandbox::Entry::Dir)) {
+                tree.remove(path).map_err(place)?;
+            }
+            let mode = o.mode.unwrap_or(0o644) & MODE_BITS;
+            store
+                .restore_at(&digest, dir.as_fd(), &name, mode)
                 .map_err(|source| RestoreError::Store {
                     path: o.path.clone(),
                     source,
                 })?;
-            tree.write_file(path, &mut blob, o.mode.unwrap_or(0o644) & MODE_BITS)
-                .map_err(place)?;
             if let Ok(meta) = fs::symlink_metadata(path) {
                 let _ = cache.remember(path, &meta, digest);
             }

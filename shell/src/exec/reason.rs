@@ -2,8 +2,9 @@
 //!
 //! Stored as a small JSON object in the run's `reason` column, with a `kind` field:
 //! `fresh`, `network`, `no-earlier-run`, `key-changed` (with `run`, `what`), `input-changed`
-//! (with `run`, `path`, `was`, `now`), `not-reusable` (with `run`, `why`), `restore-failed` (with `run`, `detail`), `reused` (with
-//! `run`).
+//! (with `run`, `path`, `was`, `now`), `not-reusable` (with `run`, `why`), `restore-failed`
+//! (with `run`, `detail`), `remote` (with `server`, `host`, `run`), `remote-rejected` (with
+//! `server`, `detail`), `reused` (with `run`).
 
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,23 @@ pub enum Reason {
         /// The earlier run.
         run: i64,
         /// What went wrong.
+        detail: String,
+    },
+    /// This run was computed on another machine and its result came from a remote cache.
+    Remote {
+        /// The remote cache's URL.
+        server: String,
+        /// The machine that ran it.
+        host: String,
+        /// Its run id there.
+        run: i64,
+    },
+    /// The remote cache had a result, but it was rejected (a corrupt blob, an input that
+    /// does not hold here), so the command ran.
+    RemoteRejected {
+        /// The remote cache's URL.
+        server: String,
+        /// What was wrong.
         detail: String,
     },
     /// This run reused an earlier one.
@@ -98,6 +116,14 @@ impl Reason {
             Reason::RestoreFailed { run, detail } => {
                 format!("run {run} could not be restored: {detail}")
             }
+            Reason::Remote { server, host, run } => {
+                format!(
+                    "it ran on {host} (run {run} there) and came from the remote cache {server}"
+                )
+            }
+            Reason::RemoteRejected { server, detail } => {
+                format!("the result in the remote cache {server} was rejected: {detail}")
+            }
             Reason::Reused { run } => format!("it reused run {run}"),
         }
     }
@@ -111,7 +137,9 @@ pub fn env_changes(
     after: &[(std::ffi::OsString, std::ffi::OsString)],
 ) -> Vec<String> {
     use std::collections::BTreeMap;
-    let volatile = |k: &str| matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME");
+    let volatile = |k: &str| {
+        matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME") || k.starts_with("SHARK_REMOTE")
+    };
     let map = |env: &[(std::ffi::OsString, std::ffi::OsString)]| -> BTreeMap<String, String> {
         env.iter()
             .map(|(k, v)| {

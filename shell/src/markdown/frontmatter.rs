@@ -19,6 +19,12 @@ pub struct Frontmatter {
     pub inputs: Vec<String>,
     /// Every other key with its value, in order.
     pub variables: Vec<(String, String)>,
+    /// The names of the inputs given as a `name: path` mapping (the reference system's form),
+    /// with their paths; what `shark md -i NAME=PATH` refers to.
+    pub named_inputs: Vec<(String, String)>,
+    /// Every variable with its values: a list's items, or a scalar as one item (what
+    /// `shark template` makes its combinations of).
+    pub lists: Vec<(String, Vec<String>)>,
 }
 
 /// Why the frontmatter cannot be read. Lines are 1-based document lines.
@@ -124,9 +130,18 @@ fn frontmatter(entries: Vec<(String, Value)>) -> Frontmatter {
         match (key.as_str(), value) {
             ("inputs", Value::Scalar(s)) => fm.inputs.extend((!s.is_empty()).then_some(s)),
             ("inputs", Value::List(items)) => fm.inputs = items,
-            ("inputs", Value::Map(map)) => fm.inputs = map.into_iter().map(|(_, v)| v).collect(),
-            (_, Value::Scalar(s)) => fm.variables.push((key, s)),
-            (_, Value::List(items)) => fm.variables.push((key, items.join(" "))),
+            ("inputs", Value::Map(map)) => {
+                fm.inputs = map.iter().map(|(_, v)| v.clone()).collect();
+                fm.named_inputs = map;
+            }
+            (_, Value::Scalar(s)) => {
+                fm.lists.push((key.clone(), vec![s.clone()]));
+                fm.variables.push((key, s));
+            }
+            (_, Value::List(items)) => {
+                fm.variables.push((key.clone(), items.join(" ")));
+                fm.lists.push((key, items));
+            }
             // `parse` only lets `inputs` hold a mapping.
             (_, Value::Map(_)) => {}
         }
@@ -410,6 +425,10 @@ mod tests {
         assert_eq!(flow.inputs, vec!["a.tif", "b.tif"]);
         let map = fm("inputs:\n  p1: /data/stuff\n  p2: /data/other/\n").unwrap();
         assert_eq!(map.inputs, vec!["/data/stuff", "/data/other/"]);
+        assert_eq!(
+            map.named_inputs,
+            vars(&[("p1", "/data/stuff"), ("p2", "/data/other/")])
+        );
         assert_eq!(fm("inputs: one.csv\n").unwrap().inputs, vec!["one.csv"]);
         assert_eq!(fm("inputs:\n").unwrap().inputs, Vec::<String>::new());
     }

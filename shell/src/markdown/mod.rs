@@ -30,6 +30,7 @@ mod blocks;
 mod fence;
 mod frontmatter;
 mod render;
+pub mod template;
 
 pub use self::frontmatter::{Frontmatter, FrontmatterError};
 pub use self::render::{render, BlockResult, CommandResult, MAX_OUTPUT_BYTES};
@@ -195,6 +196,11 @@ pub fn parse(text: &str) -> Result<Document, MarkdownError> {
         frontmatter,
         segments,
     })
+}
+
+/// The frontmatter at the top of `text` and how many bytes it spans (0 without one).
+pub fn split_frontmatter(text: &str) -> Result<(Frontmatter, usize), MarkdownError> {
+    Ok(frontmatter::split(text)?)
 }
 
 /// Iterates over `text`'s lines with their endings, numbered from `first`.

@@ -14,7 +14,7 @@ pub(crate) fn history(home: &Home) -> PathBuf {
 }
 
 /// shark's configuration directory: `$XDG_CONFIG_HOME/shark`, else `~/.config/shark`.
-fn config_dir() -> Option<PathBuf> {
+pub(crate) fn config_dir() -> Option<PathBuf> {
     if let Some(xdg) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         let xdg = PathBuf::from(xdg);
         if xdg.is_absolute() {

@@ -13,7 +13,7 @@
 //! (whose dispositions the sandbox resets) is interrupted.
 
 mod complete;
-mod files;
+pub(crate) mod files;
 mod input;
 mod prompt;
 mod signals;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::{csv, fixture, noise};
+use super::{csv, fixture, noise, wait_for_marker};
 use crate::blob::Encoding;
 use crate::{Corruption, Digest, StatCache, Store, StoreError, PACK_MAX};
 
@@ -81,6 +81,10 @@ fn child_put_until_killed() {
             let mut small = csv(100 + 500 * i as usize);
             small.extend(format!("{seed} {i}\n").bytes());
             store.put_bytes(&small).unwrap();
+            if (seed, i) == (1, 0) {
+                // A row is committed: the pack and its table exist.
+                fs::write(Path::new(&root).join("started"), b"").unwrap();
+            }
             store
                 .put_bytes(&noise(50 + 700 * i as usize, seed * 100 + i))
                 .unwrap();
@@ -101,7 +105,9 @@ fn a_process_killed_mid_put_leaves_only_complete_blobs() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(700));
+    wait_for_marker(&mut child, &f.store.root().join("started"));
+    // Into the small puts, the next large one, or the ones after.
+    std::thread::sleep(Duration::from_millis(400));
     child.kill().unwrap(); // SIGKILL: no destructor runs, the temp file stays
     child.wait().unwrap();
     let store = Store::open(f.store.root()).unwrap();
@@ -111,11 +117,11 @@ fn a_process_killed_mid_put_leaves_only_complete_blobs() {
         .pack_db()
         .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))
         .unwrap();
-    assert!(
-        packed > 0,
-        "the child put no small blob before it was killed"
-    );
-    // Whatever was being written is a temp file, never a blob; a later put still works.
+    assert!(packed > 0, "the row committed before the marker is gone");
+    // Whatever was being written is a temp file, never a blob, and the sweep removes it; a
+    // later put still works.
+    let swept = store.sweep().unwrap();
+    assert_eq!(f.tmp_entries(), 0, "{swept:?}");
     let put = store.put_bytes(&csv(6 << 20)).unwrap();
     store.verify(&put.digest).unwrap();
 }

@@ -5,7 +5,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::Duration;
 
-use super::{csv, fixture, noise, Encoding};
+use super::{csv, fixture, noise, wait_for_marker, Encoding};
 use crate::durable::SYNC_EACH_MAX;
 use crate::put::SMALL_MAX;
 use crate::{Digest, Store, PACK_MAX};
@@ -74,7 +74,10 @@ fn small_and_streaming_puts_make_identical_blobs() {
     ];
     for content in &contents {
         let small = a.store.put_small(content).unwrap();
-        let streamed = match b.store.put_stream(&content[..], content.len() as u64) {
+        let streamed = match b
+            .store
+            .put_stream(crate::sparse::Dense(&content[..]), content.len() as u64)
+        {
             Ok(o) => o,
             Err(_) => panic!("streaming put of {} bytes failed", content.len()),
         };
@@ -164,22 +167,32 @@ fn batched_puts_are_readable_at_once_and_sync_flushes_them() {
 }
 
 /// The child half of the crash test: puts through a batched handle until it is killed,
-/// never syncing. Runs only when re-executed by that test.
+/// never syncing. Runs only when re-executed by that test, which passes the round number so
+/// that every round writes new content (content already stored would only be hashed).
 #[test]
 fn child_put_until_killed() {
-    let Ok(root) = std::env::var("SHARK_TEST_CRASH_STORE") else {
+    let (Ok(root), Ok(round)) = (
+        std::env::var("SHARK_TEST_CRASH_STORE"),
+        std::env::var("SHARK_TEST_CRASH_ROUND"),
+    ) else {
         return;
     };
+    let round: u64 = round.parse().unwrap();
     let store = Store::open(Path::new(&root)).unwrap().batched();
     for i in 0u64.. {
-        store.put_bytes(format!("small {i}\n").as_bytes()).unwrap();
-        // Packed too, and compressed.
+        store
+            .put_bytes(format!("small {round} {i}\n").as_bytes())
+            .unwrap();
+        // Packed too (deferred in memory until a sync that never comes), and compressed.
         let mut text = csv(2_000 + (i as usize % 13) * 1_000);
-        text.extend(format!("{i}\n").bytes());
+        text.extend(format!("{round} {i}\n").bytes());
         store.put_bytes(&text).unwrap();
         // Large enough to stream, so a kill often lands in the middle of writing one.
-        store.put_bytes(&noise(3 << 20, i + 1)).unwrap();
-        if i == 0 {
+        store
+            .put_bytes(&noise(3 << 20, round * 1_000_000 + i + 1))
+            .unwrap();
+        if i == 1 {
+            // Two blob files of this round are in place: what the test counts on finding.
             fs::write(Path::new(&root).join("started"), b"").unwrap();
         }
     }
@@ -188,7 +201,7 @@ fn child_put_until_killed() {
 #[test]
 fn a_crash_before_sync_leaves_only_whole_blobs() {
     let f = fixture();
-    for round in 0..3 {
+    for round in 0..3u64 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -196,21 +209,20 @@ fn a_crash_before_sync_leaves_only_whole_blobs() {
                 "--test-threads=1",
             ])
             .env("SHARK_TEST_CRASH_STORE", f.store.root())
+            .env("SHARK_TEST_CRASH_ROUND", round.to_string())
             .spawn()
             .unwrap();
-        let started = f.store.root().join("started");
-        while !started.exists() {
-            assert!(child.try_wait().unwrap().is_none(), "the child stopped");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        std::thread::sleep(Duration::from_millis(30 + 40 * round));
+        wait_for_marker(&mut child, &f.store.root().join("started"));
+        // Lands anywhere from the middle of the third large put onwards.
+        std::thread::sleep(Duration::from_millis(1 + 40 * round));
         child.kill().unwrap(); // SIGKILL: no destructor, no sync
         child.wait().unwrap();
-        fs::remove_file(&started).unwrap();
         let report = f.store.verify_all().unwrap();
         assert!(report.corrupt.is_empty(), "{:?}", report.corrupt);
+        // The blob files renamed before the marker, in this round and the earlier ones, are
+        // all there: nothing a later kill interrupts takes them away.
         assert!(
-            report.checked >= 2,
+            report.checked >= 2 * (round + 1),
             "round {round}: {} blobs",
             report.checked
         );

@@ -267,7 +267,10 @@ fn packed_blobs_restore_with_exact_modes() {
 
 /// A small blob stored as a file, as a store of format version 1 (an older shark) has it.
 fn old_style_blob(f: &super::Fixture, content: &[u8]) -> Digest {
-    let put = match f.store.put_stream(content, content.len() as u64) {
+    let put = match f
+        .store
+        .put_stream(crate::sparse::Dense(content), content.len() as u64)
+    {
         Ok(put) => put,
         Err(_) => panic!("streaming put of {} bytes failed", content.len()),
     };

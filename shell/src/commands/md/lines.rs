@@ -8,6 +8,8 @@
 //! - a URL import: `curl -fsSL -R -o DEST URL`, run with the network on and so never reused. When
 //!   DEST still holds exactly what the last fetch of that URL left, `-z DEST` turns the download
 //!   into a conditional request: an unchanged remote file costs one round trip, not a transfer;
+//! - a URL whose path ends with `.git`: `git clone -q URL DEST`, or `git -C DEST pull -q
+//!   --ff-only` when DEST already holds a clone, with the network on;
 //! - a published path: the same copy to `OUT/NAME`, NAME being PATH's last component (as the
 //!   reference system's `rsync` into `_shark` does).
 //!
@@ -46,6 +48,21 @@ pub(super) fn fetch(url: &str, dest: &str, conditional: bool) -> String {
     format!("curl -fsSL -R {since}-o {} {}", quote(dest), quote(url))
 }
 
+/// The line that fetches the git repository at `url` into `dest`: a clone, or (`update`,
+/// when `dest` already holds a clone) a fast-forward pull. Run with the network on.
+pub(super) fn git(url: &str, dest: &str, update: bool) -> String {
+    match update {
+        true => format!("git -C {} pull -q --ff-only", quote(dest)),
+        false => format!("git clone -q {} {}", quote(url), quote(dest)),
+    }
+}
+
+/// Whether an import URL names a git repository (its path ends with `.git`).
+pub(super) fn is_git(url: &str) -> bool {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.trim_end_matches('/').ends_with(".git")
+}
+
 /// The name a published `path` gets in the output directory, or `None` for a path with no
 /// last component (`/`, `..`).
 pub(super) fn published_name(path: &str) -> Option<String> {
@@ -72,6 +89,21 @@ mod tests {
         assert_eq!(
             fetch("http://h/a", "d/a.txt", true),
             "curl -fsSL -R -z d/a.txt -o d/a.txt http://h/a"
+        );
+    }
+
+    #[test]
+    fn git_imports() {
+        assert!(is_git("https://h/org/repo.git"));
+        assert!(is_git("http://127.0.0.1:8/r.git/?x=1"));
+        assert!(!is_git("https://h/data.tif"));
+        assert_eq!(
+            git("http://h/r.git", "src/r", false),
+            "git clone -q http://h/r.git src/r"
+        );
+        assert_eq!(
+            git("http://h/r.git", "my r", true),
+            "git -C 'my r' pull -q --ff-only"
         );
     }
 

@@ -6,9 +6,15 @@
 //!
 //! ```json
 //! {"doc": "/w/pipeline.md", "digest": "…", "blocks": [
-//!   {"line": 7, "kind": "shark-run", "commands": [{"text": "sort a > b", "run": 12, "writes": []}]}],
-//!  "fetches": [{"url": "http://…", "dest": "/w/data/a.csv", "digest": "…"}]}
+//!   {"line": 7, "kind": "shark-run", "commands": [{"text": "sort a > b", "run": 12, "writes": []}],
+//!    "body": "…", "changes_state": false}],
+//!  "fetches": [{"url": "http://…", "dest": "/w/data/a.csv", "digest": "…"}],
+//!  "running": false, "pid": 0, "exit_code": 0}
 //! ```
+//!
+//! The record is rewritten after each command, with `running` set and the runner's `pid`,
+//! so `shark serve` can show a document while it runs; a record whose process is gone was
+//! left by a `shark md` that was killed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +26,7 @@ use crate::error::CliError;
 use crate::home::Home;
 
 /// The last run of one document.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub(super) struct Record {
     /// The document's canonical path.
     pub doc: String,
@@ -30,10 +36,20 @@ pub(super) struct Record {
     pub blocks: Vec<BlockRecord>,
     /// What each URL import left, so the next fetch can be conditional.
     pub fetches: Vec<FetchRecord>,
+    /// Whether `shark md` was still running the document when the record was written (it
+    /// is rewritten after every command, so a viewer can follow the run).
+    #[serde(default)]
+    pub running: bool,
+    /// The process running it, while `running`.
+    #[serde(default)]
+    pub pid: u32,
+    /// The status the run ended with (0 when every block succeeded), once it ended.
+    #[serde(default)]
+    pub exit_code: Option<i32>,
 }
 
 /// One processed block.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct BlockRecord {
     /// The 1-based line of its opening fence.
     pub line: usize,
@@ -41,10 +57,18 @@ pub(super) struct BlockRecord {
     pub kind: String,
     /// Its commands, in order.
     pub commands: Vec<CommandRecord>,
+    /// The BLAKE3 digest of its body (after `%{NAME}` substitution), to tell whether the
+    /// block is the same the next time.
+    #[serde(default)]
+    pub body: String,
+    /// Whether it left the shell state other than it found it (`cd`, variables); unknown
+    /// (`None`) in records written before this was kept, or when the block stopped.
+    #[serde(default)]
+    pub changes_state: Option<bool>,
 }
 
 /// One command of a block.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct CommandRecord {
     /// The command line run.
     pub text: String,
@@ -95,6 +119,29 @@ impl Record {
         tmp.write_all(&json.map_err(fail)?).map_err(fail)?;
         tmp.persist(&path).map_err(|e| fail(e.error))?;
         Ok(())
+    }
+
+    /// Every readable record in the home, most recently written first.
+    pub fn all(home: &Home) -> Vec<Record> {
+        let Ok(entries) = std::fs::read_dir(home.root().join("md")) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(std::time::SystemTime, Record)> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .filter_map(|e| {
+                let modified = e.metadata().and_then(|m| m.modified()).ok()?;
+                let record = serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+                Some((modified, record))
+            })
+            .collect();
+        found.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        found.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// Whether the `shark md` that wrote this record is still running it.
+    pub fn is_running(&self) -> bool {
+        self.running && self.pid != 0 && Path::new(&format!("/proc/{}", self.pid)).exists()
     }
 
     /// The fetch of `url` to `dest` in this record, if any.

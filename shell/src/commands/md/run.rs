@@ -7,6 +7,10 @@ use shark_lineage::Run;
 use shark_store::{Digest, Store};
 
 use super::lines;
+use super::parallel::{self, BlockIo};
+use super::prepare::{
+    check_inputs, data_dir, given_inputs, host_path, variables, warn_unused_overrides, DATA,
+};
 use super::record::{BlockRecord, CommandRecord, FetchRecord, Record};
 use super::Loaded;
 use crate::cli::MdArgs;
@@ -18,17 +22,34 @@ use crate::session::{LineOptions, Session};
 /// Runs the document of `args` and writes the processed document; returns the exit status
 /// of the last command run (the failing one's, if one failed).
 pub(crate) fn run(home: &Home, args: &MdArgs) -> Result<i32, CliError> {
-    let loaded = Loaded::read(&args.doc)?;
+    let loaded = Loaded::read_with(&args.doc, &args.env)?;
+    warn_unused_overrides(&loaded, &args.env);
     let out = output_path(&loaded, args.output.as_deref())?;
     refuse_build_blocks(&loaded)?;
-    check_inputs(&loaded)?;
+    let data = data_dir(&loaded, args.data.as_deref())?;
+    let given = given_inputs(&loaded, &args.input)?;
+    check_inputs(&loaded, data.as_deref(), &given)?;
     let variables = variables(&loaded)?;
     prepare_outputs(&loaded, &out)?;
     let mut runner = Runner::open(home, &loaded, args.fresh, variables)?;
+    if let Some(host) = &data {
+        runner.session.mapped = vec![shark_sandbox::MappedRoot {
+            inside: PathBuf::from(DATA),
+            host: host.clone(),
+        }];
+    }
+    runner.data = data;
+    runner.record.save(home, &loaded.path)?;
+    runner.provide_inputs(&given)?;
     // Whatever happens, what did run is written down.
-    let outcome = runner.run_blocks();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let outcome = runner.run_blocks(jobs);
     let text = markdown::render(&loaded.doc, &runner.results);
     write_atomically(&out, &text)?;
+    runner.record.running = false;
+    runner.record.exit_code = outcome.as_ref().ok().copied();
     runner.record.save(home, &loaded.path)?;
     let code = outcome?;
     runner.summary(&out, code);
@@ -86,50 +107,6 @@ fn refuse_build_blocks(loaded: &Loaded) -> Result<(), CliError> {
     }
 }
 
-/// Every `inputs` path of the frontmatter must exist (relative ones from the document's
-/// directory).
-fn check_inputs(loaded: &Loaded) -> Result<(), CliError> {
-    for input in &loaded.doc.frontmatter.inputs {
-        let path = loaded.dir.join(input);
-        if path.symlink_metadata().is_err() {
-            return Err(CliError::usage(
-                format!(
-                    "{}: input `{input}` does not exist ({})",
-                    loaded.name(),
-                    path.display()
-                ),
-                Some("create it, or correct the `inputs` of the frontmatter".into()),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The frontmatter's variables, checked to be names bash can export.
-fn variables(loaded: &Loaded) -> Result<Vec<(OsString, OsString)>, CliError> {
-    let valid = |k: &str| {
-        let mut chars = k.chars();
-        chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-    };
-    let mut out = Vec::new();
-    for (key, value) in &loaded.doc.frontmatter.variables {
-        if !valid(key) {
-            return Err(CliError::usage(
-                format!(
-                    "{}: frontmatter key `{key}` is not a shell variable name",
-                    loaded.name()
-                ),
-                Some("use letters, digits and `_`, not starting with a digit".into()),
-            ));
-        }
-        out.push((key.into(), value.into()));
-    }
-    Ok(out)
-}
-
 /// Creates the processed document (as a plain copy for now) and the publish directories
 /// before the first command runs. A command that lists the document's directory (Python does,
 /// to import from it) then sees the same listing on every run, where creating them at the end
@@ -170,6 +147,9 @@ fn write_atomically(path: &Path, text: &str) -> Result<(), CliError> {
 
 /// Runs the blocks of one document and collects what happened.
 struct Runner<'a> {
+    home: Home,
+    /// The data folder bound at `/data`, if the document has one.
+    data: Option<PathBuf>,
     loaded: &'a Loaded,
     session: Session,
     store: Store,
@@ -178,6 +158,8 @@ struct Runner<'a> {
     previous: Record,
     /// The record of this run.
     record: Record,
+    /// Runs one block of a wave for another runner, which keeps the record.
+    lane: bool,
     results: Vec<BlockResult>,
     ran: usize,
     reused: usize,
@@ -208,40 +190,174 @@ impl<'a> Runner<'a> {
         let record = Record {
             doc: loaded.path.to_string_lossy().into_owned(),
             digest: Digest::of_bytes(loaded.text.as_bytes()).to_hex(),
+            running: true,
+            pid: std::process::id(),
             ..Record::default()
         };
         Ok(Runner {
+            home: home.clone(),
+            data: None,
             loaded,
             session,
             store,
             fresh,
             previous: Record::load(home, &loaded.path).unwrap_or_default(),
             record,
+            lane: false,
             results: Vec::new(),
             ran: 0,
             reused: 0,
         })
     }
 
-    /// Runs every block in order, stopping after the first command that fails or exits;
-    /// returns that command's status (0 when all succeeded).
-    fn run_blocks(&mut self) -> Result<i32, CliError> {
-        let loaded = self.loaded;
-        for (index, block) in loaded.doc.blocks().enumerate() {
-            self.results.push(BlockResult {
-                block_index: index,
-                commands: Vec::new(),
-            });
-            self.record.blocks.push(BlockRecord {
-                line: block.line,
-                kind: block.kind.name().to_owned(),
-                commands: Vec::new(),
-            });
-            if let Some(code) = self.run_block(block)? {
+    /// Copies each `-i` input to the path the document declares for it, as recorded runs.
+    fn provide_inputs(&mut self, given: &[(String, PathBuf)]) -> Result<(), CliError> {
+        for (declared, source) in given {
+            make_parent(&host_path(&self.loaded.dir, self.data.as_deref(), declared))?;
+            let line = lines::copy(&source.to_string_lossy(), declared, source.is_dir());
+            let done = self.line(&line, false)?;
+            if done.result.exit_code != 0 {
+                return Err(CliError::usage(
+                    format!("cannot copy {} to the input {declared}", source.display()),
+                    None,
+                ));
+            }
+            eprintln!("shark: input {declared} is {}", source.display());
+        }
+        Ok(())
+    }
+
+    /// Runs every block, in waves of independent ones (see [`parallel`]), stopping after the
+    /// wave of the first command that fails or exits; returns that command's status (0 when
+    /// all succeeded).
+    fn run_blocks(&mut self, jobs: usize) -> Result<i32, CliError> {
+        let blocks: Vec<&Block> = self.loaded.doc.blocks().collect();
+        let judged: Vec<Option<BlockIo>> = (0..blocks.len())
+            .map(|i| self.judge(i, blocks[i]))
+            .collect();
+        for wave in parallel::waves(&judged, jobs.max(1)) {
+            let code = match wave.as_slice() {
+                [one] => self.run_block_at(*one, blocks[*one])?,
+                _ => self.run_wave(&wave, &blocks)?,
+            };
+            if let Some(code) = code {
                 return Ok(code);
             }
         }
         Ok(0)
+    }
+
+    /// What block `index` did last time, when it may run beside others: it is unchanged
+    /// since and left the shell state as it found it.
+    fn judge(&self, index: usize, block: &Block) -> Option<BlockIo> {
+        let last = self.previous.blocks.get(index)?;
+        let same = last.body == Digest::of_bytes(block.body.as_bytes()).to_hex();
+        if !same || last.changes_state != Some(false) {
+            return None;
+        }
+        BlockIo::of(self.session.executor().db(), last)
+    }
+
+    /// Runs block `index` in this runner's session and records it.
+    fn run_block_at(&mut self, index: usize, block: &Block) -> Result<Option<i32>, CliError> {
+        self.results.push(BlockResult {
+            block_index: index,
+            commands: Vec::new(),
+        });
+        self.record.blocks.push(BlockRecord {
+            line: block.line,
+            kind: block.kind.name().to_owned(),
+            commands: Vec::new(),
+            body: Digest::of_bytes(block.body.as_bytes()).to_hex(),
+            changes_state: None,
+        });
+        let before = self.session.state.clone();
+        let code = self.run_block(block)?;
+        let changed = self.session.state != before;
+        // A session's first state is this process's, not one bash dumped, so a block that
+        // starts there cannot be compared (bash adds its own variables and options): unknown.
+        let comparable = code.is_none() && !before.script.is_empty();
+        let last = self.record.blocks.last_mut().expect("a block is open");
+        last.changes_state = comparable.then_some(changed);
+        Ok(code)
+    }
+
+    /// Runs the blocks of `wave` at once, each in its own session starting from this one's
+    /// state, and merges what they did in document order.
+    fn run_wave(&mut self, wave: &[usize], blocks: &[&Block]) -> Result<Option<i32>, CliError> {
+        let mut lanes = Vec::new();
+        for _ in wave {
+            lanes.push(self.lane()?);
+        }
+        let outcomes: Vec<Result<Option<i32>, CliError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = lanes
+                .iter_mut()
+                .zip(wave)
+                .map(|(lane, &i)| scope.spawn(move || lane.run_block_at(i, blocks[i])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        let mut stop = None;
+        let first = self.record.blocks.len();
+        for (lane, outcome) in lanes.into_iter().zip(outcomes) {
+            let code = outcome?;
+            self.results.extend(lane.results);
+            self.record.blocks.extend(lane.record.blocks);
+            self.record.fetches.extend(lane.record.fetches);
+            (self.ran, self.reused) = (self.ran + lane.ran, self.reused + lane.reused);
+            self.session.state = lane.session.state;
+            stop = stop.or(code);
+        }
+        self.check_wave(&self.record.blocks[first..]);
+        let _ = self.record.save(&self.home, &self.loaded.path);
+        Ok(stop)
+    }
+
+    /// Warns when blocks that ran at once turned out to touch each other's files this time
+    /// (their last run said they would not): their results may differ from a run in order.
+    fn check_wave(&self, blocks: &[BlockRecord]) {
+        let db = self.session.executor().db();
+        let io: Vec<Option<BlockIo>> = blocks.iter().map(|b| BlockIo::of(db, b)).collect();
+        for (i, a) in io.iter().enumerate() {
+            for (j, b) in io.iter().enumerate().skip(i + 1) {
+                if let (Some(a), Some(b)) = (a, b) {
+                    if !a.independent(b) {
+                        eprintln!(
+                            "shark: warning: {}: the blocks at lines {} and {} ran at once but \
+                             touched the same files; run with -j 1 for their results in order",
+                            self.loaded.name(),
+                            blocks[i].line,
+                            blocks[j].line
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// A runner for one block of a wave: its own session (and so its own executor) in this
+    /// one's state, writing no record of its own.
+    fn lane(&self) -> Result<Runner<'a>, CliError> {
+        let mut session = Session::open(&self.home, vec![self.loaded.path.clone().into()])?;
+        session.state = self.session.state.clone();
+        session.mapped = self.session.mapped.clone();
+        Ok(Runner {
+            home: self.home.clone(),
+            data: self.data.clone(),
+            loaded: self.loaded,
+            session,
+            store: self.store.clone(),
+            fresh: self.fresh,
+            previous: self.previous.clone(),
+            record: Record::default(),
+            lane: true,
+            results: Vec::new(),
+            ran: 0,
+            reused: 0,
+        })
     }
 
     /// Runs one block; `Some(status)` when the document must stop here.
@@ -335,19 +451,32 @@ impl<'a> Runner<'a> {
         let code = done.result.exit_code;
         let result = self.results.last_mut().expect("a block is open");
         result.commands.push(done.result);
+        // For `shark serve`, which shows the document as it runs; a record that cannot be
+        // written now is written (or reported) at the end.
+        if !self.lane {
+            let _ = self.record.save(&self.home, &self.loaded.path);
+        }
         done.stop.then_some(code)
     }
 
     /// Imports one file: a recorded copy, or a recorded download with the network on.
     fn import(&mut self, import: &Import) -> Result<Option<i32>, CliError> {
         let cwd = self.session.state.cwd.clone();
-        let dest_abs = cwd.join(&import.dest);
+        let dest_abs = host_path(&cwd, self.data.as_deref(), &import.dest);
         let dest_key = dest_abs.to_string_lossy().into_owned();
         make_parent(&dest_abs)?;
         let (mut done, source) = match &import.source {
             ImportSource::Path(path) => {
                 let line = lines::copy(path, &import.dest, cwd.join(path).is_dir());
                 (self.line(&line, false)?, path)
+            }
+            ImportSource::Url(url) if lines::is_git(url) => {
+                let update = dest_abs.join(".git").is_dir();
+                eprintln!("shark: fetching {url} (network commands are never reused)");
+                (
+                    self.line(&lines::git(url, &import.dest, update), true)?,
+                    url,
+                )
             }
             ImportSource::Url(url) => (self.fetch(url, &import.dest, &dest_abs)?, url),
         };

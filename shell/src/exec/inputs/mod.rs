@@ -284,7 +284,7 @@ impl std::fmt::Debug for CheckContext<'_> {
 
 /// Checks one recorded input against the filesystem now.
 pub fn check(input: &Input, ctx: &CheckContext<'_>) -> Result<(), Mismatch> {
-    let now = current(input, ctx);
+    let now = current(input, ctx.cache, ctx.stdin);
     let was = state::Now::Is(input.kind, input.digest, input.mode);
     if now == was {
         return Ok(());
@@ -333,12 +333,28 @@ fn holds_as_left(input: &Input, ctx: &CheckContext<'_>) -> bool {
     states.contains(&now)
 }
 
+/// What is at `input`'s path now, as `input` records it (kind, digest and, when the input has
+/// them, permission bits); a state that cannot be read comes back as a file without digest,
+/// which no recorded input equals.
+pub(crate) fn now_as(input: &Input, cache: &StatCache, stdin: Option<&Digest>) -> Input {
+    let (kind, digest, mode) = match current(input, cache, stdin) {
+        state::Now::Is(k, d, m) => (k, d, m),
+        state::Now::Unreadable(_) => (InputKind::File, None, None),
+    };
+    Input {
+        kind,
+        digest,
+        mode,
+        ..input.clone()
+    }
+}
+
 /// The state of an input's path now, in the input's terms.
-fn current(input: &Input, ctx: &CheckContext<'_>) -> state::Now {
+fn current(input: &Input, cache: &StatCache, stdin: Option<&Digest>) -> state::Now {
     use state::Now;
     let path = Path::new(&input.path);
     match input.kind {
-        InputKind::Stdin => Now::Is(InputKind::Stdin, ctx.stdin.copied(), None),
+        InputKind::Stdin => Now::Is(InputKind::Stdin, stdin.copied(), None),
         InputKind::Symlink => match std::fs::read_link(path) {
             Ok(t) => Now::Is(
                 InputKind::Symlink,
@@ -358,7 +374,7 @@ fn current(input: &Input, ctx: &CheckContext<'_>) -> state::Now {
         _ => {
             let listing = (input.kind == InputKind::Dir && input.digest.is_some())
                 .then_some(input.exclude.as_slice());
-            match state::now(path, listing, ctx.cache) {
+            match state::now(path, listing, cache) {
                 // Recorded without permission bits (older records): compare without them.
                 Now::Is(k, d, _) if input.mode.is_none() => Now::Is(k, d, None),
                 other => other,
