@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Benchmarks of observation at near-native speed (issue 14): each workload under shark against
-# its anchor (bash, bubblewrap, untraced calls), and under an earlier shark (BEFORE) when given,
-# in one run on one machine, in interleaved rounds. Writes bench/results-observe.md with
+# Benchmarks of observation at near-native speed (issue 14): each workload under shark (with the
+# fast path, and with SHARK_FAST_PATH=0) against its anchor (bash, bubblewrap, untraced calls),
+# and under an earlier shark (BEFORE) when given, in one run on one machine, in interleaved
+# rounds. Writes bench/results-observe.md with
 # medians, ratios, notification counts and the load average.
 #
 # Needs: cargo, gcc, make, hyperfine, bwrap, python3, gdal-bin (Debian: apt-get install -y
@@ -39,6 +40,7 @@ unset OLDPWD
 # environment is part of the key), and every command runs under the same wrapper.
 U="env -u HYPERFINE_RANDOMIZED_ENVIRONMENT_OFFSET"
 before=${BEFORE:-}
+NOFAST="SHARK_FAST_PATH=0"
 
 # rounds NAME COUNT HYPERFINE-ARGS...: hyperfine COUNT times, times merged into NAME.json by
 # command. On a shared machine the load drifts; short rounds spread it over every command.
@@ -52,14 +54,15 @@ rounds() {
     echo "$name $(cut -d' ' -f1-3 /proc/loadavg)" >>loads.txt
 }
 
-# counts NAME COMMAND...: the notifications of one sandboxed run (sandbox-run, shark's default
-# writable roots).
+# counts NAME COMMAND...: notifications and fast-path records of one sandboxed run, with and
+# without the fast path (sandbox-run, shark's default writable roots).
 counts() {
     local name=$1
     shift
-    local n
-    n=$("$sandbox_run" -q "$@" 2>&1 >/dev/null | grep -o '[0-9]* notifications' | tail -1)
-    echo "$name|$n" >>counts.txt
+    local fast slow
+    fast=$("$sandbox_run" -q "$@" 2>&1 >/dev/null | grep -o '[0-9]* notifications, [0-9]* fast' | tail -1)
+    slow=$("$sandbox_run" -q --slow "$@" 2>&1 >/dev/null | grep -o '[0-9]* notifications' | tail -1)
+    echo "$name|$fast|$slow" >>counts.txt
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee loads.txt
@@ -70,6 +73,7 @@ $U SHARK_HOME="$home_true" "$shark" run -- true
 true_cmds=(-n "bash -c true" "$U bash -c true"
     -n "bwrap" "$U bwrap --unshare-all --ro-bind / / true"
     -n "shark run --fresh" "$U SHARK_HOME=$home_true $shark run --fresh -- true"
+    -n "shark run --fresh, no fast path" "$U SHARK_HOME=$home_true $NOFAST $shark run --fresh -- true"
     -n "shark run (reused)" "$U SHARK_HOME=$home_true $shark run -- true")
 if [ -n "$before" ]; then
     $U SHARK_HOME="$home_true-before" "$before" run -- true
@@ -108,8 +112,9 @@ PY
 echo 'gcc -O2 -c big.c -o big.o' >gcc.sh
 
 home_work="$work/home-work"
-one() { # one NAME SCRIPT RUNS WARMUP: bash, shark and the shark before
-    local cmds=(-n "bash" "$U bash $2" -n "shark" "$U SHARK_HOME=$home_work $shark run --fresh -- bash $2")
+one() { # one NAME SCRIPT RUNS WARMUP: bash, shark (with and without the fast path), the shark before
+    local cmds=(-n "bash" "$U bash $2" -n "shark" "$U SHARK_HOME=$home_work $shark run --fresh -- bash $2"
+        -n "shark, no fast path" "$U SHARK_HOME=$home_work $NOFAST $shark run --fresh -- bash $2")
     [ -n "$before" ] && cmds+=(-n "before" "$U SHARK_HOME=$home_work-before $before run --fresh -- bash $2")
     rounds "$1" "$rounds" --warmup "$4" --runs "$3" "${cmds[@]}"
     counts "$1" bash "$2"
@@ -123,13 +128,16 @@ one compute compute.sh 2 1
 echo "== gcc -O2"
 one gcc gcc.sh 1 1
 
-# first_run NAME DIR CLEAN RUNS WARMUP: bash, shark and the shark before running DIR's
+# first_run NAME DIR CLEAN RUNS WARMUP: bash, shark (with and without the fast path) and the
+# shark before running DIR's
 # pipeline.sh from scratch (CLEAN, and shark's home, removed before each run).
 first_run() {
     local name=$1 dir=$2 clean=$3 home="$work/home-$1"
     local cmds=(-n "bash" --prepare "cd $dir && rm -rf $clean" "cd $dir && bash pipeline.sh"
         -n "shark" --prepare "cd $dir && rm -rf $clean $home"
-        "cd $dir && $U SHARK_HOME=$home $shark pipeline.sh >/dev/null")
+        "cd $dir && $U SHARK_HOME=$home $shark pipeline.sh >/dev/null"
+        -n "shark, no fast path" --prepare "cd $dir && rm -rf $clean $home"
+        "cd $dir && $U SHARK_HOME=$home $NOFAST $shark pipeline.sh >/dev/null")
     [ -n "$before" ] && cmds+=(-n "before" --prepare "cd $dir && rm -rf $clean $home"
         "cd $dir && $U SHARK_HOME=$home $before pipeline.sh >/dev/null")
     rounds "$name" "$rounds" --runs "$4" --warmup "$5" "${cmds[@]}"
@@ -146,7 +154,7 @@ mkdir pipe && sed -n "/^cat >steps.tsv <<'EOF'$/,/^EOF$/p" "$repo/bench/exec.sh"
 python3 "$repo/bench/pipeline_inputs.py" pipe/steps.tsv pipe
 first_run pipe "$work/pipe" "s[0-9][0-9]*" 1 0
 
-echo "== cost of one notified call"
+echo "== cost of one call, on the fast path and notified"
 cat >loop.c <<'C'
 #include <fcntl.h>
 #include <stdlib.h>
@@ -170,13 +178,15 @@ C
 gcc -O2 -o loop loop.c
 echo data >"$work/file"
 sr="$sandbox_run -q --root $work/home-work"
-n=20000
+n=100000
+n_slow=20000
 for call in open stat; do
     rounds "call-$call" "$rounds" -N --warmup 1 --runs 3 \
         "./loop $call 0 $work/file" "./loop $call $n $work/file" \
-        "$sr ./loop $call 0 $work/file" "$sr ./loop $call $n $work/file"
+        "$sr ./loop $call 0 $work/file" "$sr ./loop $call $n $work/file" \
+        "$sr --slow ./loop $call 0 $work/file" "$sr --slow ./loop $call $n_slow $work/file"
 done
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a loads.txt
-export work commit rounds loops n before KERNEL=$(uname -r)
+export work commit rounds loops n n_slow before KERNEL=$(uname -r)
 python3 "$repo/bench/observe_report.py" "$out"

@@ -60,19 +60,25 @@ fn sigkill_at_any_moment_leaves_everything_consistent() {
     assert_eq!(out.status.code(), Some(0));
     assert!(env.last_cached());
     // What the killed sharks left in the scratch directory has been swept; what remains is
-    // a few recycled scratch directories with nothing in their layers.
+    // a few recycled scratch directories: used ones (or ones a washer was washing when its
+    // shark exited), which are washed before anyone gets them, and washed ones, with nothing
+    // in their layers.
     let names: Vec<String> = std::fs::read_dir(env.home.join("tmp"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".shark-"))
         .collect();
-    let (pooled, left): (Vec<_>, Vec<_>) = names
-        .into_iter()
-        .partition(|n| n.starts_with(".shark-pool-"));
+    let recycled = |n: &String| {
+        [".shark-pool-", ".shark-used-", ".shark-washing-"]
+            .iter()
+            .any(|p| n.starts_with(p))
+    };
+    let (recycled, left): (Vec<_>, Vec<_>) = names.into_iter().partition(recycled);
     assert_eq!(left, Vec::<String>::new());
-    assert!(pooled.len() <= 4, "{pooled:?}");
+    assert!(recycled.len() <= 4, "{recycled:?}");
+    let pooled = recycled.iter().filter(|n| n.starts_with(".shark-pool-"));
     for dir in pooled {
-        for layer in std::fs::read_dir(env.home.join("tmp").join(&dir)).unwrap() {
+        for layer in std::fs::read_dir(env.home.join("tmp").join(dir)).unwrap() {
             let layer = layer.unwrap().path();
             let inside = std::fs::read_dir(&layer).unwrap().count();
             assert_eq!(inside, 0, "{} is not empty", layer.display());

@@ -1,7 +1,8 @@
 //! Runs a command in the sandbox and prints a summary of the report to stderr.
 //!
-//! Usage: `sandbox-run [-q] [--net] [--apply] [--root DIR]... [--scratch DIR] COMMAND [ARGS...]`.
-//! With `-q` only the counts are printed; with `--apply` the changes are applied to the real
+//! Usage: `sandbox-run [-q] [--net] [--apply] [--slow] [--root DIR]... [--scratch DIR] COMMAND
+//! [ARGS...]`. With `-q` only the counts are printed; with `--slow` every access is notified
+//! (no fast path); with `--apply` the changes are applied to the real
 //! filesystem; each `--root` replaces the default writable roots (`$HOME`, the cwd, `/tmp`);
 //! `--scratch` puts the upper layers in DIR instead of the temporary directory. Exits with the
 //! command's status. Used by `bench/sandbox.sh`.
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (mut quiet, mut net, mut apply) = (false, false, false);
+    let (mut quiet, mut net, mut apply, mut slow) = (false, false, false, false);
     let mut roots = Vec::new();
     let mut scratch = None;
     while let Some(flag) = args.first().and_then(|a| a.to_str()).map(str::to_owned) {
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
             "-q" => quiet = true,
             "--net" => net = true,
             "--apply" => apply = true,
+            "--slow" => slow = true,
             "--root" if args.len() > 1 => roots.push(std::path::PathBuf::from(args.remove(1))),
             "--scratch" if args.len() > 1 => {
                 scratch = Some(std::path::PathBuf::from(args.remove(1)))
@@ -29,13 +31,14 @@ fn main() -> ExitCode {
     }
     if args.is_empty() {
         eprintln!(
-            "usage: sandbox-run [-q] [--net] [--apply] [--root DIR]... [--scratch DIR] COMMAND [ARGS...]"
+            "usage: sandbox-run [-q] [--net] [--apply] [--slow] [--root DIR]... [--scratch DIR] COMMAND [ARGS...]"
         );
         return ExitCode::from(2);
     }
     let cwd = std::env::current_dir().expect("current directory");
     let mut spec = shark_sandbox::Spec::new(args, cwd);
     spec.network = net;
+    spec.fast_path = !slow;
     if !roots.is_empty() {
         spec.writable_roots = roots;
     }
@@ -72,12 +75,13 @@ fn main() -> ExitCode {
         }
     }
     eprintln!(
-        "status {:?}, {} accesses, {} processes, {} changes, {} notifications, wall {:?}, user {:?}, sys {:?}, landlock {:?}",
+        "status {:?}, {} accesses, {} processes, {} changes, {} notifications, {} fast, wall {:?}, user {:?}, sys {:?}, landlock {:?}",
         report.status,
         report.accesses.len(),
         report.processes.len(),
         report.changes.len(),
-        report.notifications,
+        report.stats.notifications,
+        report.stats.fast_path,
         report.wall,
         report.rusage.user,
         report.rusage.system,

@@ -7,7 +7,8 @@
 //!
 //! Layout: the supervisor clones *init* (pid 1 of the new namespaces), which builds the mount
 //! tree and forks the *command* process. The command process installs Landlock and the seccomp
-//! filter, hands the seccomp listener to the supervisor, waits for its go-ahead and execs. Init
+//! filter, hands the seccomp listener to the supervisor and execs (its `execve` is notified, so
+//! it waits for the supervisor). Init
 //! reaps orphans; when the command process ends, init reports its wait status and exits, and
 //! the kernel kills whatever is left in the pid namespace.
 
@@ -135,8 +136,10 @@ fn reap(command: libc::pid_t, fds: &ChildFds) -> ! {
     }
 }
 
-/// The command process: stdio, signals, Landlock, seccomp, listener hand-over, exec.
+/// The command process: the fast path's files, stdio, signals, Landlock, seccomp, listener
+/// hand-over, exec.
 fn command_main(plan: &Plan, fds: &ChildFds) -> ! {
+    let fast = plan.fast.as_ref().filter(|f| f.install());
     if let Err(f) = prepare_command(plan, fds) {
         fail(fds, f);
     }
@@ -149,9 +152,14 @@ fn command_main(plan: &Plan, fds: &ChildFds) -> ! {
         )
     };
     let mut errno = libc::ENOENT;
-    for program in &plan.programs {
+    for (i, program) in plan.programs.iter().enumerate() {
+        // A dynamically linked program gets the fast path's library.
+        let envp = match fast {
+            Some(fast) if fast.dynamic[i] => fast.envp.as_ptr(),
+            _ => plan.envp.as_ptr(),
+        };
         // SAFETY: program, argv and envp are NUL-terminated and outlive the call.
-        unsafe { libc::execve(program.as_ptr(), plan.argv.as_ptr(), plan.envp.as_ptr()) };
+        unsafe { libc::execve(program.as_ptr(), plan.argv.as_ptr(), envp) };
         match nix::errno::Errno::last_raw() {
             libc::ENOENT | libc::ENOTDIR => {}
             e => errno = e,
@@ -184,15 +192,11 @@ fn prepare_command(plan: &Plan, fds: &ChildFds) -> Result<(), Fail> {
     }
     let listener = install_filter(plan)?;
     send_listener(fds.sock, listener)?;
-    let mut ack = 0u8;
-    // SAFETY: reads one byte into a local; then closes descriptors we own.
-    unsafe {
-        if libc::read(fds.sock, (&mut ack as *mut u8).cast(), 1) != 1 {
-            return Err((Stage::SendListener, 0, libc::EPIPE));
-        }
-        libc::close(listener);
-        libc::close(fds.sock);
-    }
+    // No need to wait for the supervisor: the `execve` that follows is notified, so it waits
+    // until the supervisor serves it, which it does once it has taken the listener (still open
+    // here until the exec closes it) and prepared everything else.
+    // SAFETY: closing a descriptor we own.
+    unsafe { libc::close(fds.sock) };
     Ok(())
 }
 

@@ -58,8 +58,8 @@ pub use beneath::{Entry, Tree, TreeError};
 pub use error::{Feature, InvalidSpec, SandboxError, Stage};
 pub use report::{
     Access, AccessKind, Change, Fingerprint, LandlockGap, LandlockStatus, Process, Report, Rusage,
-    Status,
+    Status, TraceStats,
 };
 pub use spawn::run;
-pub use spec::{inherited_ignored_signals, MappedRoot, Spec, Stdio};
+pub use spec::{inherited_ignored_signals, MappedRoot, Spec, Stdio, FAST_PATH_VAR};
 pub use support::{check_support, Support};

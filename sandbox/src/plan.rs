@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::InvalidSpec;
 use crate::landlock;
@@ -33,7 +33,7 @@ pub(crate) struct CStringArray {
 }
 
 impl CStringArray {
-    fn new(strings: Vec<CString>) -> CStringArray {
+    pub(crate) fn new(strings: Vec<CString>) -> CStringArray {
         let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
         ptrs.push(std::ptr::null());
         CStringArray {
@@ -134,6 +134,8 @@ pub(crate) struct Plan {
     pub(crate) filter: Vec<libc::sock_filter>,
     /// Signals the command starts with ignored.
     pub(crate) ignored_signals: Vec<i32>,
+    /// The observation fast path, unless the spec turned it off.
+    pub(crate) fast: Option<crate::seccomp::fast::FastPlan>,
 }
 
 fn cstring(bytes: &[u8]) -> Result<CString, SandboxError> {
@@ -363,27 +365,55 @@ impl Plan {
                 .map(|p| under(&root, Path::new(p)))
                 .collect::<Result<_, _>>()?,
         };
+        let programs = program_candidates(spec)?;
+        let synthetic_root = crate::mapped::top_level(&root, mapped, under)?;
+        let fast = match spec.fast_path && fast_path_fits(mapped, synthetic_root.is_some()) {
+            true => crate::seccomp::fast::FastPlan::build(&spec.env, &programs),
+            false => None,
+        };
         Ok(Plan {
             new_root: cpath(&root)?,
             proc_dir: under(&root, Path::new("/proc"))?,
             dev: dev_plan(&root, spec)?,
             overlays,
             read_only,
-            synthetic_root: crate::mapped::top_level(&root, mapped, under)?,
+            synthetic_root,
             masks,
             cwd: cpath(&spec.cwd)?,
             network: spec.network,
-            programs: program_candidates(spec)?,
+            programs,
             argv: CStringArray::new(argv),
             envp: env_array(&spec.env)?,
             landlock_rules: match landlock_abi {
                 Some(abi) => landlock::rules(&targets, abi, cpath)?,
                 None => Vec::new(),
             },
-            filter: crate::seccomp::filter::program(stdio_on_terminal(spec)),
+            filter: crate::seccomp::filter::program(
+                stdio_on_terminal(spec),
+                fast.as_ref().map(|f| f.cookie),
+            ),
             ignored_signals: spec.ignored_signals.clone(),
+            fast,
         })
     }
+}
+
+/// Whether the fast path's library can record accesses exactly as the supervisor would with
+/// these mapped roots. It fingerprints a path itself only when its lookup stays on the root
+/// mount, which must then be the host's root filesystem: a synthetic root (a tmpfs) is not.
+/// It takes paths under `/dev`, `/sys` and `/proc` as needing no fingerprint, which a mapped
+/// root there would make untrue. (Paths under a mapped root's mount point leave the root
+/// mount, so the library leaves them to the supervisor, which names them by host path.)
+fn fast_path_fits(mapped: &[crate::MappedRoot], synthetic_root: bool) -> bool {
+    let pseudo = |p: &Path| ["/dev", "/sys", "/proc"].iter().any(|d| p.starts_with(d));
+    let plain = |p: &Path| {
+        p.components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+    };
+    !synthetic_root
+        && mapped
+            .iter()
+            .all(|m| plain(&m.inside) && !pseudo(&m.inside) && m.inside != Path::new("/"))
 }
 
 /// The pseudo-terminals (`/dev/pts/N`) on the command's standard streams.

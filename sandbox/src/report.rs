@@ -262,6 +262,16 @@ pub enum LandlockGap {
     Failed(i32),
 }
 
+/// How the accesses of a run were observed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceStats {
+    /// System calls the supervisor was notified of (each a round trip through the kernel).
+    pub notifications: u64,
+    /// Accesses the fast path's preloaded library recorded without a notification (at most
+    /// one per path and kind and process; the calls it let through are not counted).
+    pub fast_path: u64,
+}
+
 /// The outcome of one sandboxed command. It owns the overlay upper layers that `Change::File`
 /// sources point into; dropping the report deletes them.
 #[derive(Debug)]
@@ -293,13 +303,12 @@ pub struct Report {
     /// referred to a terminal, or an open of a terminal device (`/dev/tty`, `/dev/pts/N`) for
     /// reading. Its result then depends on what someone typed, which no input records.
     pub terminal_input: bool,
+    /// How the accesses were observed.
+    pub stats: TraceStats,
     /// Files the command appended to (host paths, as in `accesses`) with the size each had
     /// when the sandbox copied it: the command's appended bytes are what lies past that size
     /// in its copy, even if another process appended to the real file in the meantime.
     pub append_bases: std::collections::HashMap<PathBuf, u64>,
-    /// How many system calls the supervisor was notified of: the cost of observation, in
-    /// round trips.
-    pub notifications: u64,
     pub(crate) _upper_layers: Option<Scratch>,
     /// The sandbox's private `/dev/shm`, opened while the sandbox was alive: an open
     /// directory keeps its tmpfs readable after the namespaces are gone.

@@ -44,12 +44,17 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         let (wait_status, _) = init.wait()?;
         return Err(setup_error(&init.records()?, wait_status, &spec, &roots));
     };
-    // The command process sends the listener once init has built and entered the new root.
+    // The command process sends the listener once init has built and entered the new root, and
+    // then execs: its execve waits in the listener for `trace`.
     let private_shm = open_private_shm(init.pid);
     let sync_wake_up = notify::set_sync_wake_up(&listener);
-    nix::unistd::write(&init.sock, b"g").map_err(sys("resume the command"))?;
+    // The fast path's shared memory, which the command process created before sending it.
+    let shared = match (&plan.fast, &private_shm) {
+        (Some(_), Some(shm)) => crate::seccomp::fast::open_shared(shm),
+        _ => None,
+    };
     let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
-    let trace = notify::trace(&listener, sync_wake_up, &sockets, &mapped)?;
+    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared, &mapped)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();
@@ -79,8 +84,8 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         roots,
         services,
         terminal_input: trace.terminal_input,
+        stats: trace.stats,
         append_bases: trace.append_bases,
-        notifications: trace.notifications,
         _upper_layers: Some(scratch),
         private_shm,
     })

@@ -42,6 +42,11 @@ pub struct Spec {
     pub hidden: Vec<PathBuf>,
     /// Whether the command gets the host network (otherwise only its own loopback).
     pub network: bool,
+    /// Whether dynamically linked programs record their file accesses through shark's
+    /// preloaded library instead of a notification per call (the same accesses either way,
+    /// see the crate's `seccomp/fast.rs`). On by default; off for programs not trusted to
+    /// report their own reads.
+    pub fast_path: bool,
     /// Standard input.
     pub stdin: Stdio,
     /// Standard output.
@@ -68,7 +73,17 @@ pub struct MappedRoot {
     pub host: PathBuf,
 }
 
+/// The environment variable that turns the fast path off when set to `0` (see
+/// [`Spec::fast_path_default`]).
+pub const FAST_PATH_VAR: &str = "SHARK_FAST_PATH";
+
 impl Spec {
+    /// The default for [`Spec::fast_path`]: on, unless `SHARK_FAST_PATH=0` is in this
+    /// process's environment.
+    pub fn fast_path_default() -> bool {
+        std::env::var_os(FAST_PATH_VAR).is_none_or(|v| v != "0")
+    }
+
     /// A spec with the current environment, writable roots `$HOME`, `cwd` and `/tmp`, scratch
     /// space in the system temporary directory, no network and inherited stdio.
     pub fn new(argv: Vec<OsString>, cwd: PathBuf) -> Spec {
@@ -88,6 +103,7 @@ impl Spec {
             mapped_roots: Vec::new(),
             hidden: Vec::new(),
             network: false,
+            fast_path: Spec::fast_path_default(),
             stdin: Stdio::Inherit,
             stdout: Stdio::Inherit,
             stderr: Stdio::Inherit,

@@ -5,6 +5,12 @@
 //! `process_vm_readv` per path (plus a `readlink` of the cwd or dirfd for relative paths) and
 //! `SEND`, and a `poll` first on kernels older than 6.6. Normalisation and deduplication happen
 //! once, after the run.
+//!
+//! With the fast path ([`super::fast`]), each notification takes its number from the global
+//! sequence the preloaded library also numbers its accesses with, and the library's ring is
+//! read as notifications come and once more at the end; the two are merged in sequence order.
+//! The library names processes by their pid in the sandbox: the supervisor learns which host
+//! process that is at each exec and at the call a forked process announces itself with.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -16,10 +22,12 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use super::fast::{ANNOUNCE_FD, DIR as FAST_DIR};
 use super::memory::{read_argv, read_cstr, read_u64, PATH_MAX};
 use super::paths::{absolute, Normalizer};
+use super::shared::{canonical, Entry, Shared};
 use super::syscalls::{decode, open_kind, Call, PathArg};
-use crate::{Access, AccessKind, Fingerprint, Process, SandboxError};
+use crate::{Access, AccessKind, Fingerprint, Process, SandboxError, TraceStats};
 
 const SYNC_WAKE_UP: u64 = 1;
 
@@ -29,8 +37,8 @@ pub(crate) struct Trace {
     pub(crate) accesses: Vec<Access>,
     pub(crate) processes: Vec<Process>,
     pub(crate) terminal_input: bool,
+    pub(crate) stats: TraceStats,
     pub(crate) append_bases: HashMap<PathBuf, u64>,
-    pub(crate) notifications: u64,
 }
 
 /// Asks the kernel to wake the supervisor on the tracee's CPU (a large win for the round trip);
@@ -58,9 +66,11 @@ pub(crate) fn trace(
     listener: &OwnedFd,
     blocking_recv: bool,
     sockets: &super::sockets::SocketGuard,
+    shared: Option<Shared>,
     mapped: &[crate::MappedRoot],
 ) -> Result<Trace, SandboxError> {
     let mut tracer = Tracer {
+        shared,
         mapped: mapped.to_vec(),
         ..Tracer::default()
     };
@@ -99,8 +109,9 @@ pub(crate) fn trace(
             sockets.serve(listener, notif);
             continue;
         }
+        let seq = tracer.next_seq();
         let mark = tracer.mark();
-        tracer.handle(&notif);
+        tracer.handle(&notif, seq);
         let resp = libc::seccomp_notif_resp {
             id: notif.id,
             val: 0,
@@ -109,7 +120,11 @@ pub(crate) fn trace(
         };
         // SAFETY: SEND reads the response.
         if unsafe { libc::ioctl(fd, libc::SECCOMP_IOCTL_NOTIF_SEND, &resp) } < 0 {
-            tracer.rollback(mark); // ENOENT: the tracee died meanwhile
+            // ENOENT: the tracee died meanwhile, or a signal interrupted its call (which may
+            // be restarted, and then is notified again).
+            tracer.rollback(mark);
+        } else {
+            tracer.publish();
         }
     }
     Ok(tracer.finish())
@@ -158,6 +173,8 @@ fn leads_its_group(tid: u32) -> bool {
 /// One access as recorded on the hot path, before normalisation.
 #[derive(Debug)]
 struct Raw {
+    /// Its number in the global sequence.
+    seq: u64,
     pid: u32,
     kind: AccessKind,
     path: PathBuf,
@@ -176,6 +193,17 @@ struct Tracer {
     /// Some process changed its root: absolute paths are then resolved against each
     /// process's root (a readlink per call, paid only after a `chroot`).
     chrooted: bool,
+    /// The memory shared with the fast path's library, if it is on.
+    shared: Option<Shared>,
+    /// Paths (by components) this notification fingerprinted, for [`Tracer::publish`].
+    unpublished: Vec<Vec<u8>>,
+    /// What the library recorded, as read from its ring.
+    fast: Vec<Entry>,
+    /// (sequence number, pid in the sandbox, host pid): who a sandbox pid was from then on.
+    announces: Vec<(u64, u32, u32)>,
+    /// The sequence when there is no shared memory.
+    local_seq: u64,
+    notifications: u64,
     /// Folders seen at another path inside: paths under them are recorded (and
     /// fingerprinted) by host path.
     mapped: Vec<crate::MappedRoot>,
@@ -183,7 +211,6 @@ struct Tracer {
     /// the size the file had when the sandbox took its copy (see [`copy_up_for_append`]).
     append_bases: HashMap<PathBuf, u64>,
     append_tried: HashSet<PathBuf>,
-    notifications: u64,
 }
 
 impl Tracer {
@@ -192,30 +219,86 @@ impl Tracer {
         (self.raw.len(), self.processes.len())
     }
 
-    /// Forgets what was recorded since `mark`.
+    /// Forgets what was recorded since `mark`, and that its paths were fingerprinted: the
+    /// call did not happen (yet).
     fn rollback(&mut self, (raw, processes): (usize, usize)) {
-        self.raw.truncate(raw);
+        for dropped in self.raw.drain(raw..) {
+            if dropped.fingerprint.is_some() {
+                self.fingerprinted.remove(&dropped.path);
+            }
+        }
         self.processes.truncate(processes);
+        self.unpublished.clear();
     }
 
-    fn handle(&mut self, notif: &libc::seccomp_notif) {
+    /// Tells the library which paths the call just let go was the first to fingerprint.
+    fn publish(&mut self) {
+        if let Some(shared) = &mut self.shared {
+            for path in self.unpublished.drain(..) {
+                shared.insert(&path);
+            }
+        }
+    }
+
+    /// The next number of the global sequence.
+    fn next_seq(&mut self) -> u64 {
+        match &self.shared {
+            Some(shared) => shared.next_seq(),
+            None => {
+                self.local_seq += 1;
+                self.local_seq
+            }
+        }
+    }
+
+    /// Reads what the library committed to its ring (with `all`, everything left).
+    fn drain(&mut self, all: bool) {
+        if let Some(shared) = &mut self.shared {
+            shared.drain(all, &mut self.fast);
+        }
+    }
+
+    /// Notes which host process the process of thread `tid` is, by its pid in the sandbox,
+    /// from sequence number `seq` on.
+    fn announce(&mut self, tid: u32, seq: u64) {
+        if let Some((tgid, sandbox_pid)) = status(tid) {
+            self.tgids.insert(tid, tgid);
+            self.announces.push((seq, sandbox_pid, tgid));
+        }
+    }
+
+    fn handle(&mut self, notif: &libc::seccomp_notif, seq: u64) {
+        self.drain(false);
         let tid = notif.pid;
+        let nr = notif.data.nr as i64;
         let args: [u64; 6] = notif.data.args;
-        if super::filter::STD_READS.contains(&(notif.data.nr as i64)) {
+        if super::filter::STD_READS.contains(&nr) {
             if !self.terminal_input {
                 self.terminal_input = is_terminal(tid, args[0] as u32);
             }
             return;
         }
-        let (paths, argv) = match decode(notif.data.nr as i64, &args) {
+        let fast = self.shared.is_some();
+        if fast && nr == libc::SYS_faccessat2 && args[0] as i32 == ANNOUNCE_FD {
+            return self.announce(tid, seq);
+        }
+        let (paths, argv) = match decode(nr, &args) {
             Call::Paths(paths) => (paths, None),
             Call::OpenHow { mut arg, how } => {
                 arg.kind = open_kind(read_u64(tid, how).unwrap_or(0));
                 ([Some(arg), None], None)
             }
-            Call::Exec { arg, argv } => ([Some(arg), None], Some(argv)),
+            Call::Exec { arg, argv } => {
+                if fast {
+                    self.announce(tid, seq);
+                }
+                ([Some(arg), None], Some(argv))
+            }
             Call::Chroot(arg) => {
                 self.chrooted = true;
+                if let Some(shared) = &self.shared {
+                    shared.set_chrooted();
+                }
                 ([Some(arg), None], None)
             }
             Call::Nothing => return,
@@ -227,27 +310,42 @@ impl Tracer {
         let argv = argv.map(|addr| read_argv(tid, addr));
         let pid = self.tgid(tid);
         if let (Some(argv), Some((_, path))) = (argv, &found[0]) {
-            self.exec(tid, pid, path, argv);
+            self.exec(seq, tid, pid, path, argv);
         }
         for (kind, path) in found.into_iter().flatten() {
-            self.push(pid, kind, path);
+            self.push(seq, pid, kind, path);
         }
     }
 
     /// Records one access, fingerprinting the path if this is the first access to it.
-    fn push(&mut self, pid: u32, kind: AccessKind, path: PathBuf) {
+    fn push(&mut self, seq: u64, pid: u32, kind: AccessKind, path: PathBuf) {
+        if self.shared.is_some() && path.starts_with(FAST_DIR) {
+            return; // the sandbox's own files: the loader reading the library
+        }
         let fingerprint = if is_pseudo(&path) || self.fingerprinted.contains(&path) {
             None
         } else {
             self.fingerprinted.insert(path.clone());
-            Some(Fingerprint::of(&path))
+            let fingerprint = Fingerprint::of(&path);
+            // A path the command would name under a mapped root is not its host path there:
+            // the library, which sees names as the command does, must not take it as known.
+            if self.shared.is_some() && !self.under_mapped(&path) {
+                self.unpublished.push(canonical(&path));
+            }
+            Some(fingerprint)
         };
         self.raw.push(Raw {
+            seq,
             pid,
             kind,
             path,
             fingerprint,
         });
+    }
+
+    /// Whether `path`, as the command names it, lies under a mapped root's inside path.
+    fn under_mapped(&self, path: &Path) -> bool {
+        self.mapped.iter().any(|m| path.starts_with(&m.inside))
     }
 
     fn path(&mut self, tid: u32, arg: PathArg) -> Option<(AccessKind, PathBuf)> {
@@ -270,7 +368,7 @@ impl Tracer {
 
     /// Records a process if the exec target is an executable file in its view, and the
     /// interpreter of a `#!` script (the kernel opens it without a system call we see).
-    fn exec(&mut self, tid: u32, pid: u32, path: &Path, argv: Vec<Vec<u8>>) {
+    fn exec(&mut self, seq: u64, tid: u32, pid: u32, path: &Path, argv: Vec<Vec<u8>>) {
         let mut inside = PathBuf::from(format!("/proc/{tid}/root"));
         inside.push(path.strip_prefix("/").unwrap_or(path));
         let Ok(mut file) = std::fs::File::open(&inside) else {
@@ -283,7 +381,7 @@ impl Tracer {
         let mut head = [0u8; 256];
         let n = file.read(&mut head).unwrap_or(0);
         if let Some(interpreter) = shebang(&head[..n]) {
-            self.push(pid, AccessKind::Exec, interpreter);
+            self.push(seq, pid, AccessKind::Exec, interpreter);
         }
         let argv = argv.into_iter().map(OsString::from_vec).collect();
         self.processes.push(Process { pid, argv });
@@ -295,25 +393,53 @@ impl Tracer {
             if leads_its_group(tid) {
                 return tid;
             }
-            // "Tgid:" is the fourth line, well within the first read.
-            let mut head = [0u8; 512];
-            let n = std::fs::File::open(format!("/proc/{tid}/status"))
-                .and_then(|mut f| f.read(&mut head))
-                .unwrap_or(0);
-            String::from_utf8_lossy(&head[..n])
-                .lines()
-                .find_map(|l| l.strip_prefix("Tgid:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(tid)
+            status(tid).map_or(tid, |(tgid, _)| tgid)
         })
     }
 
-    fn finish(self) -> Trace {
+    /// Every access in sequence order: the supervisor's and the library's, the latter named
+    /// by host pid.
+    fn merged(&mut self) -> Vec<Raw> {
+        self.drain(true);
+        let mut raw = std::mem::take(&mut self.raw);
+        if self.fast.is_empty() {
+            return raw;
+        }
+        let mut hosts: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
+        for &(seq, sandbox_pid, host) in &self.announces {
+            hosts.entry(sandbox_pid).or_default().push((seq, host));
+        }
+        for entry in std::mem::take(&mut self.fast) {
+            // Who had this pid when the access was made: the last announcement before it.
+            let pid = hosts
+                .get(&entry.pid)
+                .and_then(|h| h.iter().rev().find(|(seq, _)| *seq < entry.seq))
+                .map_or(entry.pid, |&(_, host)| host);
+            raw.push(Raw {
+                seq: entry.seq,
+                pid,
+                kind: entry.kind,
+                // The library records no path under a mapped root (see `FastPlan::build`
+                // and `push`); were it to, the host path is the one to record.
+                path: crate::mapped::to_host(&entry.path, &self.mapped),
+                fingerprint: entry.fingerprint,
+            });
+        }
+        raw.sort_by_key(|r| r.seq);
+        raw
+    }
+
+    fn finish(mut self) -> Trace {
+        let fast_path = {
+            self.drain(true);
+            self.fast.len() as u64
+        };
+        let merged = self.merged();
         let mut normalizer = Normalizer::default();
         let mut seen = HashSet::new();
         let mut accesses = Vec::new();
         let mut fingerprinted = HashSet::new();
-        for raw in self.raw {
+        for raw in merged {
             let path = normalizer.normalize(&raw.path);
             if !seen.insert((path.clone(), raw.kind)) {
                 continue;
@@ -348,10 +474,31 @@ impl Tracer {
             accesses,
             processes,
             terminal_input: self.terminal_input || opened_terminal,
+            stats: TraceStats {
+                notifications: self.notifications,
+                fast_path,
+            },
             append_bases,
-            notifications: self.notifications,
         }
     }
+}
+
+/// The thread group id of thread `tid`, and its pid in the innermost pid namespace.
+fn status(tid: u32) -> Option<(u32, u32)> {
+    // "Tgid:" is the fourth line and "NStgid:" about the twelfth; a long "Groups:" line may
+    // push it further.
+    let mut head = [0u8; 4096];
+    let n = std::fs::File::open(format!("/proc/{tid}/status"))
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().last()?.parse().ok())
+    };
+    let tgid = field("Tgid:")?;
+    Some((tgid, field("NStgid:").unwrap_or(tgid)))
 }
 
 /// Before a process opens the regular file `path` (as it sees it) to append to it: opens it

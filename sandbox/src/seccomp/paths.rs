@@ -67,7 +67,7 @@ fn through_magic_links(pid: u32, mut path: PathBuf) -> Option<PathBuf> {
 
 /// When `path` starts with a magic link of a process, the host path to read that link at and
 /// what follows it.
-fn magic_link(pid: u32, path: &Path) -> Option<(PathBuf, Option<PathBuf>)> {
+pub(crate) fn magic_link(pid: u32, path: &Path) -> Option<(PathBuf, Option<PathBuf>)> {
     let bytes = path.as_os_str().as_bytes();
     let std_fd = match bytes {
         b"/dev/stdin" => Some(0),

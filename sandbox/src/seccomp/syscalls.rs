@@ -72,6 +72,24 @@ pub(crate) const TRACED: [i64; 59] = [
     libc::SYS_fremovexattr,
 ];
 
+/// The traced calls the fast path's library makes through its stub (`fastpath/`): the filter
+/// lets them through without a notification when they carry the sandbox's cookie from the
+/// stub's address. Never an exec, `chdir` or `chroot`, nor anything that is refused.
+pub(crate) const FAST: [i64; 12] = [
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_faccessat2,
+    libc::SYS_readlinkat,
+    libc::SYS_getxattr,
+    libc::SYS_lgetxattr,
+    libc::SYS_fgetxattr,
+    libc::SYS_listxattr,
+    libc::SYS_llistxattr,
+    libc::SYS_flistxattr,
+];
+
 /// Calls refused inside the sandbox with `ENOSYS`, as if the kernel lacked them: io_uring
 /// submits opens and reads that no system call of the submitting process names, so they could
 /// not be observed. Programs that use it fall back to ordinary calls, as they do in container
@@ -332,6 +350,25 @@ mod tests {
             AccessKind::CreateNew
         );
         assert_eq!(f(libc::O_PATH), AccessKind::Stat);
+    }
+
+    #[test]
+    fn fast_calls_are_traced_and_refuse_nothing() {
+        for nr in FAST {
+            assert!(TRACED.contains(&nr), "syscall {nr}");
+            assert!(
+                !REFUSED.contains(&nr) && !DENIED.contains(&nr),
+                "syscall {nr}"
+            );
+            assert!(
+                !super::super::sockets::SOCKET_CALLS.contains(&nr),
+                "syscall {nr}"
+            );
+            assert!(
+                ![libc::SYS_ioctl, libc::SYS_clone].contains(&nr),
+                "syscall {nr}"
+            );
+        }
     }
 
     #[test]

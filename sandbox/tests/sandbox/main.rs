@@ -6,6 +6,8 @@
 
 #[macro_use]
 mod common;
+mod fastpath;
+mod fastpath_safe;
 mod files;
 mod isolation;
 mod lifecycle;

@@ -137,14 +137,77 @@ both_legs!(io_uring_is_refused, |env: &Env| {
 });
 
 both_legs!(every_notified_call_is_counted, |env: &Env| {
-    // `test -e` is a shell builtin: each one is a `stat` the supervisor is notified of.
-    let calls = |n: usize| {
+    // `test -e` is a shell builtin: without the fast path each one is a `stat` the supervisor
+    // is notified of; with it, the first of a path is recorded by the library and the rest
+    // are let through.
+    let calls = |n: usize, fast_path: bool| {
         let script = format!("for i in $(seq {n}); do test -e missing; done; true");
-        let report = run(env.spec(&["bash", "-c", &script])).unwrap();
+        let mut spec = env.spec(&["bash", "-c", &script]);
+        spec.fast_path = fast_path;
+        let report = run(spec).unwrap();
         assert!(report.status.success());
-        report.notifications
+        report.stats
     };
-    let (few, many) = (calls(1), calls(201));
-    assert!(few > 0);
-    assert_eq!(many - few, 200, "{few} then {many} notifications");
+    let (few, many) = (calls(1, false), calls(201, false));
+    assert!(few.notifications > 0);
+    assert_eq!(
+        many.notifications - few.notifications,
+        200,
+        "{few:?} then {many:?}"
+    );
+    assert_eq!((few.fast_path, many.fast_path), (0, 0));
+    let (few, many) = (calls(1, true), calls(201, true));
+    // (`seq 201` itself makes a call or two more than `seq 1`.)
+    assert!(
+        many.notifications < few.notifications + 10,
+        "{few:?} then {many:?}"
+    );
+    assert!(few.fast_path > 0, "{few:?}");
 });
+
+/// Stats 400 missing files while a timer interrupts it every 50 µs.
+const INTERRUPTED_C: &str = r#"
+#include <signal.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+static void tick(int sig) { (void)sig; }
+int main(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = tick;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, 0);
+    struct itimerval every = {{0, 50}, {0, 50}};
+    setitimer(ITIMER_REAL, &every, 0);
+    char name[32];
+    struct stat st;
+    for (int i = 0; i < 400; i++) {
+        snprintf(name, sizeof name, "missing-%d", i);
+        stat(name, &st);
+    }
+    return 0;
+}
+"#;
+
+both_legs!(
+    a_call_interrupted_by_a_signal_keeps_its_fingerprint,
+    |env: &Env| {
+        // A signal withdraws the notification of the call it interrupts; the restarted call is
+        // notified again, and is then the path's first access.
+        let bin = compile(&env.root, "interrupted", INTERRUPTED_C, &["-O2"]);
+        let mut spec = env.spec(&[bin.to_str().unwrap()]);
+        spec.fast_path = false;
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        for i in 0..400 {
+            let path = env.work.join(format!("missing-{i}"));
+            let fingerprints: Vec<_> = report
+                .accesses
+                .iter()
+                .filter(|a| a.path == path)
+                .map(|a| a.fingerprint)
+                .collect();
+            assert_eq!(fingerprints, [Some(Fingerprint::Absent)], "missing-{i}");
+        }
+    }
+);

@@ -342,6 +342,7 @@ fn replay_one(
         mapped_roots: Vec::new(),
         hidden: vec![scratch.to_path_buf()],
         network: false,
+        fast_path: Spec::fast_path_default(),
         stdin: Stdio::Fd(devnull(false)?),
         stdout: Stdio::Fd(devnull(true)?),
         stderr: Stdio::Fd(devnull(true)?),

@@ -492,6 +492,7 @@ impl Executor {
             // whole host tree would be readable under another name, unobserved.
             hidden: vec![self.scratch.clone()],
             network: req.network,
+            fast_path: Spec::fast_path_default(),
             stdin,
             stdout: Stdio::Fd(streams.stdout),
             stderr: Stdio::Fd(streams.stderr),
