@@ -103,25 +103,35 @@ int shark_inherits(void)
 /* ---- set-up at load ---- */
 
 /* LD_PRELOAD as the program was given it: the sandbox appended this library (after a ':'
- * when the program had one of its own). */
+ * when the program had one of its own). Works on `environ` itself rather than through
+ * getenv()/unsetenv()/setenv(), which a program may define for itself (bash does: before its
+ * main() its unsetenv() changes nothing), so every program sees the environment it was
+ * given. The entry is taken out by moving the later ones back, as the C library's unsetenv()
+ * does, or cut short in place before the ':'. */
+extern char **environ;
 static void strip_env(void)
 {
-    const char *v = getenv("LD_PRELOAD");
-    if (!v)
+    static const char name[] = "LD_PRELOAD=";
+    const size_t s = sizeof SHARK_SELF - 1, k = sizeof name - 1;
+    if (!environ)
         return;
-    size_t n = strlen(v), s = sizeof SHARK_SELF - 1;
-    if (n < s || memcmp(v + n - s, SHARK_SELF, s) != 0)
-        return;
-    if (n == s) {
-        unsetenv("LD_PRELOAD");
+    for (char **ep = environ; *ep; ep++) {
+        if (strncmp(*ep, name, k) != 0)
+            continue;
+        char *v = *ep + k;
+        size_t n = strlen(v);
+        if (n < s || memcmp(v + n - s, SHARK_SELF, s) != 0)
+            return;
+        if (n == s) {
+            char **dp = ep;
+            do
+                dp[0] = dp[1];
+            while (*dp++);
+        } else if (v[n - s - 1] == ':') {
+            v[n - s - 1] = '\0';
+        }
         return;
     }
-    if (v[n - s - 1] != ':')
-        return;
-    char kept[n - s];
-    memcpy(kept, v, n - s - 1);
-    kept[n - s - 1] = '\0';
-    setenv("LD_PRELOAD", kept, 1);
 }
 
 void *shark_resolve(void **slot, const char *name)

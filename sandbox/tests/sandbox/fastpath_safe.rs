@@ -44,7 +44,9 @@ both_legs!(programs_see_the_environment_they_were_given, |env: &Env| {
     let user = compile(&env.root, "user.so", USER_PRELOAD, &["-shared", "-fPIC"]);
     let script = "printf '[%s]\\n' \"$LD_PRELOAD\"; env | sort; \
                   /usr/bin/python3 -S -c 'import os; print(sorted(os.environ.items()))'; \
-                  env -u LD_PRELOAD sh -c 'env | sort'; env -i /usr/bin/env";
+                  env -u LD_PRELOAD sh -c 'env | sort'; \
+                  bash -c 'declare -p | grep -v BASH_EXECUTION_STRING | grep LD_PRELOAD'; \
+                  env -i /usr/bin/env";
     for preload in [None, Some(user.display().to_string())] {
         let outputs: Vec<(String, String)> = [false, true]
             .into_iter()
@@ -74,8 +76,14 @@ both_legs!(programs_see_the_environment_they_were_given, |env: &Env| {
             None => assert!(stdout.starts_with("[]\n") && stderr.is_empty(), "{stdout}"),
             Some(p) => {
                 assert!(stdout.starts_with(&format!("[{p}]\n")), "{stdout}");
-                // sh, env, sort, python3, both envs: every program started with it loads it.
-                assert_eq!(stderr.matches("user-preload").count(), 6, "{stderr}");
+                // bash keeps what it was given, as its own variable.
+                assert!(
+                    stdout.contains(&format!("declare -x LD_PRELOAD=\"{p}\"")),
+                    "{stdout}"
+                );
+                // sh, env, sort, python3, both envs, bash and its grep: every program started
+                // with it loads it.
+                assert_eq!(stderr.matches("user-preload").count(), 9, "{stderr}");
             }
         }
     }
