@@ -597,3 +597,78 @@ fn a_directory_the_command_created_and_listed_runs_again_when_it_gains_an_entry(
     assert_eq!(ok(&env, "mkdir -p d && echo > d/a && ls d"), "a\nb\n");
     assert!(!env.last_cached());
 }
+
+/// What a dynamically linked program reads through the C library is recorded by the fast
+/// path's preloaded library instead of a notification per call: those reads are inputs all the
+/// same, and a change to any of them makes the command run again.
+#[test]
+fn reads_recorded_by_the_fast_path_are_inputs() {
+    let env = TestEnv::new();
+    env.write("in.txt", "one\n");
+    env.write("conf/a.cfg", "x\n");
+    let py = "import os\n\
+              text = open('in.txt').read()\n\
+              size = os.stat('conf/a.cfg').st_size\n\
+              there = os.path.exists('missing.txt')\n\
+              print(text.strip(), size, there)\n";
+    env.write("read.py", py);
+    let line = "python3 read.py > out.txt";
+    ok(&env, line);
+    assert_eq!(env.read("out.txt"), "one 2 False\n");
+    ok(&env, line);
+    assert!(env.last_cached(), "nothing changed: reused");
+
+    env.write("in.txt", "two\n");
+    ok(&env, line);
+    assert!(!env.last_cached(), "a file read with open() changed");
+    assert_eq!(env.read("out.txt"), "two 2 False\n");
+
+    env.write("conf/a.cfg", "xyz\n");
+    ok(&env, line);
+    assert!(!env.last_cached(), "a file stat-ed changed size");
+    assert_eq!(env.read("out.txt"), "two 4 False\n");
+
+    env.write("missing.txt", "");
+    ok(&env, line);
+    assert!(
+        !env.last_cached(),
+        "a path looked for and not found appeared"
+    );
+    assert_eq!(env.read("out.txt"), "two 4 True\n");
+    ok(&env, line);
+    assert!(env.last_cached());
+}
+
+/// `SHARK_FAST_PATH=0` changes how reads are observed, not what is observed: a run recorded
+/// with the fast path is reused without it, and the other way round.
+#[test]
+fn the_fast_path_setting_is_not_part_of_the_key() {
+    let env = TestEnv::new();
+    env.write("in.txt", "hello\n");
+    let line = "python3 -c \"print(open('in.txt').read().upper(), end='')\" > out.txt";
+    let slow = || {
+        let out = env
+            .shark()
+            .env("SHARK_FAST_PATH", "0")
+            .args(["-c", line])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    ok(&env, line);
+    assert!(!env.last_cached());
+    slow();
+    assert!(
+        env.last_cached(),
+        "recorded with the fast path, reused without it"
+    );
+    env.write("in.txt", "bye\n");
+    slow();
+    assert!(!env.last_cached(), "the input changed");
+    assert_eq!(env.read("out.txt"), "BYE\n");
+    ok(&env, line);
+    assert!(
+        env.last_cached(),
+        "recorded without the fast path, reused with it"
+    );
+}

@@ -26,6 +26,8 @@ const VOLATILE_ENV: &[&str] = &[
     "SHARK_UNDO",
     "SHARK_UNDO_BYTES",
     "SHARK_SNAPSHOTS",
+    // How reads are observed (the fast path or a notification per call), not what is.
+    "SHARK_FAST_PATH",
     // Where results are shared changes nothing a command computes.
     "SHARK_REMOTE",
     "SHARK_REMOTE_UPLOAD",

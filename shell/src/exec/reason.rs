@@ -138,7 +138,10 @@ pub fn env_changes(
 ) -> Vec<String> {
     use std::collections::BTreeMap;
     let volatile = |k: &str| {
-        matches!(k, "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME") || k.starts_with("SHARK_REMOTE")
+        matches!(
+            k,
+            "_" | "SHLVL" | "OLDPWD" | "SHARK_HOME" | "SHARK_FAST_PATH"
+        ) || k.starts_with("SHARK_REMOTE")
     };
     let map = |env: &[(std::ffi::OsString, std::ffi::OsString)]| -> BTreeMap<String, String> {
         env.iter()
