@@ -33,8 +33,10 @@ __attribute__((used)) static volatile struct config config = {SHARK_CONFIG_MARKE
 HIDDEN struct real shark_real;
 
 static unsigned char *shared;  /* the shared memory, or NULL */
-static int stub_ready;
-static int enabled;
+/* The set-up of the stub, the shared memory and the per-process set, made at the first call
+ * that needs it (most short-lived programs make none; glibc's own opens do not come here). */
+enum { SETUP_NOT_YET, SETUP_UNDER_WAY, SETUP_ON, SETUP_OFF };
+static int setup = SETUP_NOT_YET;
 static int announced;          /* the pid the supervisor knows this process by */
 
 /* The per-process set of paths this process recorded: for each, the kinds it recorded, and
@@ -54,8 +56,11 @@ static struct pentry *pset;
 static char *parena;
 static uint64_t parena_used;
 
-/* Where joined paths are built: a base of up to PATH_MAX and a name of up to PATH_MAX. */
-#define JOINED_MAX (2 * 4096 + 2)
+/* Where joined paths are built: a base and a name of under JOIN_PART bytes each. A longer one
+ * takes the slow path (a recorded path has at most SLOT_PATH_MAX bytes anyway); the buffer
+ * lives on the stack of every wrapped call, which may be a signal handler's small one. */
+#define JOIN_PART 1024
+#define JOINED_MAX (2 * JOIN_PART + 2)
 
 long shark_raw(long nr, long a, long b, long c, long d, long e)
 {
@@ -85,9 +90,11 @@ long shark_ret(long r)
     return r;
 }
 
+static int set_up(void);
+
 int shark_enabled(void)
 {
-    return enabled;
+    return set_up();
 }
 
 static uint32_t load32(size_t off)
@@ -97,7 +104,7 @@ static uint32_t load32(size_t off)
 
 int shark_inherits(void)
 {
-    return shared != NULL && load32(H_CHROOTED) == 0;
+    return set_up() && load32(H_CHROOTED) == 0;
 }
 
 /* ---- set-up at load ---- */
@@ -233,26 +240,49 @@ static unsigned char *map_shared(void)
     return m;
 }
 
-__attribute__((constructor)) static void shark_load(void)
+/* Whether the fast path is on in this process, setting it up the first time. One thread
+ * sets up; a call made meanwhile (another thread, or a signal handler interrupting the set-up)
+ * takes the slow path, as does every call when the set-up failed. A child forked during the
+ * set-up keeps the slow path for good. */
+static int set_up(void)
 {
-    int saved = errno;
-    strip_env();
-    resolve();
-    stub_ready = map_stub();
-    if (stub_ready)
-        shared = map_shared();
-    if (shared) {
+    int state = __atomic_load_n(&setup, __ATOMIC_ACQUIRE);
+    if (state == SETUP_ON)
+        return 1;
+    if (state != SETUP_NOT_YET)
+        return 0;
+    int expected = SETUP_NOT_YET;
+    if (!__atomic_compare_exchange_n(&setup, &expected, SETUP_UNDER_WAY, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE))
+        return expected == SETUP_ON;
+    int saved = errno, on = 0;
+    unsigned char *m = map_stub() ? map_shared() : NULL;
+    if (m) {
         void *set = mmap(NULL, PSET_SLOTS * sizeof(struct pentry) + PARENA_SIZE,
                          PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                          -1, 0);
         if (set != MAP_FAILED) {
             pset = set;
             parena = (char *)set + PSET_SLOTS * sizeof(struct pentry);
-            /* This process's exec was a notification: the supervisor knows its pid. */
-            announced = (int)shark_raw(SYS_getpid, 0, 0, 0, 0, 0);
-            enabled = 1;
+            shared = m;
+            on = 1;
+        } else {
+            munmap(m, SHARED_SIZE);
         }
     }
+    errno = saved;
+    __atomic_store_n(&setup, on ? SETUP_ON : SETUP_OFF, __ATOMIC_RELEASE);
+    return on;
+}
+
+__attribute__((constructor)) static void shark_load(void)
+{
+    int saved = errno;
+    strip_env();
+    resolve();
+    /* This process's exec was a notification: the supervisor knows its pid. (Taken now, not
+     * at the set-up: a child forked before its first call must still announce itself.) */
+    announced = (int)shark_raw(SYS_getpid, 0, 0, 0, 0, 0);
     errno = saved;
 }
 
@@ -281,8 +311,8 @@ static char *decimal(char *out, long n)
  * what `dirfd` refers to (paths.rs: absolute()). J_NONE: it would record nothing. */
 static enum joined join(int dirfd, const char *raw, char *out, size_t *outlen)
 {
-    size_t rlen = strnlen(raw, 4096);
-    if (rlen >= 4096)
+    size_t rlen = strnlen(raw, JOIN_PART);
+    if (rlen >= JOIN_PART)
         return J_FAIL;
     if (raw[0] == '/') {
         memcpy(out, raw, rlen + 1);
@@ -291,15 +321,15 @@ static enum joined join(int dirfd, const char *raw, char *out, size_t *outlen)
     }
     size_t blen;
     if (dirfd == AT_FDCWD) {
-        long n = shark_raw(SYS_getcwd, (long)out, 4096, 0, 0, 0);
+        long n = shark_raw(SYS_getcwd, (long)out, JOIN_PART, 0, 0, 0);
         if (n <= 1 || out[0] != '/')
             return J_FAIL;
         blen = (size_t)n - 1;
     } else {
         char link[48] = "/proc/thread-self/fd/";
         *decimal(link + strlen(link), dirfd) = '\0';
-        long n = shark_stub(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, 4096, 0);
-        if (n >= 4096)
+        long n = shark_stub(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, JOIN_PART, 0);
+        if (n >= JOIN_PART)
             return J_FAIL;
         if (n <= 0 || out[0] != '/')
             return J_NONE; /* a pipe, a socket, a closed descriptor */
@@ -408,7 +438,9 @@ static void announce(int pid)
 {
     if (__atomic_load_n(&announced, __ATOMIC_RELAXED) == pid)
         return;
-    shark_raw(SYS_faccessat2, SHARK_ANNOUNCE_FD, 0, 0, 0, 0);
+    /* A signal arriving before the supervisor took the call withdraws it: make it again. */
+    while (shark_raw(SYS_faccessat2, SHARK_ANNOUNCE_FD, 0, 0, 0, 0) == -EINTR)
+        ;
     __atomic_store_n(&announced, pid, __ATOMIC_RELAXED);
 }
 
@@ -491,6 +523,10 @@ static enum route observe(int dirfd, const char *path, int kind)
     announce(pid);
     if (ring_put(pid, kind, known ? NULL : &fp, canon, clen) < 0)
         return SLOW;
+    /* A thread sharing this root changed it meanwhile: the record stands (one access too
+     * many at worst), and the call itself traps, to be resolved in the new root. */
+    if (load32(H_CHROOTED))
+        return SLOW;
     if (e) {
         if (!is_pseudo)
             __atomic_store_n(&e->fp, 1, __ATOMIC_RELEASE);
@@ -501,7 +537,7 @@ static enum route observe(int dirfd, const char *path, int kind)
 
 enum route shark_observe(int dirfd, const char *path, int kind)
 {
-    if (!enabled || path == NULL)
+    if (path == NULL || !set_up())
         return SLOW;
     int saved = errno;
     enum route route = observe(dirfd, path, kind);

@@ -368,7 +368,7 @@ impl Plan {
         let programs = program_candidates(spec)?;
         let synthetic_root = crate::mapped::top_level(&root, mapped, under)?;
         let fast = match spec.fast_path && fast_path_fits(mapped, synthetic_root.is_some()) {
-            true => crate::seccomp::fast::FastPlan::build(&spec.env, &programs),
+            true => crate::seccomp::fast::FastPlan::build(&spec.env, &programs, &spec.cwd, mapped),
             false => None,
         };
         Ok(Plan {

@@ -44,8 +44,7 @@ pub struct Spec {
     pub network: bool,
     /// Whether dynamically linked programs record their file accesses through shark's
     /// preloaded library instead of a notification per call (the same accesses either way,
-    /// see the crate's `seccomp/fast.rs`). On by default; off for programs not trusted to
-    /// report their own reads.
+    /// see the crate's `seccomp/fast.rs`). On by default, unless `SHARK_FAST_PATH=0`.
     pub fast_path: bool,
     /// Standard input.
     pub stdin: Stdio,

@@ -45,8 +45,10 @@
 //! misreport them. That loses what a run depended on; it does not let the program out: its
 //! writes are still captured by the overlays, and every refusal of the filter (mounts,
 //! namespaces, io_uring, socket calls, `TIOCSTI`, ...) comes before and independent of the
-//! cookie, which only skips observation notifications. Runs of programs one does not trust
-//! to report their reads can use [`crate::Spec::fast_path`]` = false`.
+//! cookie, which only skips observation notifications. Without the library a program could
+//! hide a read too, by rewriting the path in another thread between the supervisor's read of
+//! it and the kernel's; observation assumes programs do not try. [`crate::Spec::fast_path`]`
+//! = false` turns the library off.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
@@ -108,7 +110,12 @@ fn random_u64() -> Option<u64> {
 impl FastPlan {
     /// The plan for a command with environment `env` whose program is one of `programs`;
     /// `None` when no secret could be drawn or the library is malformed.
-    pub(crate) fn build(env: &[(OsString, OsString)], programs: &[CString]) -> Option<FastPlan> {
+    pub(crate) fn build(
+        env: &[(OsString, OsString)],
+        programs: &[CString],
+        cwd: &Path,
+        mapped: &[crate::MappedRoot],
+    ) -> Option<FastPlan> {
         let value = random_u64().filter(|v| *v != 0)?;
         let pages = (STUB_RANGE.1 - STUB_RANGE.0) / 4096;
         let stub = STUB_RANGE.0 + (random_u64()? % pages) * 4096;
@@ -126,7 +133,10 @@ impl FastPlan {
         );
         let dynamic = programs
             .iter()
-            .map(|p| is_dynamic(Path::new(std::ffi::OsStr::from_bytes(p.as_bytes())), 0))
+            .map(|p| {
+                let named = cwd.join(std::ffi::OsStr::from_bytes(p.as_bytes()));
+                is_dynamic(&crate::mapped::to_host(&named, mapped), mapped, 0)
+            })
             .collect();
         Some(FastPlan {
             cookie: Cookie {
@@ -230,11 +240,20 @@ pub(crate) fn with_library(env: &[(OsString, OsString)]) -> Vec<(OsString, OsStr
 
 /// Whether the program at `path` starts through the dynamic loader: an ELF file with an
 /// interpreter, or a script whose interpreter is one.
-pub(crate) fn is_dynamic(path: &Path, depth: u32) -> bool {
+pub(crate) fn is_dynamic(path: &Path, mapped: &[crate::MappedRoot], depth: u32) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut head = [0u8; 256];
-    let Ok(mut file) = File::open(path) else {
+    // Without blocking on a fifo; only a regular file can be executed.
+    let Ok(mut file) = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
         return false;
     };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
     let n = file.read(&mut head).unwrap_or(0);
     let head = &head[..n];
     if let Some(line) = head.strip_prefix(b"#!") {
@@ -243,8 +262,10 @@ pub(crate) fn is_dynamic(path: &Path, depth: u32) -> bool {
             .split(|&b| b == b' ' || b == b'\t')
             .find(|w| !w.is_empty());
         return depth < 2
-            && interpreter
-                .is_some_and(|i| is_dynamic(Path::new(std::ffi::OsStr::from_bytes(i)), depth + 1));
+            && interpreter.is_some_and(|i| {
+                let named = Path::new(std::ffi::OsStr::from_bytes(i));
+                is_dynamic(&crate::mapped::to_host(named, mapped), mapped, depth + 1)
+            });
     }
     elf_has_interpreter(&file, head)
 }

@@ -279,7 +279,9 @@ impl Tracer {
             return;
         }
         let fast = self.shared.is_some();
-        if fast && nr == libc::SYS_faccessat2 && args[0] as i32 == ANNOUNCE_FD {
+        // The library's announcement names no path: a call with one is an ordinary check of
+        // it (with an absolute path the kernel ignores the descriptor).
+        if fast && nr == libc::SYS_faccessat2 && args[0] as i32 == ANNOUNCE_FD && args[1] == 0 {
             return self.announce(tid, seq);
         }
         let (paths, argv) = match decode(nr, &args) {
@@ -410,6 +412,9 @@ impl Tracer {
             hosts.entry(sandbox_pid).or_default().push((seq, host));
         }
         for entry in std::mem::take(&mut self.fast) {
+            if entry.path.starts_with(FAST_DIR) {
+                continue; // the sandbox's own files, as in `push`
+            }
             // Who had this pid when the access was made: the last announcement before it.
             let pid = hosts
                 .get(&entry.pid)
