@@ -672,3 +672,30 @@ fn the_fast_path_setting_is_not_part_of_the_key() {
         "recorded without the fast path, reused with it"
     );
 }
+
+/// A command that truncates the memory shark's fast path shares with it faults in its own
+/// processes (as at any damage done to memory they map), not in shark: the run is recorded
+/// with its status and never reused, and shark carries on.
+#[test]
+fn a_command_that_damages_the_fast_path_memory_is_recorded_and_never_reused() {
+    let env = TestEnv::new();
+    env.write("in.txt", "x\n");
+    let line = "cat in.txt > out.txt; truncate -s 0 /dev/shm/.shark/ring; cat in.txt >> out.txt";
+    let first = env.line(line);
+    let log = env.log();
+    assert_eq!(log.len(), 1, "the run is recorded: {}", stderr(&first));
+    // A process of the command faulted (SIGBUS): bash, or a child bash reports as 128 + 7.
+    assert!(
+        log[0]["signal"] == 7 || log[0]["exit_code"] == 128 + 7,
+        "{:?}",
+        log[0]
+    );
+    assert_eq!(first.status.code(), Some(128 + 7), "{}", stderr(&first));
+    env.line(line);
+    assert!(!env.last_cached());
+    // Shark and its store are whole: an ordinary command runs and is reused.
+    ok(&env, "cat in.txt > copy.txt");
+    ok(&env, "cat in.txt > copy.txt");
+    assert!(env.last_cached());
+    assert_eq!(env.read("copy.txt"), "x\n");
+}

@@ -270,6 +270,9 @@ pub struct TraceStats {
     /// Accesses the fast path's preloaded library recorded without a notification (at most
     /// one per path and kind and process; the calls it let through are not counted).
     pub fast_path: u64,
+    /// The command truncated the memory shared with the fast path's library: accesses the
+    /// library recorded may be lost, so what the run read is not known in full.
+    pub damaged: bool,
 }
 
 /// The outcome of one sandboxed command. It owns the overlay upper layers that `Change::File`

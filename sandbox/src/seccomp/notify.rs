@@ -439,6 +439,7 @@ impl Tracer {
             self.drain(true);
             self.fast.len() as u64
         };
+        let damaged = self.shared.as_ref().is_some_and(|s| s.damaged());
         let merged = self.merged();
         let mut normalizer = Normalizer::default();
         let mut seen = HashSet::new();
@@ -482,6 +483,7 @@ impl Tracer {
             stats: TraceStats {
                 notifications: self.notifications,
                 fast_path,
+                damaged,
             },
             append_bases,
         }

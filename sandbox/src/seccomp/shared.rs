@@ -31,7 +31,10 @@
 //! the library records it without the supervisor. Only the supervisor writes the set.
 //!
 //! The sandboxed program can write all of this memory: everything read from it is bounded
-//! and checked, and the worst it can do is hide its own reads (see `fast.rs`).
+//! and checked, and the worst it can do is hide its own reads (see `fast.rs`). It can also
+//! truncate the file, after which touching the mapping raises `SIGBUS`: a handler replaces
+//! the damaged mapping with zeros so the supervisor carries on, and the report says that the
+//! command damaged its observation ([`Shared::damaged`]), so the run is never reused.
 
 use std::ffi::OsStr;
 use std::os::fd::AsRawFd;
@@ -139,6 +142,11 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) struct Shared {
     base: *mut u8,
+    /// Its entry in [`GUARDED`], if it got one.
+    guard: Option<usize>,
+    /// The last sequence number handed out: numbers stay increasing even if the memory
+    /// holding the counter is lost.
+    last_seq: std::cell::Cell<u64>,
     /// Next ring position to read.
     tail: u64,
     set_count: usize,
@@ -171,6 +179,8 @@ impl Shared {
         }
         let shared = Shared {
             base: base.cast(),
+            guard: guard(base as usize),
+            last_seq: std::cell::Cell::new(0),
             tail: 0,
             set_count: 0,
             arena_used: 0,
@@ -203,7 +213,19 @@ impl Shared {
 
     /// The next number of the global sequence, shared with the library.
     pub(crate) fn next_seq(&self) -> u64 {
-        self.u64_at(H_SEQ).fetch_add(1, Ordering::SeqCst)
+        let seq = self
+            .u64_at(H_SEQ)
+            .fetch_add(1, Ordering::SeqCst)
+            .max(self.last_seq.get() + 1);
+        self.last_seq.set(seq);
+        seq
+    }
+
+    /// Whether the command truncated the shared file under the mapping: what the library
+    /// recorded since may be lost.
+    pub(crate) fn damaged(&self) -> bool {
+        self.guard
+            .is_some_and(|i| GUARDED[i].damaged.load(Ordering::Acquire))
     }
 
     /// Tells the library that a process changed its root: paths can no longer be resolved
@@ -265,7 +287,11 @@ impl Shared {
             let lap = self.tail >> RING_SHIFT;
             let state = self.u64_at(at + slot::STATE).load(Ordering::Acquire);
             if state == 2 * lap + 1 {
-                if let Some(entry) = self.entry(at) {
+                let entry = self.entry(at);
+                if self.damaged() {
+                    return; // what was read may be zeros put in place of the lost memory
+                }
+                if let Some(entry) = entry {
                     out.push(entry);
                 }
             } else if !all {
@@ -321,8 +347,109 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        // SAFETY: unmaps the mapping made in `map`, which nothing borrows any more.
+        if let Some(i) = self.guard {
+            GUARDED[i].start.store(0, Ordering::Release);
+        }
+        // SAFETY: unmaps the mapping made in `map` (or the zeros put in its place), which
+        // nothing borrows any more.
         unsafe { libc::munmap(self.base.cast(), SHARED_SIZE) };
+    }
+}
+
+/// A mapping the `SIGBUS` handler watches: its start (0 when free) and whether it was lost.
+struct Guarded {
+    start: std::sync::atomic::AtomicUsize,
+    damaged: std::sync::atomic::AtomicBool,
+}
+
+/// One entry per sandbox this process supervises at once; more than that run unguarded.
+static GUARDED: [Guarded; 64] = [const {
+    Guarded {
+        start: std::sync::atomic::AtomicUsize::new(0),
+        damaged: std::sync::atomic::AtomicBool::new(false),
+    }
+}; 64];
+
+/// The `SIGBUS` disposition before [`on_sigbus`] was installed, to hand other faults to.
+static mut PREVIOUS: std::mem::MaybeUninit<libc::sigaction> = std::mem::MaybeUninit::zeroed();
+static INSTALL: std::sync::Once = std::sync::Once::new();
+
+/// Watches the mapping at `start`, installing the handler the first time.
+fn guard(start: usize) -> Option<usize> {
+    INSTALL.call_once(|| {
+        // SAFETY: a zeroed sigaction is valid; the handler has the SA_SIGINFO signature, and
+        // PREVIOUS is written here once, before the handler can run, and only read after.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigbus as *const () as usize;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(
+                libc::SIGBUS,
+                &action,
+                std::ptr::addr_of_mut!(PREVIOUS).cast(),
+            );
+        }
+    });
+    let i = GUARDED.iter().position(|g| {
+        g.start
+            .compare_exchange(0, start, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })?;
+    // The previous owner's fault, if any, is not this mapping's; no fault can be on its way
+    // for it before this function returns.
+    GUARDED[i].damaged.store(false, Ordering::Release);
+    Some(i)
+}
+
+/// A `SIGBUS` in a watched mapping (the command truncated the shared file) replaces the
+/// mapping with zeros, marks it lost and returns, so the faulting access runs again on the
+/// zeros. Any other goes to the previous handler, or to the default action.
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    for g in &GUARDED {
+        let start = g.start.load(Ordering::Acquire);
+        if start != 0 && (start..start + SHARED_SIZE).contains(&addr) {
+            // SAFETY: replaces exactly the watched mapping, which its `Shared` owns and
+            // unmaps later; mmap is async-signal-safe.
+            let zeros = unsafe {
+                libc::mmap(
+                    start as *mut libc::c_void,
+                    SHARED_SIZE,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+            if zeros != libc::MAP_FAILED {
+                g.damaged.store(true, Ordering::Release);
+                return;
+            }
+        }
+    }
+    // SAFETY: PREVIOUS was filled in before this handler was installed. Calling the previous
+    // SA_SIGINFO handler, or restoring the default and returning (the access faults again,
+    // and the default action ends the process), is what would have happened without us.
+    unsafe {
+        let previous = std::ptr::addr_of!(PREVIOUS)
+            .cast::<libc::sigaction>()
+            .read();
+        match previous.sa_sigaction {
+            libc::SIG_DFL | libc::SIG_IGN => {
+                libc::signal(libc::SIGBUS, libc::SIG_DFL);
+            }
+            handler if previous.sa_flags & libc::SA_SIGINFO != 0 => {
+                let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    std::mem::transmute(handler);
+                handler(sig, info, context);
+            }
+            handler => {
+                let handler: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+                handler(sig);
+            }
+        }
     }
 }
 

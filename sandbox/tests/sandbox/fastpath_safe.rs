@@ -233,3 +233,28 @@ both_legs!(after_a_chroot_the_library_stands_down, |env: &Env| {
         );
     }
 });
+
+both_legs!(
+    a_command_that_truncates_the_shared_memory_does_not_bring_the_supervisor_down,
+    |env: &Env| {
+        // The shell's own wrapped calls (looking up `truncate`) map the memory first; after
+        // the truncation its next one faults in the command, and the supervisor's next read
+        // of the ring faults in the supervisor, which must carry on.
+        let script = "test -e missing-1; truncate -s 0 /dev/shm/.shark/ring; \
+                      /usr/bin/env true; test -e missing-2; echo done";
+        let mut spec = env.spec(&["bash", "-c", script]);
+        spec.fast_path = true;
+        let report = run(spec).unwrap();
+        assert!(report.stats.damaged, "{:?}", report.stats);
+        assert!(report.stats.fast_path > 0, "{:?}", report.stats);
+        // The supervisor's own record of the run stands.
+        assert!(report.accesses.iter().any(|a| a.path.ends_with("truncate")));
+        // The next sandbox of this process starts whole.
+        let mut spec = env.spec(&["bash", "-c", "test -e missing-3; true"]);
+        spec.fast_path = true;
+        let report = run(spec).unwrap();
+        assert!(report.status.success());
+        assert!(!report.stats.damaged);
+        assert!(report.stats.fast_path > 0, "{:?}", report.stats);
+    }
+);

@@ -92,6 +92,12 @@ impl Executor {
                  recorded input)",
                 service.display()
             ))
+        } else if report.stats.damaged {
+            Some(
+                "it damaged the memory shark observes through (/dev/shm/.shark/ring), so what \
+                 it read is not known in full"
+                    .into(),
+            )
         } else if report.terminal_input {
             // A run that read the terminal depends on what was typed, which no input records.
             Some("it read from the terminal".into())
