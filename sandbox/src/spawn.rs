@@ -54,7 +54,13 @@ pub fn run(mut spec: Spec) -> Result<Report, SandboxError> {
         _ => None,
     };
     let sockets = crate::seccomp::sockets::SocketGuard::new(roots.clone(), spec.network);
-    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared, &mapped)?;
+    // The sandbox's pid namespace: the fast path's library names processes by their pid there.
+    let pid_ns = shared.as_ref().and_then(|_| {
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        let path = format!("/proc/{}/ns/pid", init.pid);
+        nix::fcntl::open(path.as_str(), flags, nix::sys::stat::Mode::empty()).ok()
+    });
+    let trace = notify::trace(&listener, sync_wake_up, &sockets, shared, pid_ns, &mapped)?;
     drop(listener);
     let (wait_status, rusage) = init.wait()?;
     let wall = started.elapsed();

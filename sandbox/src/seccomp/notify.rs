@@ -67,10 +67,12 @@ pub(crate) fn trace(
     blocking_recv: bool,
     sockets: &super::sockets::SocketGuard,
     shared: Option<Shared>,
+    pid_ns: Option<OwnedFd>,
     mapped: &[crate::MappedRoot],
 ) -> Result<Trace, SandboxError> {
     let mut tracer = Tracer {
         shared,
+        pid_ns,
         mapped: mapped.to_vec(),
         ..Tracer::default()
     };
@@ -195,6 +197,8 @@ struct Tracer {
     chrooted: bool,
     /// The memory shared with the fast path's library, if it is on.
     shared: Option<Shared>,
+    /// The sandbox's pid namespace, to learn a process's pid there (see [`Tracer::announce`]).
+    pid_ns: Option<OwnedFd>,
     /// Paths (by components) this notification fingerprinted, for [`Tracer::publish`].
     unpublished: Vec<Vec<u8>>,
     /// What the library recorded, as read from its ring.
@@ -261,7 +265,12 @@ impl Tracer {
     /// Notes which host process the process of thread `tid` is, by its pid in the sandbox,
     /// from sequence number `seq` on.
     fn announce(&mut self, tid: u32, seq: u64) {
-        if let Some((tgid, sandbox_pid)) = status(tid) {
+        // One ioctl on the sandbox's pid namespace (Linux 6.9 on), else its status file.
+        let found = match self.pid_ns.as_ref().and_then(|ns| tgid_in(ns, tid)) {
+            Some(sandbox_pid) => Some((self.tgid(tid), sandbox_pid)),
+            None => status(tid),
+        };
+        if let Some((tgid, sandbox_pid)) = found {
             self.tgids.insert(tid, tgid);
             self.announces.push((seq, sandbox_pid, tgid));
         }
@@ -488,6 +497,15 @@ impl Tracer {
             append_bases,
         }
     }
+}
+
+/// The pid, in the pid namespace `ns`, of the process of thread `tid` (named in ours).
+fn tgid_in(ns: &OwnedFd, tid: u32) -> Option<u32> {
+    // NS_GET_TGID_IN_PIDNS, _IOR(0xb7, 0x9, int): include/uapi/linux/nsfs.h.
+    const NS_GET_TGID_IN_PIDNS: libc::c_ulong = 0x8004_b709;
+    // SAFETY: the ioctl takes the pid by value and returns the translated one.
+    let pid = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_TGID_IN_PIDNS, tid as libc::c_ulong) };
+    u32::try_from(pid).ok().filter(|p| *p > 0)
 }
 
 /// The thread group id of thread `tid`, and its pid in the innermost pid namespace.
