@@ -265,9 +265,17 @@ impl Tracer {
     /// Notes which host process the process of thread `tid` is, by its pid in the sandbox,
     /// from sequence number `seq` on.
     fn announce(&mut self, tid: u32, seq: u64) {
-        // One ioctl on the sandbox's pid namespace (Linux 6.9 on), else its status file.
-        let found = match self.pid_ns.as_ref().and_then(|ns| tgid_in(ns, tid)) {
-            Some(sandbox_pid) => Some((self.tgid(tid), sandbox_pid)),
+        // One ioctl on the sandbox's pid namespace (newer kernels), else its status file. The
+        // thread may be a reused id: its process is looked up afresh.
+        self.tgids.remove(&tid);
+        let found = match self.pid_ns.as_ref().map(|ns| tgid_in(ns, tid)) {
+            Some(Ok(sandbox_pid)) => Some((self.tgid(tid), sandbox_pid)),
+            Some(Err(unsupported)) => {
+                if unsupported {
+                    self.pid_ns = None;
+                }
+                status(tid)
+            }
             None => status(tid),
         };
         if let Some((tgid, sandbox_pid)) = found {
@@ -500,12 +508,16 @@ impl Tracer {
 }
 
 /// The pid, in the pid namespace `ns`, of the process of thread `tid` (named in ours).
-fn tgid_in(ns: &OwnedFd, tid: u32) -> Option<u32> {
+/// `Err(true)` when the kernel has no such ioctl, `Err(false)` when it found no such thread.
+fn tgid_in(ns: &OwnedFd, tid: u32) -> Result<u32, bool> {
     // NS_GET_TGID_IN_PIDNS, _IOR(0xb7, 0x9, int): include/uapi/linux/nsfs.h.
     const NS_GET_TGID_IN_PIDNS: libc::c_ulong = 0x8004_b709;
     // SAFETY: the ioctl takes the pid by value and returns the translated one.
     let pid = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_TGID_IN_PIDNS, tid as libc::c_ulong) };
-    u32::try_from(pid).ok().filter(|p| *p > 0)
+    match u32::try_from(pid) {
+        Ok(pid) if pid > 0 => Ok(pid),
+        _ => Err(matches!(Errno::last(), Errno::ENOTTY | Errno::EINVAL)),
+    }
 }
 
 /// The thread group id of thread `tid`, and its pid in the innermost pid namespace.

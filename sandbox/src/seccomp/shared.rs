@@ -144,9 +144,11 @@ pub(crate) struct Shared {
     base: *mut u8,
     /// Its entry in [`GUARDED`], if it got one.
     guard: Option<usize>,
-    /// The last sequence number handed out: numbers stay increasing even if the memory
-    /// holding the counter is lost.
-    last_seq: std::cell::Cell<u64>,
+    /// The lowest sequence number to hand out next (one past the last one): numbers stay
+    /// increasing even if the memory holding the counter is lost.
+    seq_floor: std::cell::Cell<u64>,
+    /// The memory was found zeroed or rewound (truncated and extended again), with no fault.
+    lost: bool,
     /// Next ring position to read.
     tail: u64,
     set_count: usize,
@@ -177,10 +179,17 @@ impl Shared {
         if base == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
+        let Some(guard) = guard(base as usize) else {
+            // No fault of this mapping could be caught: run without the fast path.
+            // SAFETY: unmaps the mapping just made.
+            unsafe { libc::munmap(base, SHARED_SIZE) };
+            return Err(std::io::Error::from_raw_os_error(libc::EBUSY));
+        };
         let shared = Shared {
             base: base.cast(),
-            guard: guard(base as usize),
-            last_seq: std::cell::Cell::new(0),
+            guard: Some(guard),
+            seq_floor: std::cell::Cell::new(0),
+            lost: false,
             tail: 0,
             set_count: 0,
             arena_used: 0,
@@ -216,16 +225,18 @@ impl Shared {
         let seq = self
             .u64_at(H_SEQ)
             .fetch_add(1, Ordering::SeqCst)
-            .max(self.last_seq.get() + 1);
-        self.last_seq.set(seq);
+            .max(self.seq_floor.get());
+        self.seq_floor.set(seq + 1);
         seq
     }
 
     /// Whether the command truncated the shared file under the mapping: what the library
     /// recorded since may be lost.
     pub(crate) fn damaged(&self) -> bool {
-        self.guard
-            .is_some_and(|i| GUARDED[i].damaged.load(Ordering::Acquire))
+        self.lost
+            || self
+                .guard
+                .is_some_and(|i| GUARDED[i].damaged.load(Ordering::Acquire))
     }
 
     /// Tells the library that a process changed its root: paths can no longer be resolved
@@ -281,6 +292,13 @@ impl Shared {
     pub(crate) fn drain(&mut self, all: bool, out: &mut Vec<Entry>) {
         // At most a ring's worth is outstanding (the program could write any number here).
         let head = self.u64_at(H_HEAD).load(Ordering::Acquire);
+        // Truncated and extended again (no fault, but zeros): what was in it is lost.
+        if self.u64_at(H_MAGIC).load(Ordering::Acquire) != MAGIC || head < self.tail {
+            self.lost = true;
+        }
+        if self.damaged() {
+            return;
+        }
         let head = head.min(self.tail + RING_SLOTS as u64);
         while self.tail < head {
             let at = RING_OFFSET + (self.tail as usize & (RING_SLOTS - 1)) * SLOT_SIZE;
@@ -378,17 +396,18 @@ static INSTALL: std::sync::Once = std::sync::Once::new();
 fn guard(start: usize) -> Option<usize> {
     INSTALL.call_once(|| {
         // SAFETY: a zeroed sigaction is valid; the handler has the SA_SIGINFO signature, and
-        // PREVIOUS is written here once, before the handler can run, and only read after.
+        // PREVIOUS is written here once, before the handler is installed, and only read after.
         unsafe {
+            libc::sigaction(
+                libc::SIGBUS,
+                std::ptr::null(),
+                std::ptr::addr_of_mut!(PREVIOUS).cast(),
+            );
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_sigbus as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(
-                libc::SIGBUS,
-                &action,
-                std::ptr::addr_of_mut!(PREVIOUS).cast(),
-            );
+            libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
         }
     });
     let i = GUARDED.iter().position(|g| {
@@ -406,9 +425,10 @@ fn guard(start: usize) -> Option<usize> {
 /// mapping with zeros, marks it lost and returns, so the faulting access runs again on the
 /// zeros. Any other goes to the previous handler, or to the default action.
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler.
-    let addr = unsafe { (*info).si_addr() } as usize;
-    for g in &GUARDED {
+    // SAFETY: the kernel passes a valid siginfo for a SA_SIGINFO handler; only a fault (a
+    // positive code) carries an address.
+    let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
+    for g in GUARDED.iter().filter(|_| code > 0) {
         let start = g.start.load(Ordering::Acquire);
         if start != 0 && (start..start + SHARED_SIZE).contains(&addr) {
             // SAFETY: replaces exactly the watched mapping, which its `Shared` owns and
@@ -427,6 +447,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, context: *
                 g.damaged.store(true, Ordering::Release);
                 return;
             }
+            // (A failed mmap changed errno; the default action that follows ends the process.)
         }
     }
     // SAFETY: PREVIOUS was filled in before this handler was installed. Calling the previous

@@ -249,6 +249,13 @@ both_legs!(
         assert!(report.stats.fast_path > 0, "{:?}", report.stats);
         // The supervisor's own record of the run stands.
         assert!(report.accesses.iter().any(|a| a.path.ends_with("truncate")));
+        // Truncated and extended again at once, the memory may never fault; it is zeros.
+        let script = "test -e missing-1; s=$(stat -c %s /dev/shm/.shark/ring); \
+                      truncate -s 0 /dev/shm/.shark/ring; truncate -s $s /dev/shm/.shark/ring";
+        let mut spec = env.spec(&["sh", "-c", script]);
+        spec.fast_path = true;
+        let report = run(spec).unwrap();
+        assert!(report.stats.damaged, "{:?}", report.stats);
         // The next sandbox of this process starts whole.
         let mut spec = env.spec(&["bash", "-c", "test -e missing-3; true"]);
         spec.fast_path = true;

@@ -284,3 +284,26 @@ fn the_set_finds_what_was_inserted() {
         assert!(found);
     }
 }
+
+#[test]
+fn the_supervisor_and_the_library_never_share_a_sequence_number() {
+    let (file, shared) = shared_file();
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        seen.push(shared.next_seq());
+        // The library takes its numbers from the same counter.
+        for _ in 0..i {
+            seen.push(shared.u64_at(H_SEQ).fetch_add(1, Ordering::SeqCst));
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seen.len(), "{seen:?}");
+    assert_eq!(seen[0], 0);
+    // Lost memory (the counter reads 0 again): the supervisor's numbers still increase.
+    let last = shared.next_seq();
+    shared.u64_at(H_SEQ).store(0, Ordering::SeqCst);
+    assert!(shared.next_seq() > last);
+    drop(file);
+}
