@@ -16,6 +16,7 @@
 #include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -38,6 +39,8 @@ static unsigned char *shared;  /* the shared memory, or NULL */
 enum { SETUP_NOT_YET, SETUP_UNDER_WAY, SETUP_ON, SETUP_OFF };
 static int setup = SETUP_NOT_YET;
 static int announced;          /* the pid the supervisor knows this process by */
+static uint64_t self_program;  /* hash of the path this process was executed by */
+static uint64_t fast_calls;    /* calls this process made without trapping */
 
 /* The per-process set of paths this process recorded: for each, the kinds it recorded, and
  * whether a fingerprint of it is known to precede any later access. */
@@ -54,7 +57,10 @@ struct pentry {
 #define PARENA_SIZE (1u << 20)
 static struct pentry *pset;
 static char *parena;
-static uint64_t parena_used;
+/* How much of the arena is used: the first word of the same mapping, so that a forked child,
+ * whose mapping starts zeroed (MADV_WIPEONFORK), starts its arena from the beginning too. */
+static uint64_t *parena_used;
+#define PSET_HEADER 64
 
 /* Where joined paths are built: a base and a name of under JOIN_PART bytes each. A longer one
  * takes the slow path (a recorded path has at most SLOT_PATH_MAX bytes anyway); the buffer
@@ -91,11 +97,6 @@ long shark_ret(long r)
 }
 
 static int set_up(void);
-
-int shark_enabled(void)
-{
-    return set_up();
-}
 
 static uint32_t load32(size_t off)
 {
@@ -258,7 +259,8 @@ static int set_up(void)
     int saved = errno, on = 0;
     unsigned char *m = map_stub() ? map_shared() : NULL;
     if (m) {
-        void *set = mmap(NULL, PSET_SLOTS * sizeof(struct pentry) + PARENA_SIZE,
+        size_t size = PSET_HEADER + PSET_SLOTS * sizeof(struct pentry) + PARENA_SIZE;
+        void *set = mmap(NULL, size,
                          PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                          -1, 0);
         if (set != MAP_FAILED) {
@@ -266,9 +268,10 @@ static int set_up(void)
              * this process touched, and their copy-on-write faults after, cost every fork of
              * a shell. The child records again what it accesses (the supervisor keeps the
              * first record), and its arena continues where this one's stood. */
-            madvise(set, PSET_SLOTS * sizeof(struct pentry) + PARENA_SIZE, MADV_WIPEONFORK);
-            pset = set;
-            parena = (char *)set + PSET_SLOTS * sizeof(struct pentry);
+            madvise(set, size, MADV_WIPEONFORK);
+            parena_used = set;
+            pset = (struct pentry *)((char *)set + PSET_HEADER);
+            parena = (char *)pset + PSET_SLOTS * sizeof(struct pentry);
             shared = m;
             on = 1;
         } else {
@@ -288,7 +291,66 @@ __attribute__((constructor)) static void shark_load(void)
     /* This process's exec was a notification: the supervisor knows its pid. (Taken now, not
      * at the set-up: a child forked before its first call must still announce itself.) */
     announced = (int)shark_raw(SYS_getpid, 0, 0, 0, 0, 0);
+    const char *execfn = (const char *)getauxval(AT_EXECFN);
+    if (execfn)
+        self_program = shark_hash(execfn, (uint32_t)strnlen(execfn, 4096));
     errno = saved;
+}
+
+/* ---- which programs get the library ---- */
+
+/* A program start costs about a dozen notified calls more with the library than without it
+ * (loading it, mapping its memory, the kernel work on fork and exec); a program whose
+ * processes make fewer calls than that through it is better off without it. */
+#define LEARN_STARTS 4
+#define MIN_CALLS 16
+#define RETRY_EVERY 32
+
+static unsigned char *program_slot(uint64_t h)
+{
+    for (uint32_t i = 0; i < 8; i++) {
+        unsigned char *slot =
+            shared + H_PROGRAMS + ((h + i) & (PROGRAM_SLOTS - 1)) * PROGRAM_SLOT_SIZE;
+        uint64_t *sh = (uint64_t *)slot;
+        uint64_t seen = __atomic_load_n(sh, __ATOMIC_ACQUIRE);
+        if (seen == 0 && __atomic_compare_exchange_n(sh, &seen, h, 0, __ATOMIC_ACQ_REL,
+                                                     __ATOMIC_ACQUIRE))
+            return slot;
+        if (seen == h)
+            return slot;
+    }
+    return NULL;
+}
+
+int shark_worth_preloading(const char *path)
+{
+    if (!path || !set_up())
+        return 1;
+    unsigned char *slot = program_slot(shark_hash(path, (uint32_t)strnlen(path, 4096)));
+    if (!slot)
+        return 1;
+    uint32_t *execs = (uint32_t *)(slot + 8), *starts = (uint32_t *)(slot + 12);
+    uint64_t *calls = (uint64_t *)(slot + 16);
+    uint32_t n = __atomic_fetch_add(execs, 1, __ATOMIC_RELAXED);
+    uint32_t tried = __atomic_load_n(starts, __ATOMIC_RELAXED);
+    uint64_t made = __atomic_load_n(calls, __ATOMIC_RELAXED);
+    /* Once in a while a program is tried again: it may be doing other work now. */
+    if (tried >= LEARN_STARTS && made < (uint64_t)tried * MIN_CALLS && n % RETRY_EVERY != 0)
+        return 0;
+    __atomic_fetch_add(starts, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/* At a normal exit: adds this process's calls to its program's count (a process that never
+ * set up made none). */
+__attribute__((destructor)) static void shark_unload(void)
+{
+    uint64_t made = __atomic_load_n(&fast_calls, __ATOMIC_RELAXED);
+    if (!made || !self_program || __atomic_load_n(&setup, __ATOMIC_ACQUIRE) != SETUP_ON)
+        return;
+    unsigned char *slot = program_slot(self_program);
+    if (slot)
+        __atomic_fetch_add((uint64_t *)(slot + 16), made, __ATOMIC_RELAXED);
 }
 
 /* ---- paths ---- */
@@ -361,7 +423,7 @@ static struct pentry *precord(uint64_t h, const char *p, uint32_t len)
                 i--; /* look at this slot again */
                 continue;
             }
-            uint64_t off = __atomic_fetch_add(&parena_used, len, __ATOMIC_RELAXED);
+            uint64_t off = __atomic_fetch_add(parena_used, len, __ATOMIC_RELAXED);
             if (off + len > PARENA_SIZE) {
                 __atomic_store_n(&e->hash, 2, __ATOMIC_RELEASE);
                 return NULL;
@@ -547,5 +609,7 @@ enum route shark_observe(int dirfd, const char *path, int kind)
     int saved = errno;
     enum route route = observe(dirfd, path, kind);
     errno = saved;
+    if (route == FAST)
+        __atomic_fetch_add(&fast_calls, 1, __ATOMIC_RELAXED);
     return route;
 }

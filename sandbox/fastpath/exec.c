@@ -165,7 +165,7 @@ static size_t longest_preload(char *const envp[], long count)
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    WITH_ENV(envp, path && dynamic_at(AT_FDCWD, path, 0),
+    WITH_ENV(envp, path && dynamic_at(AT_FDCWD, path, 0) && shark_worth_preloading(path),
              REAL(execve, "execve")(path, argv, env));
 }
 
@@ -178,7 +178,7 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
     char buf[4096];
     const char *target = file && shark_inherits() ? search(file, buf, sizeof buf) : NULL;
-    WITH_ENV(envp, target && dynamic_at(AT_FDCWD, target, 0),
+    WITH_ENV(envp, target && dynamic_at(AT_FDCWD, target, 0) && shark_worth_preloading(target),
              REAL(execvpe, "execvpe")(file, argv, env));
 }
 
@@ -203,7 +203,7 @@ EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-    WITH_ENV(envp, path && dynamic_at(AT_FDCWD, path, 0),
+    WITH_ENV(envp, path && dynamic_at(AT_FDCWD, path, 0) && shark_worth_preloading(path),
              REAL(posix_spawn, "posix_spawn")(pid, path, actions, attr, argv, env));
 }
 
@@ -212,7 +212,7 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
 {
     char buf[4096];
     const char *target = file && shark_inherits() ? search(file, buf, sizeof buf) : NULL;
-    WITH_ENV(envp, target && dynamic_at(AT_FDCWD, target, 0),
+    WITH_ENV(envp, target && dynamic_at(AT_FDCWD, target, 0) && shark_worth_preloading(target),
              REAL(posix_spawnp, "posix_spawnp")(pid, file, actions, attr, argv, env));
 }
 

@@ -26,14 +26,17 @@ HIDDEN long shark_raw(long nr, long a, long b, long c, long d, long e);
 /* The raw result as a C library function returns it (-1 and errno on failure). */
 HIDDEN long shark_ret(long r);
 
-/* Whether the fast path is on in this process. */
-HIDDEN int shark_enabled(void);
 /* Whether an exec'd program should get the library: it is loaded here and no process of
  * the sandbox changed its root. */
 HIDDEN int shark_inherits(void);
 /* Records the access of `kind` to `path` (relative to `dirfd`) when it can be recorded
  * without the supervisor. Preserves errno. */
 HIDDEN enum route shark_observe(int dirfd, const char *path, int kind);
+/* Whether the program at `path` should be started with the library: yes, unless its earlier
+ * processes in this sandbox were started with it often enough and made too few calls through
+ * it to pay for loading it (they are then observed by notifications, as without the library).
+ * Counts the start when the answer is yes. */
+HIDDEN int shark_worth_preloading(const char *path);
 
 /* Real C library functions, resolved once at load. */
 struct real {

@@ -24,6 +24,12 @@
 #define H_CHROOTED 12
 #define H_SEQ 64
 #define H_HEAD 128
+/* The programs table, in the header page and used by the library alone (exec.c): for each
+ * program path (by hash) how often it was started with the library, and how many calls its
+ * processes made without trapping. */
+#define H_PROGRAMS 1024
+#define PROGRAM_SLOTS 64
+#define PROGRAM_SLOT_SIZE 32
 #define HEADER_SIZE 4096
 
 #define RING_OFFSET HEADER_SIZE

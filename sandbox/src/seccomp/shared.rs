@@ -11,6 +11,7 @@
 //! | 12 | 4 | nonzero once a process of the sandbox changed its root (the library then stands down) |
 //! | 64 | 8 | the global sequence counter: each access takes the next number, on either path |
 //! | 128 | 8 | the ring's reservation counter (producers) |
+//! | 1024 | 64 x 32 | the library's own table of programs (`fastpath/layout.h`, `H_PROGRAMS`) |
 //! | 4096 | 16384 x 512 | the ring: one access per slot |
 //! | 8 MiB + 4 KiB | 65536 x 16 | the fingerprinted set: `{hash u64, offset u32, length u32}` |
 //! | 9 MiB + 4 KiB | 4 MiB | the set's string arena |

@@ -386,3 +386,38 @@ both_legs!(
         assert!(fast.status.success(), "{:?}", fast.status);
     }
 );
+
+both_legs!(
+    a_program_started_often_with_few_calls_is_started_without_the_library,
+    |env: &Env| {
+        for i in 0..12 {
+            env.write(&format!("work/f{i}.txt"), &format!("{i}\n"));
+        }
+        // Each `cat` reports whether it was started with the library (the environment it was
+        // started with, as the kernel kept it), and reads one file. Its processes make too few
+        // calls through the library to pay for loading it: after a few starts, later ones go
+        // without it, and are observed by notifications alike.
+        // (One process at a time: the order of a pipeline's accesses would vary.)
+        let script = "for i in $(seq 0 11); do cat /proc/self/environ f$i.txt > env$i; done; \
+                      for i in $(seq 0 11); do grep -c fast.so env$i; done; true";
+        let mut fast = sh(env, script);
+        let (out, stdout) = env.capture("fast-out");
+        fast.stdout = stdout;
+        fast.fast_path = true;
+        let report = run(fast).unwrap();
+        assert!(report.status.success());
+        let counts: Vec<u32> = fs::read_to_string(out)
+            .unwrap()
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        assert_eq!(
+            counts,
+            [1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+            "started with the library"
+        );
+        // Observed alike all the same (without the environment, which differs by design).
+        let script = "for i in $(seq 0 11); do cat f$i.txt > out$i; done";
+        equivalent(env, || sh(env, script), None);
+    }
+);
