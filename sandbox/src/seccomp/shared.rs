@@ -143,8 +143,8 @@ pub(crate) struct Entry {
 #[derive(Debug)]
 pub(crate) struct Shared {
     base: *mut u8,
-    /// Its entry in [`GUARDED`], if it got one.
-    guard: Option<usize>,
+    /// Its entry in [`GUARDED`] (a mapping without one is never made).
+    guard: usize,
     /// The lowest sequence number to hand out next (one past the last one): numbers stay
     /// increasing even if the memory holding the counter is lost.
     seq_floor: std::cell::Cell<u64>,
@@ -188,7 +188,7 @@ impl Shared {
         };
         let shared = Shared {
             base: base.cast(),
-            guard: Some(guard),
+            guard,
             seq_floor: std::cell::Cell::new(0),
             lost: false,
             tail: 0,
@@ -234,10 +234,7 @@ impl Shared {
     /// Whether the command truncated the shared file under the mapping: what the library
     /// recorded since may be lost.
     pub(crate) fn damaged(&self) -> bool {
-        self.lost
-            || self
-                .guard
-                .is_some_and(|i| GUARDED[i].damaged.load(Ordering::Acquire))
+        self.lost || GUARDED[self.guard].damaged.load(Ordering::Acquire)
     }
 
     /// Tells the library that a process changed its root: paths can no longer be resolved
@@ -366,9 +363,7 @@ impl Shared {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(i) = self.guard {
-            GUARDED[i].start.store(0, Ordering::Release);
-        }
+        GUARDED[self.guard].start.store(0, Ordering::Release);
         // SAFETY: unmaps the mapping made in `map` (or the zeros put in its place), which
         // nothing borrows any more.
         unsafe { libc::munmap(self.base.cast(), SHARED_SIZE) };
@@ -381,7 +376,8 @@ struct Guarded {
     damaged: std::sync::atomic::AtomicBool,
 }
 
-/// One entry per sandbox this process supervises at once; more than that run unguarded.
+/// One entry per sandbox this process supervises at once; more than that run without the fast
+/// path.
 static GUARDED: [Guarded; 64] = [const {
     Guarded {
         start: std::sync::atomic::AtomicUsize::new(0),
