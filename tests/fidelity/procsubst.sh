@@ -7,6 +7,6 @@ echo "diff status $?"
 comm -12 <(sort one.txt) <(sort two.txt)
 while read -r w; do echo "word $w"; done < <(sort -r one.txt)
 tee >(wc -l > count.txt) < one.txt > /dev/null
-sleep 0.2
+wait $!
 cat count.txt
 paste -d: <(echo x) <(echo y)
